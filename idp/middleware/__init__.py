@@ -1,0 +1,46 @@
+"""Tessera resource-server middleware: verify access tokens, enforce scopes and rate limits.
+
+Importing this package loads only PyJWT, cryptography and the stdlib. Rate limiting
+(``limits``), Redis and the framework adapters live in their own modules and are imported
+only when used, e.g. ``from idp.middleware.flask import TesseraAuth``.
+"""
+
+from idp.middleware.errors import (
+    InsufficientScope,
+    InvalidRequest,
+    InvalidToken,
+    MiddlewareError,
+    RateLimited,
+    ServiceUnavailable,
+    TokenMissing,
+)
+from idp.middleware.revocation import RevocationFeedPoller, RevocationState, is_write_scope
+from idp.middleware.rfc6750 import (
+    bearer_from_header,
+    bearer_from_request,
+    error_response,
+    require_scopes,
+)
+from idp.middleware.tokens import AccessToken, Tier
+from idp.middleware.verifier import DEFAULT_ALGORITHMS, TokenVerifier
+
+__all__ = [
+    "DEFAULT_ALGORITHMS",
+    "AccessToken",
+    "InsufficientScope",
+    "InvalidRequest",
+    "InvalidToken",
+    "MiddlewareError",
+    "RateLimited",
+    "RevocationFeedPoller",
+    "RevocationState",
+    "ServiceUnavailable",
+    "Tier",
+    "TokenMissing",
+    "TokenVerifier",
+    "bearer_from_header",
+    "bearer_from_request",
+    "error_response",
+    "is_write_scope",
+    "require_scopes",
+]

@@ -1,0 +1,241 @@
+"""Local revocation state fed by the IdP's revocation feed, with a staleness policy."""
+
+from __future__ import annotations
+
+import base64
+import logging
+import threading
+import time
+import urllib.parse
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any
+
+from idp.middleware.errors import ServiceUnavailable
+from idp.middleware.http import Fetcher, UrllibFetcher
+from idp.middleware.jwks import fetch_metadata
+from idp.middleware.tokens import AccessToken
+
+log = logging.getLogger(__name__)
+
+Listener = Callable[[Mapping[str, Any]], None]
+
+
+def _now() -> float:
+    return time.time()
+
+
+def is_write_scope(scope: str) -> bool:
+    """Default predicate: ``orders:write`` is a write scope, ``orders:read`` is not."""
+    return scope.endswith(":write")
+
+
+def _entries(items: Any, key: str, when: str) -> dict[str, float]:
+    out: dict[str, float] = {}
+    for item in items if isinstance(items, list) else []:
+        if isinstance(item, dict) and isinstance(item.get(key), str):
+            value = item.get(when)
+            # No usable expiry means "keep until a full snapshot says otherwise".
+            out[item[key]] = float(value) if isinstance(value, int | float) else float("inf")
+        else:
+            log.warning("ignoring malformed revocation feed entry %r", item)
+    return out
+
+
+def _names(items: Any) -> set[str]:
+    return {i for i in items if isinstance(i, str)} if isinstance(items, list) else set()
+
+
+class RevocationState:
+    """Revoked token ids, revoked grant ids and suspended apps, pruned as they expire.
+
+    ``max_staleness`` seconds after the last successful sync the data is *stale*: then
+    ``check_fresh`` refuses operations needing a write scope (fail closed) and lets reads
+    through on the last known state (fail open). ``None`` disables the policy.
+    """
+
+    def __init__(
+        self,
+        *,
+        max_staleness: float | None = 60.0,
+        is_write: Callable[[str], bool] = is_write_scope,
+        clock: Callable[[], float] = _now,
+    ) -> None:
+        self.max_staleness = max_staleness
+        self.is_write = is_write
+        self._clock = clock
+        self._jti: dict[str, float] = {}
+        self._gid: dict[str, float] = {}
+        self._suspended: frozenset[str] = frozenset()
+        self.last_sync: float | None = None
+        self._listeners: list[Listener] = []
+        self._lock = threading.Lock()
+
+    def revoked_reason(self, token: AccessToken) -> str | None:
+        # Three dict/set lookups: this runs on every request, cached token or not.
+        if token.jti in self._jti:
+            return "the token has been revoked"
+        if token.grant_id is not None and token.grant_id in self._gid:
+            return "the user's authorization of this app has been revoked"
+        if token.client_id in self._suspended:
+            return "the app has been suspended"
+        return None
+
+    def apply(self, doc: Mapping[str, Any]) -> None:
+        """Apply one feed response: ``full`` replaces everything, otherwise a delta."""
+        jti = _entries(doc.get("revoked_tokens"), "jti", "exp")
+        gid = _entries(doc.get("revoked_grants"), "gid", "until")
+        suspended, restored = (
+            _names(doc.get("suspended_clients")),
+            _names(doc.get("restored_clients")),
+        )
+        with self._lock:
+            if doc.get("full"):
+                # Swap whole objects so concurrent readers see old or new, never half.
+                self._jti, self._gid = jti, gid
+                self._suspended = frozenset(suspended - restored)
+            else:
+                self._jti.update(jti)
+                self._gid.update(gid)
+                self._suspended = frozenset((self._suspended | suspended) - restored)
+            self._prune_locked(self._clock())
+        for listener in list(self._listeners):
+            try:
+                listener(doc)
+            except Exception:
+                log.exception("revocation listener failed")
+
+    def mark_synced(self, at: float | None = None) -> None:
+        self.last_sync = self._clock() if at is None else at
+
+    def add_listener(self, listener: Listener) -> None:
+        self._listeners.append(listener)
+
+    def remove_listener(self, listener: Listener) -> None:
+        if listener in self._listeners:
+            self._listeners.remove(listener)
+
+    def prune(self) -> None:
+        with self._lock:
+            self._prune_locked(self._clock())
+
+    def _prune_locked(self, now: float) -> None:
+        for table in (self._jti, self._gid):
+            for key in [k for k, until in table.items() if until <= now]:
+                del table[key]
+
+    def is_stale(self) -> bool:
+        if self.max_staleness is None:
+            return False
+        return self.last_sync is None or self._clock() - self.last_sync > self.max_staleness
+
+    def check_fresh(self, scopes: Iterable[str]) -> None:
+        """Raise ``ServiceUnavailable`` if the data is stale and any scope is a write."""
+        if self.is_stale() and any(self.is_write(s) for s in scopes):
+            raise ServiceUnavailable("revocation data is stale; write operations are paused")
+
+    def __len__(self) -> int:
+        return len(self._jti) + len(self._gid) + len(self._suspended)
+
+
+class RevocationFeedPoller:
+    """Polls ``revocation_feed_endpoint`` in a daemon thread and feeds a ``RevocationState``."""
+
+    def __init__(
+        self,
+        state: RevocationState,
+        *,
+        client_id: str,
+        client_secret: str,
+        endpoint: str | None = None,
+        issuer: str | None = None,
+        http: Fetcher | None = None,
+        default_interval: float = 5.0,
+        min_interval: float = 1.0,
+        max_interval: float = 300.0,
+    ) -> None:
+        if endpoint is None and issuer is None:
+            raise ValueError("give the feed endpoint or the issuer to discover it from")
+        self.state = state
+        self._endpoint = endpoint
+        self._issuer = issuer
+        self._http = http or UrllibFetcher()
+        pair = f"{urllib.parse.quote(client_id)}:{urllib.parse.quote(client_secret)}"
+        self._auth = {"Authorization": "Basic " + base64.b64encode(pair.encode()).decode()}
+        self.interval = default_interval
+        self.default_interval = default_interval
+        self.min_interval, self.max_interval = min_interval, max_interval
+        self.cursor: str | None = None
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def endpoint(self) -> str:
+        if self._endpoint is None:
+            meta = fetch_metadata(self._issuer or "", self._http)
+            if not meta.revocation_feed_endpoint:
+                raise ServiceUnavailable("the IdP advertises no revocation feed")
+            self._endpoint = meta.revocation_feed_endpoint
+        return self._endpoint
+
+    def _url(self) -> str:
+        base = self.endpoint()
+        if self.cursor is None:
+            return base
+        sep = "&" if "?" in base else "?"
+        return f"{base}{sep}since={urllib.parse.quote(self.cursor, safe='')}"
+
+    def poll_once(self) -> bool:
+        """One fetch and apply; True on success. On failure the last state is kept."""
+        try:
+            for _attempt in range(2):
+                resp = self._http(self._url(), self._auth)
+                if resp.status == 200:
+                    self._accept(resp.json())
+                    return True
+                if self.cursor is not None and self._cursor_rejected(resp.status, resp.body):
+                    log.info("revocation cursor rejected; fetching a full snapshot")
+                    self.cursor = None
+                    continue
+                log.warning("revocation feed answered HTTP %s", resp.status)
+                return False
+        except (OSError, ValueError, ServiceUnavailable) as exc:
+            log.warning("revocation feed unreachable, keeping last state: %s", exc)
+        return False
+
+    @staticmethod
+    def _cursor_rejected(status: int, body: bytes) -> bool:
+        if status == 410:
+            return True
+        return status == 400 and b"invalid_cursor" in body
+
+    def _accept(self, doc: Any) -> None:
+        if not isinstance(doc, dict) or not isinstance(doc.get("cursor"), str):
+            raise ValueError("revocation feed response has no cursor")
+        if self.cursor is None and not doc.get("full"):
+            # A delta without a base would leave entries we never saw: treat as snapshot.
+            doc = {**doc, "full": True}
+        self.state.apply(doc)
+        self.state.mark_synced()
+        self.cursor = doc["cursor"]
+        hint = doc.get("poll_interval")
+        if isinstance(hint, int | float) and not isinstance(hint, bool):
+            self.interval = min(max(float(hint), self.min_interval), self.max_interval)
+
+    def start(self) -> None:
+        if self._thread is None or not self._thread.is_alive():
+            self._stop.clear()
+            self._thread = threading.Thread(target=self._run, name="tessera-revocations")
+            self._thread.daemon = True
+            self._thread.start()
+
+    def stop(self, timeout: float = 5.0) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+            self._thread = None
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            ok = self.poll_once()
+            # Back off on failure so a down IdP is not hammered by every resource server.
+            wait = self.interval if ok else min(self.interval * 2, self.max_interval)
+            self._stop.wait(wait)

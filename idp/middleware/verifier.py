@@ -1,0 +1,207 @@
+"""RFC 9068 access-token verification with a JWKS cache and a verified-token LRU."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import json
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any, Protocol
+
+import jwt
+
+from idp.middleware.errors import InvalidToken
+from idp.middleware.http import Fetcher, UrllibFetcher
+from idp.middleware.jwks import SUPPORTED_ALGORITHMS, KeySet, key_fits
+from idp.middleware.tokens import DEFAULT_TIER, AccessToken, Tier
+
+DEFAULT_ALGORITHMS = ("ES256", "RS256", "EdDSA")
+_TYPES = frozenset({"at+jwt", "application/at+jwt"})
+_REQUIRED = ("iss", "sub", "aud", "exp", "iat", "jti", "client_id")
+
+
+class RevocationCheck(Protocol):
+    def revoked_reason(self, token: AccessToken) -> str | None: ...
+
+
+def _now() -> float:
+    # Looked up on every call so freezegun (which patches time.time) is honoured.
+    return time.time()
+
+
+def _b64(segment: str) -> bytes:
+    return base64.urlsafe_b64decode(segment + "=" * (-len(segment) % 4))
+
+
+def _number(claims: Mapping[str, Any], name: str) -> float:
+    value = claims.get(name)
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise InvalidToken(f"the {name} claim is missing or not a number")
+    return float(value)
+
+
+def _parse_tier(raw: Any, default: Tier) -> Tier:
+    if not isinstance(raw, dict):
+        return default
+    try:
+        rps, burst = float(raw["rps"]), int(raw["burst"])
+    except (KeyError, TypeError, ValueError):
+        return default
+    if rps <= 0 or burst <= 0:
+        return default
+    return Tier(str(raw.get("name", default.name)), rps, burst)
+
+
+class TokenVerifier:
+    """Verifies bearer access tokens issued by one Tessera issuer for one audience."""
+
+    def __init__(
+        self,
+        issuer: str,
+        audience: str | Iterable[str],
+        *,
+        algorithms: Iterable[str] = DEFAULT_ALGORITHMS,
+        leeway: float = 30.0,
+        jwks_refetch_interval: float = 60.0,
+        jwks_max_age: float = 3600.0,
+        jwks_uri: str | None = None,
+        revocations: RevocationCheck | None = None,
+        cache_size: int = 10_000,
+        clock: Callable[[], float] = _now,
+        http: Fetcher | None = None,
+        default_tier: Tier = DEFAULT_TIER,
+    ) -> None:
+        self.algorithms = frozenset(algorithms)
+        unsupported = self.algorithms - SUPPORTED_ALGORITHMS
+        if unsupported:
+            # "none" and HS* are refused here, not merely left out of a default.
+            raise ValueError(f"unsupported or unsafe algorithms: {sorted(unsupported)}")
+        self.issuer = issuer
+        self.audiences = frozenset([audience] if isinstance(audience, str) else audience)
+        self.leeway = leeway
+        self.revocations = revocations
+        self.cache_size = cache_size
+        self.default_tier = default_tier
+        self._clock = clock
+        self.http = http or UrllibFetcher()
+        self.keys = KeySet(
+            issuer,
+            self.http,
+            jwks_uri=jwks_uri,
+            refetch_interval=jwks_refetch_interval,
+            max_age=jwks_max_age,
+            clock=clock,
+        )
+        self._algos = {name: jwt.get_algorithm_by_name(name) for name in self.algorithms}
+        self._cache: OrderedDict[bytes, tuple[AccessToken, str]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def verify(self, token: str) -> AccessToken:
+        """Return the verified token or raise ``InvalidToken`` (revocation included)."""
+        digest = hashlib.blake2b(token.encode(), digest_size=16).digest()
+        now = self._clock()
+        hit = self._cache.get(digest)
+        if hit is not None and now < hit[0].expires_at + self.leeway and hit[1] in self.keys:
+            access = hit[0]
+            try:  # noqa: SIM105 - contextlib.suppress costs ~0.3 us on the hot path
+                self._cache.move_to_end(digest)
+            except KeyError:  # evicted by another thread in between; harmless
+                pass
+        else:
+            if hit is not None:
+                self._cache.pop(digest, None)
+            access, kid = self._verify_uncached(token, now)
+            self._remember(digest, access, kid)
+        if self.revocations is not None:
+            reason = self.revocations.revoked_reason(access)
+            if reason is not None:
+                raise InvalidToken(reason)
+        return access
+
+    def _remember(self, digest: bytes, access: AccessToken, kid: str) -> None:
+        if self.cache_size <= 0:
+            return
+        with self._lock:
+            self._cache[digest] = (access, kid)
+            while len(self._cache) > self.cache_size:
+                self._cache.popitem(last=False)
+
+    def _verify_uncached(self, token: str, now: float) -> tuple[AccessToken, str]:
+        try:
+            header_b64, payload_b64, signature_b64 = token.split(".")
+            header = json.loads(_b64(header_b64))
+            signature = _b64(signature_b64)
+        except (ValueError, binascii.Error) as exc:
+            raise InvalidToken("the token is malformed") from exc
+        if not isinstance(header, dict):
+            raise InvalidToken("the token is malformed")
+        alg, kid = self._check_header(header)
+        signing_key = self.keys.get(kid)
+        if signing_key is None:
+            raise InvalidToken("the token is signed with an unknown key")
+        if not key_fits(alg, signing_key.key) or signing_key.jwk_alg not in (None, alg):
+            raise InvalidToken("the token's algorithm does not match its key")
+        signing_input = f"{header_b64}.{payload_b64}".encode()
+        if not self._algos[alg].verify(signing_input, signing_key.key, signature):
+            raise InvalidToken("the token signature is invalid")
+        try:
+            claims = json.loads(_b64(payload_b64))
+        except (ValueError, binascii.Error) as exc:
+            raise InvalidToken("the token is malformed") from exc
+        if not isinstance(claims, dict):
+            raise InvalidToken("the token is malformed")
+        return self._check_claims(claims, now), kid
+
+    def _check_header(self, header: Mapping[str, Any]) -> tuple[str, str]:
+        alg = header.get("alg")
+        if alg not in self.algorithms:
+            raise InvalidToken("the token's signing algorithm is not accepted")
+        typ = header.get("typ")
+        if not isinstance(typ, str) or typ.lower() not in _TYPES:
+            raise InvalidToken("the token is not an access token (typ must be at+jwt)")
+        if "crit" in header:
+            # RFC 7515 4.1.11: we understand no extensions, so any critical one is fatal.
+            raise InvalidToken("the token uses unsupported critical header parameters")
+        kid = header.get("kid")
+        if not isinstance(kid, str) or not kid:
+            raise InvalidToken("the token has no key id")
+        return alg, kid
+
+    def _check_claims(self, claims: dict[str, Any], now: float) -> AccessToken:
+        for name in _REQUIRED:
+            if name not in claims:
+                raise InvalidToken(f"the token has no {name} claim")
+        if claims["iss"] != self.issuer:
+            raise InvalidToken("the token was issued by another issuer")
+        aud = claims["aud"]
+        auds = [aud] if isinstance(aud, str) else aud if isinstance(aud, list) else []
+        if not self.audiences.intersection(a for a in auds if isinstance(a, str)):
+            raise InvalidToken("the token is not meant for this API (audience)")
+        exp, iat = _number(claims, "exp"), _number(claims, "iat")
+        if now >= exp + self.leeway:
+            raise InvalidToken("the token has expired")
+        if iat > now + self.leeway:
+            raise InvalidToken("the token was issued in the future")
+        if "nbf" in claims and _number(claims, "nbf") > now + self.leeway:
+            raise InvalidToken("the token is not valid yet")
+        sub, client_id, jti = claims["sub"], claims["client_id"], claims["jti"]
+        scope, gid = claims.get("scope", ""), claims.get("gid")
+        if not all(isinstance(v, str) for v in (sub, client_id, jti, scope)) or not (
+            gid is None or isinstance(gid, str)
+        ):
+            raise InvalidToken("the token has a claim of the wrong type")
+        return AccessToken(
+            subject=sub,
+            client_id=client_id,
+            scopes=frozenset(scope.split()),
+            grant_id=gid,
+            tier=_parse_tier(claims.get("tier"), self.default_tier),
+            expires_at=exp,
+            jti=jti,
+            issued_at=iat,
+            claims=claims,
+        )
