@@ -1,0 +1,44 @@
+# Tessera: `make run` sets up and serves; `make test` runs the whole suite.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-stamp
+export FLASK_APP := idp
+
+.PHONY: run test lint format migrate seed serve bench clean browser-deps
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+migrate: $(STAMP)
+	$(BIN)/tessera db upgrade
+
+seed: migrate
+	$(BIN)/tessera seed-demo
+
+run: seed
+	@echo
+	@echo "Tessera is starting on http://127.0.0.1:5000"
+	@echo "  sign in:        http://127.0.0.1:5000/login"
+	@echo "  your account:   http://127.0.0.1:5000/account"
+	@echo "  discovery:      http://127.0.0.1:5000/.well-known/openid-configuration"
+	@echo "  demo credentials are printed above on the first run, and kept in instance/demo-credentials.txt"
+	@echo
+	$(BIN)/tessera serve --host 127.0.0.1 --port 5000
+
+test: $(STAMP)
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: $(STAMP)
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache test-output

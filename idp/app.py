@@ -1,0 +1,104 @@
+"""create_app: the composition root. Every adapter is built and wired here, and only here."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from flask import Flask
+from werkzeug.middleware.proxy_fix import ProxyFix
+
+from idp.adapters.password_hasher import Argon2PasswordHasher
+from idp.adapters.throttle import LoginThrottle
+from idp.config import PROJECT_ROOT, Settings, load_settings
+from idp.domain.scopes import ScopeCatalogue, load_catalogue
+from idp.extensions import csrf, db, migrate
+from idp.services.accounts import SessionPolicy
+
+
+@dataclass
+class Tessera:
+    """The wired adapters, reachable from views as ``current_app.extensions["tessera"]``."""
+
+    settings: Settings
+    catalogue: ScopeCatalogue
+    hasher: Argon2PasswordHasher
+    throttle: LoginThrottle
+    session_policy: SessionPolicy
+
+
+def _flask_config(settings: Settings) -> dict[str, Any]:
+    engine_options: dict[str, Any] = {"pool_pre_ping": True}
+    if settings.DATABASE_URL.startswith("sqlite"):
+        engine_options = {"connect_args": {"timeout": 30}}
+    return {
+        "SECRET_KEY": settings.SECRET_KEY,
+        "SQLALCHEMY_DATABASE_URI": settings.DATABASE_URL,
+        "SQLALCHEMY_ENGINE_OPTIONS": engine_options,
+        "SQLALCHEMY_TRACK_MODIFICATIONS": False,
+        "MAX_CONTENT_LENGTH": settings.MAX_CONTENT_LENGTH,
+        "SESSION_COOKIE_NAME": "__Host-tessera" if settings.cookie_secure else "tessera",
+        "SESSION_COOKIE_SECURE": settings.cookie_secure,
+        "SESSION_COOKIE_HTTPONLY": True,
+        "SESSION_COOKIE_SAMESITE": "Lax",
+        "PERMANENT_SESSION_LIFETIME": timedelta(seconds=settings.SESSION_ABSOLUTE_TTL),
+        "WTF_CSRF_TIME_LIMIT": settings.SESSION_ABSOLUTE_TTL,
+        "WTF_CSRF_SSL_STRICT": False,  # no Referer is sent (Referrer-Policy: no-referrer)
+        "TEMPLATES_AUTO_RELOAD": not settings.is_production,
+    }
+
+
+def create_app(config: dict[str, Any] | None = None) -> Flask:
+    settings = load_settings(config)
+    app = Flask(
+        __name__,
+        instance_path=settings.INSTANCE_PATH,
+        template_folder=str(PROJECT_ROOT / "templates"),
+        static_folder=str(PROJECT_ROOT / "static"),
+    )
+    app.config.update(_flask_config(settings))
+    if settings.TRUSTED_PROXIES:
+        app.wsgi_app = ProxyFix(
+            app.wsgi_app, x_for=settings.TRUSTED_PROXIES, x_proto=settings.TRUSTED_PROXIES
+        )
+    logging.basicConfig(level=logging.INFO)
+
+    db.init_app(app)
+    migrate.init_app(
+        app, db, directory=str(PROJECT_ROOT / "migrations"), render_as_batch=True, compare_type=True
+    )
+    csrf.init_app(app)
+    import idp.adapters.models  # noqa: F401 - every table registered for Alembic
+
+    app.extensions["tessera"] = Tessera(
+        settings=settings,
+        catalogue=load_catalogue(settings.SCOPES_FILE),
+        hasher=Argon2PasswordHasher(
+            settings.ARGON2_TIME_COST, settings.ARGON2_MEMORY_COST, settings.ARGON2_PARALLELISM
+        ),
+        throttle=LoginThrottle(
+            settings.REDIS_URL, settings.LOGIN_ACCOUNT_LIMIT, settings.LOGIN_IP_LIMIT
+        ),
+        session_policy=SessionPolicy(settings.SESSION_IDLE_TTL, settings.SESSION_ABSOLUTE_TTL),
+    )
+    _register_web(app)
+    from idp.cli import register_commands
+
+    register_commands(app)
+    return app
+
+
+def _register_web(app: Flask) -> None:
+    from idp.web import account, auth, home
+    from idp.web.errors import register_error_handlers
+    from idp.web.headers import add_security_headers
+    from idp.web.sessions import current_user, load_login_session
+
+    app.before_request(load_login_session)
+    app.after_request(add_security_headers)
+    app.context_processor(lambda: {"current_user": current_user()})
+    for blueprint in (home.bp, auth.bp, account.bp):
+        app.register_blueprint(blueprint)
+    register_error_handlers(app)

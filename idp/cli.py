@@ -1,0 +1,122 @@
+"""Operator commands: ``tessera db upgrade``, ``create-admin``, ``seed-demo``, ``serve``...
+
+``tessera`` is Flask's CLI bound to create_app, so ``flask --app idp`` works the same way.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import sys
+from pathlib import Path
+
+import click
+from flask import Flask, current_app
+from flask.cli import FlaskGroup, with_appcontext
+
+from idp.adapters.repositories.accounts import SqlAlchemyUnitOfWork
+from idp.services import accounts
+from idp.services.context import Caller
+
+CLI_CALLER = Caller(ip="cli", user_agent="tessera-cli")
+
+
+def _tessera():
+    return current_app.extensions["tessera"]
+
+
+def _ensure_user(
+    username: str, email: str, password: str | None, *, admin: bool
+) -> tuple[object, str | None]:
+    """The user, created when missing; returns the generated password only on creation."""
+    uow = SqlAlchemyUnitOfWork()
+    user = uow.users.by_login(username)
+    if user is not None:
+        return user, None
+    password = password or secrets.token_urlsafe(12)
+    user = accounts.register(
+        uow, _tessera().hasher, CLI_CALLER, username=username, email=email, password=password
+    )
+    if admin:
+        user.is_admin = True
+        uow.commit()
+    return user, password
+
+
+@click.command("create-admin")
+@click.option("--username", required=True)
+@click.option("--email", required=True)
+@click.password_option(help="Prompted for when not given.")
+@with_appcontext
+def create_admin(username: str, email: str, password: str) -> None:
+    """Create an administrator account, or make an existing account an administrator."""
+    uow = SqlAlchemyUnitOfWork()
+    existing = uow.users.by_login(username)
+    try:
+        user, _ = _ensure_user(username, email, password, admin=True)
+    except accounts.AccountError as exc:
+        raise click.ClickException(str(exc)) from None
+    if existing is not None and not user.is_admin:
+        user.is_admin = True
+        uow.commit()
+    click.echo(f"{user.username} is an administrator.")
+
+
+def _remember_demo_credentials(lines: list[str]) -> Path:
+    path = Path(current_app.instance_path) / "demo-credentials.txt"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+    with os.fdopen(fd, "a") as fh:
+        fh.write("\n".join(lines) + "\n")
+    return path
+
+
+@click.command("seed-demo")
+@with_appcontext
+def seed_demo() -> None:
+    """Create the demo accounts and apps once; running it again changes nothing."""
+    printed: list[str] = []
+    for username, email, admin in (
+        ("admin", "admin@example.com", True),
+        ("demo", "demo@example.com", False),
+    ):
+        _user, password = _ensure_user(username, email, None, admin=admin)
+        if password:
+            printed.append(f"{'admin' if admin else 'user'} account: {username} / {password}")
+    from idp.demo import seed_demo_clients
+
+    printed.extend(seed_demo_clients())
+    if printed:
+        path = _remember_demo_credentials(printed)
+        click.echo(f"Demo data created. These secrets are shown once (a copy is in {path}):")
+        for line in printed:
+            click.echo("  " + line)
+    else:
+        click.echo(
+            "Demo data already present; nothing changed (credentials: instance/demo-credentials.txt)."
+        )
+
+
+@click.command("serve")
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=5000, show_default=True)
+@click.option("--workers", default=None, type=int, help="Default: one per core.")
+def serve(host: str, port: int, workers: int | None) -> None:
+    """Serve Tessera with gunicorn (the production server)."""
+    from idp.serving import run_gunicorn
+
+    run_gunicorn(host=host, port=port, workers=workers)
+
+
+def register_commands(app: Flask) -> None:
+    for command in (create_admin, seed_demo, serve):
+        app.cli.add_command(command)
+
+
+def main() -> None:
+    from idp import create_app
+
+    cli = FlaskGroup(
+        create_app=lambda: create_app(), help="Tessera identity provider operator commands."
+    )
+    sys.exit(cli.main())

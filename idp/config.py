@@ -1,0 +1,233 @@
+"""Every Tessera setting in one place: its default, its ``TESSERA_*`` override, its validation.
+
+``load_settings`` is called once by the app factory; a bad value stops start-up with a message
+that names the setting, so an operator never finds out about a typo from a 500 at 3 a.m.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import secrets
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_INSTANCE_PATH = PROJECT_ROOT / "instance"
+
+
+class ConfigError(ValueError):
+    """A setting is missing or malformed; the message names it."""
+
+
+def _setting(default: Any, doc: str, **extra: Any) -> Any:
+    return field(default=default, metadata={"doc": doc, **extra})
+
+
+@dataclass(frozen=True)
+class Settings:
+    ENV: str = _setting(
+        "development", "`development` or `production`.", choices=("development", "production")
+    )
+    ISSUER: str = _setting(
+        "http://127.0.0.1:5000", "The issuer URL; every token's `iss` and the discovery base."
+    )
+    DATABASE_URL: str = _setting("", "SQLAlchemy URL. Default: SQLite file `instance/tessera.db`.")
+    SECRET_KEY: str = _setting(
+        "",
+        "Signs session cookies and CSRF tokens. Generated into `instance/` in development; required in production.",
+    )
+    KEY_ENCRYPTION_KEY: str = _setting(
+        "", "Encrypts signing keys at rest. Default: derived from SECRET_KEY."
+    )
+    INSTANCE_PATH: str = _setting(
+        str(DEFAULT_INSTANCE_PATH), "Folder for the SQLite database and generated secrets."
+    )
+    SCOPES_FILE: str = _setting(
+        str(PROJECT_ROOT / "scopes.yaml"), "The scope catalogue and rate-limit tiers."
+    )
+    REDIS_URL: str = _setting(
+        "", "Redis for shared throttling counters and revocation fan-out; memory when empty."
+    )
+    SESSION_IDLE_TTL: int = _setting(
+        1800, "Seconds of inactivity after which a login session ends.", minimum=60
+    )
+    SESSION_ABSOLUTE_TTL: int = _setting(
+        36000, "Seconds after login at which a session ends regardless.", minimum=300
+    )
+    SESSION_COOKIE_SECURE: bool | None = _setting(
+        None, "Secure + `__Host-` cookie. Default: on when ISSUER is https."
+    )
+    ARGON2_TIME_COST: int = _setting(2, "argon2id iterations (OWASP minimum 2).", minimum=1)
+    ARGON2_MEMORY_COST: int = _setting(
+        19456, "argon2id memory in KiB (OWASP minimum 19456).", minimum=8
+    )
+    ARGON2_PARALLELISM: int = _setting(1, "argon2id lanes.", minimum=1)
+    LOGIN_ACCOUNT_LIMIT: str = _setting(
+        "5/minute;20/hour", "Failed logins allowed per account (`limits` notation)."
+    )
+    LOGIN_IP_LIMIT: str = _setting(
+        "30/minute;200/hour", "Failed logins allowed per client IP (`limits` notation)."
+    )
+    ACCESS_TOKEN_TTL: int = _setting(600, "Access token lifetime in seconds.", minimum=30)
+    ID_TOKEN_TTL: int = _setting(600, "ID token lifetime in seconds.", minimum=30)
+    AUTHORIZATION_CODE_TTL: int = _setting(
+        300, "Authorization code lifetime (at most 600).", minimum=10, maximum=600
+    )
+    REFRESH_TOKEN_IDLE_TTL: int = _setting(
+        30 * 86400, "A refresh token family unused this long expires.", minimum=60
+    )
+    REFRESH_TOKEN_ABSOLUTE_TTL: int = _setting(
+        90 * 86400, "A refresh token family expires this long after the grant.", minimum=60
+    )
+    DEVICE_CODE_TTL: int = _setting(600, "Device code lifetime in seconds.", minimum=60)
+    DEVICE_POLL_INTERVAL: int = _setting(5, "Minimum seconds between device-flow polls.", minimum=1)
+    ACCESS_TOKEN_AUDIENCE: str = _setting(
+        "", "Default `aud` of access tokens. Default: ISSUER + `/api`."
+    )
+    ACCESS_TOKEN_ALG: str = _setting(
+        "ES256", "Access token signing algorithm.", choices=("ES256", "RS256", "EdDSA")
+    )
+    REVOCATION_POLL_INTERVAL: int = _setting(
+        5, "Poll interval hinted to resource servers by the revocation feed.", minimum=1
+    )
+    MAX_CONTENT_LENGTH: int = _setting(1024 * 1024, "Largest request body in bytes.", minimum=1024)
+    TRUSTED_PROXIES: int = _setting(
+        0, "How many reverse proxies set X-Forwarded-For in front of Tessera.", minimum=0
+    )
+
+    @property
+    def is_production(self) -> bool:
+        return self.ENV == "production"
+
+    @property
+    def cookie_secure(self) -> bool:
+        if self.SESSION_COOKIE_SECURE is not None:
+            return self.SESSION_COOKIE_SECURE
+        return self.ISSUER.startswith("https://")
+
+    @property
+    def audience(self) -> str:
+        return self.ACCESS_TOKEN_AUDIENCE or self.ISSUER.rstrip("/") + "/api"
+
+
+def describe_settings() -> list[tuple[str, str, str]]:
+    """(environment variable, default, description) rows for the README table."""
+    rows = []
+    for f in fields(Settings):
+        rows.append((f"TESSERA_{f.name}", repr(f.default), f.metadata["doc"]))
+    return rows
+
+
+def _parse(f: dataclasses.Field, raw: Any) -> Any:
+    name = f"TESSERA_{f.name}"
+    kind = f.type if isinstance(f.type, str) else f.type.__name__
+    if raw is None or not isinstance(raw, str):
+        value = raw
+    elif kind.startswith("int"):
+        try:
+            value = int(raw)
+        except ValueError:
+            raise ConfigError(f"{name} must be a whole number, got {raw!r}") from None
+    elif kind.startswith("bool"):
+        lowered = raw.strip().lower()
+        if lowered in ("1", "true", "yes", "on"):
+            value = True
+        elif lowered in ("0", "false", "no", "off"):
+            value = False
+        elif lowered == "":
+            value = None
+        else:
+            raise ConfigError(f"{name} must be true or false, got {raw!r}")
+    else:
+        value = raw
+    meta = f.metadata
+    if "choices" in meta and value not in meta["choices"]:
+        raise ConfigError(f"{name} must be one of {', '.join(meta['choices'])}; got {value!r}")
+    if isinstance(value, int) and not isinstance(value, bool):
+        if "minimum" in meta and value < meta["minimum"]:
+            raise ConfigError(f"{name} must be at least {meta['minimum']}; got {value}")
+        if "maximum" in meta and value > meta["maximum"]:
+            raise ConfigError(f"{name} must be at most {meta['maximum']}; got {value}")
+    return value
+
+
+def _persistent_secret(instance: Path, filename: str) -> str:
+    """A random secret kept in the instance folder, so development restarts keep sessions."""
+    path = instance / filename
+    if path.exists():
+        return path.read_text().strip()
+    instance.mkdir(parents=True, exist_ok=True)
+    value = secrets.token_urlsafe(48)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        fh.write(value)
+    return value
+
+
+def _check_issuer(issuer: str, production: bool) -> None:
+    parts = urlsplit(issuer)
+    if parts.scheme not in ("http", "https") or not parts.netloc or parts.query or parts.fragment:
+        raise ConfigError(
+            f"TESSERA_ISSUER must be an http(s) URL without query or fragment; got {issuer!r}"
+        )
+    if production and parts.scheme != "https":
+        raise ConfigError("TESSERA_ISSUER must use https when TESSERA_ENV=production")
+
+
+def load_settings(
+    overrides: Mapping[str, Any] | None = None, environ: Mapping[str, str] | None = None
+) -> Settings:
+    """Defaults, then ``TESSERA_*`` environment variables, then explicit overrides (tests)."""
+    environ = os.environ if environ is None else environ
+    overrides = dict(overrides or {})
+    known = {f.name: f for f in fields(Settings)}
+    unknown = set(overrides) - set(known)
+    if unknown:
+        raise ConfigError(f"unknown setting(s): {', '.join(sorted(unknown))}")
+    values: dict[str, Any] = {}
+    for name, f in known.items():
+        if name in overrides:
+            values[name] = _parse(f, overrides[name])
+        elif f"TESSERA_{name}" in environ:
+            values[name] = _parse(f, environ[f"TESSERA_{name}"])
+    settings = Settings(**values)
+    _check_issuer(settings.ISSUER, settings.is_production)
+    settings = _fill_derived(settings)
+    return settings
+
+
+def _fill_derived(settings: Settings) -> Settings:
+    instance = Path(settings.INSTANCE_PATH)
+    changes: dict[str, Any] = {}
+    if not settings.SECRET_KEY:
+        if settings.is_production:
+            raise ConfigError("TESSERA_SECRET_KEY is required when TESSERA_ENV=production")
+        changes["SECRET_KEY"] = _persistent_secret(instance, "secret_key")
+    elif len(settings.SECRET_KEY) < 32:
+        raise ConfigError("TESSERA_SECRET_KEY must be at least 32 characters")
+    if not settings.DATABASE_URL:
+        instance.mkdir(parents=True, exist_ok=True)
+        changes["DATABASE_URL"] = f"sqlite:///{instance / 'tessera.db'}"
+    elif not settings.DATABASE_URL.startswith(("sqlite:", "postgresql")):
+        raise ConfigError("TESSERA_DATABASE_URL must be a sqlite:// or postgresql:// URL")
+    if settings.DATABASE_URL.startswith("postgresql://"):
+        changes["DATABASE_URL"] = (
+            "postgresql+psycopg://" + settings.DATABASE_URL[len("postgresql://") :]
+        )
+    if settings.REDIS_URL and not settings.REDIS_URL.startswith(
+        ("redis://", "rediss://", "unix://")
+    ):
+        raise ConfigError("TESSERA_REDIS_URL must be a redis:// URL")
+    if settings.REFRESH_TOKEN_ABSOLUTE_TTL < settings.REFRESH_TOKEN_IDLE_TTL:
+        raise ConfigError(
+            "TESSERA_REFRESH_TOKEN_ABSOLUTE_TTL must be at least TESSERA_REFRESH_TOKEN_IDLE_TTL"
+        )
+    if settings.SESSION_ABSOLUTE_TTL < settings.SESSION_IDLE_TTL:
+        raise ConfigError("TESSERA_SESSION_ABSOLUTE_TTL must be at least TESSERA_SESSION_IDLE_TTL")
+    if not Path(settings.SCOPES_FILE).is_file():
+        raise ConfigError(f"TESSERA_SCOPES_FILE: no such file {settings.SCOPES_FILE}")
+    return dataclasses.replace(settings, **changes)

@@ -1,0 +1,192 @@
+"""Account use cases: register, authenticate, change password, open and check login sessions."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import secrets
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from email_validator import EmailNotValidError, validate_email
+
+from idp.adapters.models import LoginSession, User
+from idp.adapters.models.base import utcnow
+from idp.domain.passwords import PasswordRejected, check_password
+from idp.services import audit
+from idp.services.context import Caller
+
+USERNAME_RE = re.compile(r"^[A-Za-z0-9_.-]{3,32}$")
+
+
+class AccountError(ValueError):
+    """A readable reason, tied to a form field when ``field`` is set."""
+
+    def __init__(self, message: str, field: str | None = None) -> None:
+        super().__init__(message)
+        self.field = field
+
+
+class LoginThrottled(Exception):
+    def __init__(self, retry_after: int) -> None:
+        super().__init__(f"Too many failed attempts. Try again in {retry_after} seconds.")
+        self.retry_after = retry_after
+
+
+INVALID_LOGIN = "Incorrect username or password."
+
+
+def register(
+    uow: Any, hasher: Any, caller: Caller, *, username: str, email: str, password: str
+) -> User:
+    username, email = username.strip(), email.strip()
+    if not USERNAME_RE.match(username):
+        raise AccountError("3 to 32 letters, digits, dots, dashes or underscores.", "username")
+    try:
+        email = validate_email(email, check_deliverability=False).normalized
+    except EmailNotValidError as exc:
+        raise AccountError(str(exc), "email") from None
+    try:
+        check_password(password, username=username, email=email)
+    except PasswordRejected as exc:
+        raise AccountError(str(exc), "password") from None
+    if uow.users.username_taken(username):
+        raise AccountError("This username is taken.", "username")
+    if uow.users.email_taken(email):
+        # Registration necessarily tells whether an email is known; login does not.
+        raise AccountError("An account with this email already exists.", "email")
+    user = uow.users.add(
+        User(
+            subject=secrets.token_hex(16),
+            username=username,
+            username_key=username.lower(),
+            email=email,
+            email_key=email.lower(),
+            password_hash=hasher.hash(password),
+        )
+    )
+    audit.record(uow, "account.registered", caller, user_id=user.id, username=username)
+    uow.commit()
+    return user
+
+
+def authenticate(
+    uow: Any, hasher: Any, throttle: Any, caller: Caller, *, login: str, password: str
+) -> User:
+    """The user for these credentials, or AccountError / LoginThrottled.
+
+    Unknown account, wrong password and disabled account take the same work and give the same
+    message (SECURITY-CHECKLIST 20), so neither timing nor wording reveals who has an account.
+    """
+    wait = throttle.retry_after(login, caller.ip)
+    if wait:
+        audit.record(uow, "login.throttled", caller, login=login[:254])
+        uow.commit()
+        raise LoginThrottled(wait)
+    user = uow.users.by_login(login) if login.strip() else None
+    if user is None:
+        hasher.burn(password)
+        ok = False
+    else:
+        ok = hasher.verify(user.password_hash, password) and user.disabled_at is None
+    if not ok:
+        throttle.record_failure(login, caller.ip)
+        audit.record(
+            uow, "login.failed", caller, user_id=user.id if user else None, login=login[:254]
+        )
+        uow.commit()
+        raise AccountError(INVALID_LOGIN)
+    if hasher.needs_rehash(user.password_hash):
+        user.password_hash = hasher.hash(password)
+        audit.record(uow, "password.rehashed", caller, user_id=user.id)
+    return user
+
+
+def change_password(
+    uow: Any, hasher: Any, caller: Caller, user: User, *, current: str, new: str, keep_session: str
+) -> None:
+    if not hasher.verify(user.password_hash, current):
+        raise AccountError("Your current password is not correct.", "current_password")
+    try:
+        check_password(new, username=user.username, email=user.email)
+    except PasswordRejected as exc:
+        raise AccountError(str(exc), "new_password") from None
+    user.password_hash = hasher.hash(new)
+    user.password_changed_at = user.updated_at = utcnow()
+    # Other devices' sessions end: a password change is what people do when they fear theft.
+    uow.sessions.delete_for_user(user.id, keep=keep_session)
+    audit.record(uow, "password.changed", caller, user_id=user.id)
+    uow.commit()
+
+
+# --- login sessions -------------------------------------------------------------------------
+
+
+def session_digest(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class SessionPolicy:
+    idle_ttl: int
+    absolute_ttl: int
+
+    def expired(self, login_session: LoginSession, now: datetime) -> bool:
+        return now - login_session.last_seen_at > timedelta(
+            seconds=self.idle_ttl
+        ) or now - login_session.created_at > timedelta(seconds=self.absolute_ttl)
+
+    @property
+    def touch_interval(self) -> timedelta:
+        """How stale last_seen may get: a page view should not always cost a database write."""
+        return timedelta(seconds=min(60, self.idle_ttl // 10))
+
+
+def open_session(
+    uow: Any, caller: Caller, user: User, *, previous_token: str | None, amr: str = "pwd"
+) -> str:
+    """A new session id at every login (SECURITY-CHECKLIST 21); the old one, if any, is dropped."""
+    if previous_token:
+        uow.sessions.delete(session_digest(previous_token))
+    token = secrets.token_urlsafe(32)
+    now = utcnow()
+    uow.sessions.add(
+        LoginSession(
+            id_digest=session_digest(token),
+            user_id=user.id,
+            created_at=now,
+            last_seen_at=now,
+            auth_time=now,
+            amr=amr,
+            ip=caller.ip[:64],
+            user_agent=caller.user_agent[:255],
+        )
+    )
+    audit.record(uow, "login.succeeded", caller, user_id=user.id)
+    uow.commit()
+    return token
+
+
+def resume_session(uow: Any, policy: SessionPolicy, token: str) -> tuple[LoginSession, User] | None:
+    """The live session and its user, or None when unknown, expired or the user is disabled."""
+    login_session = uow.sessions.get(session_digest(token))
+    if login_session is None:
+        return None
+    now = utcnow()
+    user = uow.users.get(login_session.user_id)
+    if policy.expired(login_session, now) or user is None or user.disabled_at is not None:
+        uow.sessions.delete(login_session.id_digest)
+        uow.commit()
+        return None
+    if now - login_session.last_seen_at >= policy.touch_interval:
+        uow.sessions.touch(login_session, now)
+        uow.commit()
+    return login_session, user
+
+
+def close_session(uow: Any, caller: Caller, token: str, user_id: int | None) -> None:
+    uow.sessions.delete(session_digest(token))
+    if user_id is not None:
+        audit.record(uow, "logout", caller, user_id=user_id)
+    uow.commit()

@@ -1,0 +1,85 @@
+"""Sign in, sign out, register."""
+
+from __future__ import annotations
+
+from flask import Blueprint, redirect, render_template, request, url_for
+
+from idp.adapters.repositories.accounts import SqlAlchemyUnitOfWork
+from idp.services import accounts
+from idp.web.context import caller, tessera
+from idp.web.forms import ConfirmForm, LoginForm, RegisterForm
+from idp.web.safe_next import safe_next
+from idp.web.sessions import current_user, sign_in, sign_out
+
+bp = Blueprint("auth", __name__)
+
+
+@bp.route("/login", methods=["GET", "POST"])
+def login():
+    next_url = safe_next(request.values.get("next"))
+    form = LoginForm()
+    status = 200
+    if form.validate_on_submit():
+        services = tessera()
+        try:
+            user = accounts.authenticate(
+                SqlAlchemyUnitOfWork(),
+                services.hasher,
+                services.throttle,
+                caller(),
+                login=form.login.data,
+                password=form.password.data,
+            )
+        except accounts.LoginThrottled as exc:
+            form.form_errors.append(str(exc))
+            response = render_template("idp/login.html", form=form, next_url=next_url)
+            return response, 429, {"Retry-After": str(exc.retry_after)}
+        except accounts.AccountError as exc:
+            form.form_errors.append(str(exc))
+            status = 401
+        else:
+            sign_in(user)
+            return redirect(next_url, code=303)
+    elif request.method == "POST":
+        status = 400
+    return render_template("idp/login.html", form=form, next_url=next_url), status
+
+
+@bp.route("/register", methods=["GET", "POST"])
+def register():
+    next_url = safe_next(request.values.get("next"))
+    form = RegisterForm()
+    status = 200
+    if form.validate_on_submit():
+        try:
+            user = accounts.register(
+                SqlAlchemyUnitOfWork(),
+                tessera().hasher,
+                caller(),
+                username=form.username.data,
+                email=form.email.data,
+                password=form.password.data,
+            )
+        except accounts.AccountError as exc:
+            target = getattr(form, exc.field, None) if exc.field else None
+            (target.errors if target is not None else form.form_errors).append(str(exc))
+            status = 400
+        else:
+            sign_in(user)
+            return redirect(next_url, code=303)
+    elif request.method == "POST":
+        status = 400
+    return render_template("idp/register.html", form=form, next_url=next_url), status
+
+
+@bp.route("/logout", methods=["GET", "POST"])
+def logout():
+    form = ConfirmForm()
+    if request.method == "POST":
+        if not form.validate_on_submit():
+            return render_template("idp/logout.html", form=form), 400
+        sign_out()
+        return redirect(url_for("auth.login"), code=303)
+    if current_user() is None:
+        return redirect(url_for("auth.login"), code=303)
+    return render_template("idp/logout.html", form=form)

@@ -1,0 +1,80 @@
+"""Error pages and JSON errors: a readable message, never a traceback (ASVS V16.5)."""
+
+from __future__ import annotations
+
+import logging
+
+from flask import Flask, Response, jsonify, make_response, render_template, request
+from flask_wtf.csrf import CSRFError
+from werkzeug.exceptions import HTTPException, InternalServerError
+
+from idp.extensions import db
+
+log = logging.getLogger(__name__)
+
+MESSAGES = {
+    400: ("Bad request", "The request could not be understood. Please go back and try again."),
+    401: ("Sign-in needed", "You need to sign in to see this page."),
+    403: ("Forbidden", "You do not have access to this page."),
+    404: ("Not found", "There is nothing at this address."),
+    405: ("Method not allowed", "This page does not accept that kind of request."),
+    413: ("Too large", "What you sent is larger than this page accepts."),
+    429: ("Slow down", "Too many requests. Please wait a moment and try again."),
+    500: ("Something went wrong", "An unexpected error happened on our side. It has been logged."),
+}
+
+
+def wants_json() -> bool:
+    path = request.path
+    if path.startswith(("/oauth/", "/api/", "/.well-known/")) and not path.startswith(
+        "/oauth/authorize"
+    ):
+        return True
+    best = request.accept_mimetypes.best_match(["text/html", "application/json"])
+    return (
+        best == "application/json"
+        and request.accept_mimetypes[best] > request.accept_mimetypes["text/html"]
+    )
+
+
+def render_error(code: int, detail: str | None = None) -> Response:
+    title, message = MESSAGES.get(code, MESSAGES[500 if code >= 500 else 400])
+    if wants_json():
+        error = {
+            400: "invalid_request",
+            401: "unauthorized",
+            404: "not_found",
+            429: "rate_limited",
+        }.get(code, "server_error" if code >= 500 else "invalid_request")
+        body = jsonify(error=error, error_description=detail or message)
+        body.headers["Cache-Control"] = "no-store"
+        return make_response(body, code)
+    return make_response(
+        render_template("error.html", code=code, title=title, message=detail or message), code
+    )
+
+
+def register_error_handlers(app: Flask) -> None:
+    @app.errorhandler(CSRFError)
+    def csrf_error(exc: CSRFError):
+        return render_error(
+            400,
+            "This form has expired or was sent from elsewhere. Please reload the page and try again.",
+        )
+
+    @app.errorhandler(HTTPException)
+    def http_error(exc: HTTPException):
+        if exc.code is None or exc.code < 400:
+            return exc
+        response = render_error(exc.code)
+        if exc.code == 405 and getattr(exc, "valid_methods", None):
+            response.headers["Allow"] = ", ".join(exc.valid_methods)
+        return response
+
+    @app.errorhandler(Exception)
+    def unexpected(exc: Exception):
+        if isinstance(exc, HTTPException):
+            return http_error(exc)
+        log.exception("unhandled error on %s %s", request.method, request.path)
+        db.session.rollback()
+        return render_error(InternalServerError.code)

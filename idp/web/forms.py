@@ -1,0 +1,33 @@
+"""Account forms. Flask-WTF adds the CSRF token to each (SECURITY-CHECKLIST 10)."""
+
+from __future__ import annotations
+
+from flask_wtf import FlaskForm
+from wtforms import EmailField, PasswordField, StringField
+from wtforms.validators import DataRequired, Length
+
+from idp.domain.passwords import MAX_LENGTH
+
+
+class LoginForm(FlaskForm):
+    login = StringField("Username or email", validators=[DataRequired(), Length(max=254)])
+    password = PasswordField("Password", validators=[DataRequired(), Length(max=MAX_LENGTH)])
+
+
+class RegisterForm(FlaskForm):
+    username = StringField("Username", validators=[DataRequired(), Length(min=3, max=32)])
+    email = EmailField("Email", validators=[DataRequired(), Length(max=254)])
+    password = PasswordField("Password", validators=[DataRequired(), Length(max=MAX_LENGTH)])
+
+
+class ChangePasswordForm(FlaskForm):
+    current_password = PasswordField(
+        "Current password", validators=[DataRequired(), Length(max=MAX_LENGTH)]
+    )
+    new_password = PasswordField(
+        "New password", validators=[DataRequired(), Length(max=MAX_LENGTH)]
+    )
+
+
+class ConfirmForm(FlaskForm):
+    """A form with only the CSRF token, for buttons such as Sign out."""

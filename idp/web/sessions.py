@@ -1,0 +1,78 @@
+"""Login state for the web layer: which user this browser is signed in as.
+
+The signed Flask cookie carries only a random session token; the session itself lives in the
+database, so it can be ended server-side (logout everywhere, account disabled, timeouts).
+"""
+
+from __future__ import annotations
+
+from functools import wraps
+
+from flask import g, redirect, request, session, url_for
+
+from idp.adapters.models import LoginSession, User
+from idp.adapters.repositories.accounts import SqlAlchemyUnitOfWork
+from idp.services import accounts
+from idp.web.context import caller, tessera
+
+SESSION_KEY = "sid"
+
+
+def load_login_session() -> None:
+    """before_request hook: sets g.user and g.login_session (both None when signed out)."""
+    g.user, g.login_session = None, None
+    token = session.get(SESSION_KEY)
+    if not isinstance(token, str):
+        return
+    found = accounts.resume_session(SqlAlchemyUnitOfWork(), tessera().session_policy, token)
+    if found is None:
+        session.pop(SESSION_KEY, None)
+        return
+    g.login_session, g.user = found
+
+
+def current_user() -> User | None:
+    return g.get("user")
+
+
+def current_login_session() -> LoginSession | None:
+    return g.get("login_session")
+
+
+def sign_in(user: User, amr: str = "pwd") -> None:
+    previous = session.get(SESSION_KEY)
+    token = accounts.open_session(
+        SqlAlchemyUnitOfWork(),
+        caller(),
+        user,
+        previous_token=previous if isinstance(previous, str) else None,
+        amr=amr,
+    )
+    # Keep a pending authorization request across the login; drop everything else.
+    pending = {k: v for k, v in session.items() if k.startswith("pending_")}
+    session.clear()
+    session.update(pending)
+    session[SESSION_KEY] = token
+    session.permanent = True
+    g.user = user
+
+
+def sign_out() -> None:
+    token = session.get(SESSION_KEY)
+    user = current_user()
+    if isinstance(token, str):
+        accounts.close_session(SqlAlchemyUnitOfWork(), caller(), token, user.id if user else None)
+    session.clear()
+    g.user, g.login_session = None, None
+
+
+def login_required(view):
+    """Send signed-out visitors to the login page, then back here."""
+
+    @wraps(view)
+    def wrapper(*args, **kwargs):
+        if current_user() is None:
+            return redirect(url_for("auth.login", next=request.full_path.rstrip("?")), code=303)
+        return view(*args, **kwargs)
+
+    return wrapper

@@ -1,0 +1,105 @@
+"""In-memory test doubles for the account ports."""
+
+from __future__ import annotations
+
+
+class FakeUserRepository:
+    def __init__(self) -> None:
+        self.rows: dict[int, object] = {}
+
+    def get(self, user_id):
+        return self.rows.get(user_id)
+
+    def by_login(self, login):
+        key = login.strip().lower()
+        return next((u for u in self.rows.values() if key in (u.username_key, u.email_key)), None)
+
+    def username_taken(self, username):
+        return any(u.username_key == username.lower() for u in self.rows.values())
+
+    def email_taken(self, email):
+        return any(u.email_key == email.lower() for u in self.rows.values())
+
+    def add(self, user):
+        user.id = len(self.rows) + 1
+        self.rows[user.id] = user
+        return user
+
+
+class FakeSessionRepository:
+    def __init__(self) -> None:
+        self.rows: dict[str, object] = {}
+
+    def get(self, digest):
+        return self.rows.get(digest)
+
+    def add(self, s):
+        self.rows[s.id_digest] = s
+
+    def delete(self, digest):
+        self.rows.pop(digest, None)
+
+    def delete_for_user(self, user_id, keep=None):
+        for digest in [d for d, s in self.rows.items() if s.user_id == user_id and d != keep]:
+            del self.rows[digest]
+
+    def touch(self, s, now=None):
+        s.last_seen_at = now
+
+
+class FakeAuditLog:
+    def __init__(self) -> None:
+        self.events: list = []
+
+    def record(self, event):
+        self.events.append(event)
+
+    def names(self) -> list[str]:
+        return [e.event for e in self.events]
+
+
+class FakeUnitOfWork:
+    def __init__(self) -> None:
+        self.users = FakeUserRepository()
+        self.sessions = FakeSessionRepository()
+        self.audit = FakeAuditLog()
+        self.commits = 0
+
+    def commit(self):
+        self.commits += 1
+
+    def rollback(self):
+        pass
+
+
+class FakeHasher:
+    """Reversible 'hash' that records how much work each path did."""
+
+    def __init__(self, version: int = 1) -> None:
+        self.version = version
+        self.verifications = 0
+
+    def hash(self, password):
+        return f"v{self.version}:{password}"
+
+    def verify(self, stored, password):
+        self.verifications += 1
+        return stored.split(":", 1)[1] == password
+
+    def needs_rehash(self, stored):
+        return not stored.startswith(f"v{self.version}:")
+
+    def burn(self, password):
+        self.verifications += 1
+
+
+class FakeThrottle:
+    def __init__(self) -> None:
+        self.failures: list[tuple[str, str]] = []
+        self.wait = 0
+
+    def retry_after(self, login, ip):
+        return self.wait
+
+    def record_failure(self, login, ip):
+        self.failures.append((login, ip))
