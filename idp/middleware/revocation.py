@@ -133,6 +133,15 @@ class RevocationState:
         if self.is_stale() and any(self.is_write(s) for s in scopes):
             raise ServiceUnavailable("revocation data is stale; write operations are paused")
 
+    def snapshot(self) -> dict[str, Any]:
+        """The current state as a ``full: true`` feed document (for late-joining peers)."""
+        return {
+            "full": True,
+            "revoked_tokens": [{"jti": k, "exp": v} for k, v in list(self._jti.items())],
+            "revoked_grants": [{"gid": k, "until": v} for k, v in list(self._gid.items())],
+            "suspended_clients": sorted(self._suspended),
+        }
+
     def __len__(self) -> int:
         return len(self._jti) + len(self._gid) + len(self._suspended)
 
