@@ -176,3 +176,22 @@ def http_idp() -> Iterator[tuple[str, FakeIdP]]:
     yield issuer, holder["idp"]
     server.shutdown()
     server.server_close()
+
+
+@pytest.fixture
+def revocations() -> Any:
+    from idp.middleware import RevocationState
+
+    state = RevocationState(max_staleness=60)
+    state.mark_synced()
+    return state
+
+
+@pytest.fixture
+def guard(idp: FakeIdP, revocations: Any) -> Any:
+    from idp.middleware.guard import ResourceGuard
+    from idp.middleware.ratelimit import TierRateLimiter
+
+    verifier = TokenVerifier(ISSUER, AUDIENCE, http=idp, revocations=revocations)
+    limiter = TierRateLimiter("memory://", key_prefix=uuid.uuid4().hex)
+    return ResourceGuard(verifier, rate_limiter=limiter, realm="orders-api")

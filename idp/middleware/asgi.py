@@ -1,0 +1,98 @@
+"""ASGI middleware (Starlette, FastAPI) for HTTP and WebSocket scopes.
+
+The verified token goes into ``scope["state"]["access_token"]`` (``request.state`` in
+Starlette). A WebSocket handshake that fails is closed with 1008 before it is accepted,
+which servers answer with HTTP 403.
+"""
+
+from __future__ import annotations
+
+import urllib.parse
+from collections.abc import Awaitable, Callable, Iterable, MutableMapping
+from typing import Any
+
+from idp.middleware.errors import InvalidToken, MiddlewareError
+from idp.middleware.guard import ResourceGuard, origin_allowed, single_valued
+from idp.middleware.ws import token_from_subprotocols
+
+Scope = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
+Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
+ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+
+
+def _headers(scope: Scope) -> dict[str, str]:
+    return {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
+
+
+class TesseraASGIMiddleware:
+    def __init__(
+        self,
+        app: ASGIApp,
+        guard: ResourceGuard,
+        *,
+        scopes_for: Callable[[str, str], Iterable[str]] = lambda method, path: (),
+        exempt_paths: Iterable[str] = (),
+        websocket_query_token: bool = False,
+        websocket_origins: Iterable[str] | None = None,
+    ) -> None:
+        self.app = app
+        self.guard = guard
+        self.scopes_for = scopes_for
+        self.exempt = frozenset(exempt_paths)
+        self.ws_query = websocket_query_token
+        self.ws_origins = None if websocket_origins is None else tuple(websocket_origins)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] not in ("http", "websocket") or scope["path"] in self.exempt:
+            await self.app(scope, receive, send)
+            return
+        websocket = scope["type"] == "websocket"
+        headers = _headers(scope)
+        try:
+            auth = self._authorize(scope, headers, websocket)
+        except MiddlewareError as exc:
+            await (self._reject_ws(receive, send) if websocket else self._reject_http(send, exc))
+            return
+        scope.setdefault("state", {})["access_token"] = auth.token
+        extra = [(k.encode(), v.encode()) for k, v in auth.headers()]
+        if websocket or not extra:
+            await self.app(scope, receive, send)
+            return
+
+        async def send_with_headers(message: MutableMapping[str, Any]) -> None:
+            if message["type"] == "http.response.start":
+                message["headers"] = [*message.get("headers", []), *extra]
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
+
+    def _authorize(self, scope: Scope, headers: dict[str, str], websocket: bool) -> Any:
+        query = single_valued(urllib.parse.parse_qsl(scope.get("query_string", b"").decode()))
+        method = "WEBSOCKET" if websocket else scope.get("method", "GET")
+        scopes = self.scopes_for(method, scope["path"])
+        authorization = headers.get("authorization")
+        if websocket:
+            if not origin_allowed(headers.get("origin"), self.ws_origins):
+                raise InvalidToken("this origin may not open a WebSocket here")
+            from_protocol = token_from_subprotocols(scope.get("subprotocols", ()))
+            if authorization is None and from_protocol is not None:
+                authorization = f"Bearer {from_protocol}"
+        return self.guard.authorize_request(
+            authorization, query, scopes, allow_query=websocket and self.ws_query
+        )
+
+    async def _reject_http(self, send: Send, exc: MiddlewareError) -> None:
+        err = self.guard.error(exc)
+        await send(
+            {
+                "type": "http.response.start",
+                "status": err.status,
+                "headers": [(k.lower().encode(), v.encode()) for k, v in err.headers],
+            }
+        )
+        await send({"type": "http.response.body", "body": err.body})
+
+    async def _reject_ws(self, receive: Receive, send: Send) -> None:
+        await receive()  # the websocket.connect event comes first; then refuse the handshake
+        await send({"type": "websocket.close", "code": 1008, "reason": "unauthorized"})

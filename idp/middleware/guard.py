@@ -1,0 +1,95 @@
+"""One object the adapters share: token -> verified, scoped, fresh, rate-limited."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from idp.middleware.errors import InvalidRequest, MiddlewareError
+from idp.middleware.revocation import RevocationState
+from idp.middleware.rfc6750 import (
+    ErrorResponse,
+    bearer_from_request,
+    error_response,
+    require_scopes,
+)
+from idp.middleware.tokens import AccessToken
+from idp.middleware.verifier import TokenVerifier
+
+if TYPE_CHECKING:  # keeps ``limits`` out of processes that do not rate limit
+    from idp.middleware.ratelimit import RateLimitResult, TierRateLimiter
+
+
+@dataclass(frozen=True, slots=True)
+class Authorized:
+    token: AccessToken
+    rate: RateLimitResult | None
+
+    def headers(self) -> list[tuple[str, str]]:
+        return self.rate.headers() if self.rate is not None else []
+
+
+def origin_allowed(origin: str | None, allowed: Iterable[str] | None) -> bool:
+    """``allowed=None`` disables the check; otherwise an exact, case-insensitive match."""
+    if allowed is None:
+        return True
+    return origin is not None and origin.lower() in {a.lower() for a in allowed}
+
+
+class ResourceGuard:
+    def __init__(
+        self,
+        verifier: TokenVerifier,
+        *,
+        rate_limiter: TierRateLimiter | None = None,
+        realm: str = "tessera",
+    ) -> None:
+        self.verifier = verifier
+        self.rate_limiter = rate_limiter
+        self.realm = realm
+
+    @property
+    def revocations(self) -> RevocationState | None:
+        revocations = self.verifier.revocations
+        return revocations if isinstance(revocations, RevocationState) else None
+
+    def authorize(
+        self, token: str, scopes: Iterable[str] = (), *, any_of: bool = False, count: bool = True
+    ) -> Authorized:
+        """Verify, check scopes and revocation freshness, then count one rate-limit hit."""
+        access = self.verifier.verify(token)
+        scopes = tuple(scopes)
+        require_scopes(access, *scopes, any_of=any_of)
+        revocations = self.revocations
+        if revocations is not None:
+            revocations.check_fresh(scopes)
+        rate = None
+        if count and self.rate_limiter is not None:
+            rate = self.rate_limiter.check(access)
+        return Authorized(access, rate)
+
+    def authorize_request(
+        self,
+        authorization: str | None,
+        query: Mapping[str, str] | None,
+        scopes: Iterable[str] = (),
+        *,
+        any_of: bool = False,
+        allow_query: bool = False,
+    ) -> Authorized:
+        token = bearer_from_request(authorization, query, allow_query=allow_query)
+        return self.authorize(token, scopes, any_of=any_of)
+
+    def error(self, exc: MiddlewareError) -> ErrorResponse:
+        return error_response(exc, self.realm)
+
+
+def single_valued(pairs: Iterable[tuple[str, str]]) -> dict[str, str]:
+    """Query parameters as a dict; a repeated ``access_token`` is refused, not guessed at."""
+    out: dict[str, str] = {}
+    for key, value in pairs:
+        if key == "access_token" and key in out:
+            raise InvalidRequest("access_token was sent more than once")
+        out.setdefault(key, value)
+    return out

@@ -1,0 +1,133 @@
+"""Glue for the ``websockets`` library's asyncio server.
+
+    serve(handler, host, port,
+          process_request=guard_handshake(guard, origins=[...], scopes=["ws:connect"]),
+          select_subprotocol=select_app_protocol("tessera.v1"))
+
+The verified ``Authorized`` is then ``connection.tessera_auth``; make a session with
+``session_for(connection, guard)``. A connection without a handshake token may instead
+sign in with its first message: ``await sign_in_first_message(connection, guard)``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import Any, Literal
+
+from websockets.asyncio.server import ServerConnection
+from websockets.http11 import Request, Response
+
+from idp.middleware.errors import MiddlewareError
+from idp.middleware.guard import Authorized, ResourceGuard, origin_allowed
+from idp.middleware.ws import (
+    BEARER_PROTOCOL_PREFIX,
+    CLOSE_POLICY,
+    WebSocketSession,
+    parse_auth_message,
+    token_from_subprotocols,
+)
+
+
+def _protocols(request: Request) -> list[str]:
+    header = ",".join(request.headers.get_all("Sec-WebSocket-Protocol"))
+    return [p.strip() for p in header.split(",") if p.strip()]
+
+
+def guard_handshake(
+    guard: ResourceGuard,
+    *,
+    scopes: Iterable[str] = (),
+    origins: Iterable[str] | None = None,
+    required: bool = True,
+    query_token: bool = False,
+) -> Callable[[ServerConnection, Request], Response | None]:
+    """A ``process_request`` hook: check Origin, then the token (header or subprotocol).
+
+    ``required=False`` lets token-less handshakes through for in-band sign-in.
+    """
+    scopes, allowed = tuple(scopes), None if origins is None else tuple(origins)
+
+    def process_request(connection: ServerConnection, request: Request) -> Response | None:
+        if not origin_allowed(request.headers.get("Origin"), allowed):
+            return connection.respond(403, "Origin not allowed\n")
+        authorization = request.headers.get("Authorization")
+        from_protocol = token_from_subprotocols(_protocols(request))
+        if authorization is None and from_protocol is not None:
+            authorization = f"Bearer {from_protocol}"
+        query = dict(_query(request.path))
+        if authorization is None and "access_token" not in query and not required:
+            return None
+        try:
+            connection.tessera_auth = guard.authorize_request(  # type: ignore[attr-defined]
+                authorization, query, scopes, allow_query=query_token
+            )
+        except MiddlewareError as exc:
+            err = guard.error(exc)
+            response = connection.respond(err.status, err.body.decode())
+            for name, value in err.headers:
+                response.headers[name] = value
+            return response
+        return None
+
+    return process_request
+
+
+def _query(path: str) -> list[tuple[str, str]]:
+    from urllib.parse import parse_qsl, urlsplit
+
+    return parse_qsl(urlsplit(path).query)
+
+
+def select_app_protocol(
+    protocol: str,
+) -> Callable[[ServerConnection, Sequence[str]], str | None]:
+    """Echo the app protocol, never the ``bearer.<token>`` entry (that would leak it back)."""
+
+    def select(connection: ServerConnection, subprotocols: Sequence[str]) -> str | None:
+        offered = [p for p in subprotocols if not p.startswith(BEARER_PROTOCOL_PREFIX)]
+        return protocol if protocol in offered else None
+
+    return select
+
+
+def session_for(
+    connection: ServerConnection,
+    guard: ResourceGuard,
+    *,
+    on_invalid: Literal["close", "downgrade"] = "close",
+    clock: Callable[[], float] | None = None,
+) -> WebSocketSession:
+    auth: Authorized | None = getattr(connection, "tessera_auth", None)
+
+    async def send_json(event: Mapping[str, Any]) -> None:
+        await connection.send(json.dumps(event))
+
+    async def close(code: int, reason: str) -> None:
+        await connection.close(code, reason)
+
+    return WebSocketSession(
+        guard,
+        auth.token if auth else None,
+        send_json=send_json,
+        close=close,
+        on_invalid=on_invalid,
+        clock=clock,
+    )
+
+
+async def sign_in_first_message(
+    connection: ServerConnection, session: WebSocketSession, *, timeout: float = 10.0
+) -> bool:
+    """Read ``{"type": "auth", "token": ...}``; on failure close with 1008 and return False."""
+    try:
+        raw = await asyncio.wait_for(connection.recv(), timeout)
+        parse_auth_message(raw)  # fail fast on shape before touching crypto
+        await session.sign_in(raw)
+    except (TimeoutError, MiddlewareError) as exc:
+        reason = exc.description if isinstance(exc, MiddlewareError) else "sign-in timed out"
+        await connection.close(CLOSE_POLICY, reason[:120])
+        return False
+    await session.send({"type": "auth_ok"})
+    return True
