@@ -185,3 +185,18 @@ def test_checklist_26_redis_fan_out_reaches_other_process_state(idp: FakeIdP) ->
         assert "late" in follower._jti and not follower.is_stale()
     finally:
         sub.stop()
+
+
+def test_checklist_26_poller_over_real_http_discovers_feed(http_idp) -> None:
+    from idp.middleware.http import UrllibFetcher
+
+    issuer, fake = http_idp
+    fake.feed_responses = [feed("c1", True, suspended_clients=["s"]), (410, {})]
+    state = RevocationState()
+    p = RevocationFeedPoller(
+        state, client_id="rs", client_secret="pw", issuer=issuer, http=UrllibFetcher(timeout=2)
+    )
+    assert p.poll_once() and state._suspended == {"s"} and not state.is_stale()
+    assert not p.poll_once()  # 410 then nothing queued: a 404, state kept
+    assert state._suspended == {"s"} and p.cursor is None
+    assert fake.requests[-1][1]["Authorization"].startswith("Basic ")
