@@ -8,14 +8,18 @@ from datetime import timedelta
 from typing import Any
 
 from flask import Flask
+from sqlalchemy.exc import SQLAlchemyError
 from werkzeug.middleware.proxy_fix import ProxyFix
 
+from idp.adapters.keystore import KeyStore
 from idp.adapters.password_hasher import Argon2PasswordHasher
 from idp.adapters.throttle import LoginThrottle
 from idp.config import PROJECT_ROOT, Settings, load_settings
 from idp.domain.scopes import ScopeCatalogue, load_catalogue
 from idp.extensions import csrf, db, migrate
 from idp.services.accounts import SessionPolicy
+from idp.services.revocation import RevocationWindow
+from idp.services.tokens import TokenMinter
 
 
 @dataclass
@@ -27,6 +31,11 @@ class Tessera:
     hasher: Argon2PasswordHasher
     throttle: LoginThrottle
     session_policy: SessionPolicy
+    keystore: KeyStore
+    minter: TokenMinter
+    revocation_window: RevocationWindow
+    device_flow: Any = None
+    oauth: Any = None  # the Authlib authorization server, set once the app exists
 
 
 def _flask_config(settings: Settings) -> dict[str, Any]:
@@ -72,17 +81,12 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     csrf.init_app(app)
     import idp.adapters.models  # noqa: F401 - every table registered for Alembic
 
-    app.extensions["tessera"] = Tessera(
-        settings=settings,
-        catalogue=load_catalogue(settings.SCOPES_FILE),
-        hasher=Argon2PasswordHasher(
-            settings.ARGON2_TIME_COST, settings.ARGON2_MEMORY_COST, settings.ARGON2_PARALLELISM
-        ),
-        throttle=LoginThrottle(
-            settings.REDIS_URL, settings.LOGIN_ACCOUNT_LIMIT, settings.LOGIN_IP_LIMIT
-        ),
-        session_policy=SessionPolicy(settings.SESSION_IDLE_TTL, settings.SESSION_ABSOLUTE_TTL),
-    )
+    tessera = _wire(settings)
+    app.extensions["tessera"] = tessera
+    from idp.adapters.authlib_server import TesseraAuthorizationServer
+
+    tessera.oauth = TesseraAuthorizationServer(app, tessera)
+    _ensure_signing_keys(app, tessera.keystore)
     _register_web(app)
     from idp.cli import register_commands
 
@@ -90,8 +94,57 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     return app
 
 
+def _wire(settings: Settings) -> Tessera:
+    catalogue = load_catalogue(settings.SCOPES_FILE)
+    keystore = KeyStore(
+        settings.KEY_ENCRYPTION_KEY or settings.SECRET_KEY,
+        settings.max_access_ttl,
+        signing_algorithms(settings),
+    )
+    return Tessera(
+        settings=settings,
+        catalogue=catalogue,
+        hasher=Argon2PasswordHasher(
+            settings.ARGON2_TIME_COST, settings.ARGON2_MEMORY_COST, settings.ARGON2_PARALLELISM
+        ),
+        throttle=LoginThrottle(
+            settings.REDIS_URL, settings.LOGIN_ACCOUNT_LIMIT, settings.LOGIN_IP_LIMIT
+        ),
+        session_policy=SessionPolicy(settings.SESSION_IDLE_TTL, settings.SESSION_ABSOLUTE_TTL),
+        keystore=keystore,
+        minter=TokenMinter(
+            issuer=settings.ISSUER,
+            keys=keystore,
+            catalogue=catalogue,
+            access_alg=settings.ACCESS_TOKEN_ALG,
+            access_ttl=settings.ACCESS_TOKEN_TTL,
+            id_token_ttl=settings.ID_TOKEN_TTL,
+        ),
+        revocation_window=RevocationWindow(settings.max_access_ttl),
+    )
+
+
+def _ensure_signing_keys(app: Flask, keystore: KeyStore) -> None:
+    with app.app_context():
+        try:
+            if keystore.ensure_keys():
+                logging.getLogger(__name__).info("created signing keys")
+        except SQLAlchemyError:
+            # Before `tessera db upgrade` there is no table yet; the next start creates them.
+            logging.getLogger(__name__).info(
+                "no signing_keys table yet; keys are made at the first start after `db upgrade`"
+            )
+        finally:
+            db.session.remove()
+
+
+def signing_algorithms(settings: Settings) -> set[str]:
+    """RS256 for ID tokens (OpenID requires it), plus the access token algorithm."""
+    return {"RS256", settings.ACCESS_TOKEN_ALG}
+
+
 def _register_web(app: Flask) -> None:
-    from idp.web import account, auth, home
+    from idp.web import account, auth, feed, home, oauth_authorize, oauth_token, oidc, public
     from idp.web.errors import register_error_handlers
     from idp.web.headers import add_security_headers
     from idp.web.sessions import current_user, load_login_session
@@ -99,6 +152,15 @@ def _register_web(app: Flask) -> None:
     app.before_request(load_login_session)
     app.after_request(add_security_headers)
     app.context_processor(lambda: {"current_user": current_user()})
-    for blueprint in (home.bp, auth.bp, account.bp):
+    for blueprint in (
+        home.bp,
+        auth.bp,
+        account.bp,
+        oauth_authorize.bp,
+        oauth_token.bp,
+        oidc.bp,
+        feed.bp,
+        public.bp,
+    ):
         app.register_blueprint(blueprint)
     register_error_handlers(app)

@@ -14,7 +14,7 @@ import click
 from flask import Flask, current_app
 from flask.cli import FlaskGroup, with_appcontext
 
-from idp.adapters.repositories.accounts import SqlAlchemyUnitOfWork
+from idp.adapters.unit_of_work import SqlAlchemyUnitOfWork
 from idp.services import accounts
 from idp.services.context import Caller
 

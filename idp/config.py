@@ -88,6 +88,9 @@ class Settings:
     ACCESS_TOKEN_AUDIENCE: str = _setting(
         "", "Default `aud` of access tokens. Default: ISSUER + `/api`."
     )
+    ALLOWED_RESOURCES: str = _setting(
+        "", "Extra RFC 8707 `resource` values clients may ask tokens for (space-separated URLs)."
+    )
     ACCESS_TOKEN_ALG: str = _setting(
         "ES256", "Access token signing algorithm.", choices=("ES256", "RS256", "EdDSA")
     )
@@ -112,6 +115,16 @@ class Settings:
     @property
     def audience(self) -> str:
         return self.ACCESS_TOKEN_AUDIENCE or self.ISSUER.rstrip("/") + "/api"
+
+    @property
+    def resources(self) -> frozenset[str]:
+        """Every audience an access token may be minted for."""
+        return frozenset({self.audience, *self.ALLOWED_RESOURCES.split()})
+
+    @property
+    def max_access_ttl(self) -> int:
+        """Longest lifetime any access or ID token can have (per-app overrides are capped at a day)."""
+        return max(self.ACCESS_TOKEN_TTL, self.ID_TOKEN_TTL, 86400)
 
 
 def describe_settings() -> list[tuple[str, str, str]]:

@@ -22,8 +22,22 @@ from idp import create_app
 from idp.extensions import db
 
 # freezegun gives threads real time by default; limits' memory storage expires entries from a
-# timer thread, which would then see frozen entries as long expired and drop them.
-freezegun.configure(default_ignore_list=["_pytest", "gi", "prompt_toolkit", "selenium"])
+# timer thread, which would then see frozen entries as long expired and drop them. This is
+# freezegun's own default list without "threading" and "queue".
+freezegun.configure(
+    default_ignore_list=[
+        "nose.plugins",
+        "six.moves",
+        "django.utils.six.moves",
+        "google.gax",
+        "multiprocessing",
+        "selenium",
+        "_pytest.terminal.",
+        "_pytest.runner.",
+        "gi",
+        "prompt_toolkit",
+    ]
+)
 
 CHEAP_ARGON2 = {"ARGON2_TIME_COST": 1, "ARGON2_MEMORY_COST": 8, "ARGON2_PARALLELISM": 1}
 TEST_SECRET = "test-secret-key-that-is-long-enough-0123456789"
@@ -88,7 +102,8 @@ def base_config(database_url: str, instance: Path, **overrides: object) -> dict:
 def _empty_tables() -> None:
     with db.engine.begin() as conn:
         for table in reversed(db.metadata.sorted_tables):
-            conn.execute(table.delete())
+            if table.name != "signing_keys":  # RSA key generation is slow; keys are not test state
+                conn.execute(table.delete())
 
 
 @pytest.fixture
@@ -165,7 +180,7 @@ def auth(client: FlaskClient) -> AuthActions:
 @pytest.fixture
 def user(app: Flask):
     """A registered account `trader` with PASSWORD."""
-    from idp.adapters.repositories.accounts import SqlAlchemyUnitOfWork
+    from idp.adapters.unit_of_work import SqlAlchemyUnitOfWork
     from idp.services import accounts
     from idp.services.context import Caller
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask import Blueprint, flash, redirect, render_template, request, session, url_for
 
-from idp.adapters.repositories.accounts import SqlAlchemyUnitOfWork
+from idp.adapters.unit_of_work import SqlAlchemyUnitOfWork
 from idp.services import accounts
 from idp.web.context import caller, tessera
 from idp.web.forms import ChangePasswordForm

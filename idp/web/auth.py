@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask import Blueprint, redirect, render_template, request, url_for
 
-from idp.adapters.repositories.accounts import SqlAlchemyUnitOfWork
+from idp.adapters.unit_of_work import SqlAlchemyUnitOfWork
 from idp.services import accounts
 from idp.web.context import caller, tessera
 from idp.web.forms import ConfirmForm, LoginForm, RegisterForm

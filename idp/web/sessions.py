@@ -11,7 +11,7 @@ from functools import wraps
 from flask import g, redirect, request, session, url_for
 
 from idp.adapters.models import LoginSession, User
-from idp.adapters.repositories.accounts import SqlAlchemyUnitOfWork
+from idp.adapters.unit_of_work import SqlAlchemyUnitOfWork
 from idp.services import accounts
 from idp.web.context import caller, tessera
 

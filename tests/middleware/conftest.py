@@ -10,7 +10,6 @@ from collections.abc import Iterator, Mapping
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-import freezegun.config
 import jwt
 import pytest
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
@@ -110,23 +109,6 @@ class FakeIdP:
     def __call__(self, url: str, headers: Mapping[str, str]) -> HttpResponse:
         status, body = self.route(url, headers)
         return HttpResponse(status, json.dumps(body).encode())
-
-
-@pytest.fixture(autouse=True)
-def _freezegun_sees_test_frames() -> Iterator[None]:
-    """Undo a bare "_pytest" entry in freezegun's ignore list for these tests.
-
-    freezegun hands real time to any call with an ignored module within five frames; a bare
-    "_pytest" prefix matches the frame that calls every test, so a clock read made directly
-    from a test body would escape freeze_time. Only the runner/terminal frames need real time.
-    """
-    saved = freezegun.config.settings.default_ignore_list
-    fixed = [m for m in saved if m != "_pytest"]
-    if len(fixed) != len(saved):
-        fixed += ["_pytest.runner.", "_pytest.terminal."]
-    freezegun.config.settings.default_ignore_list = fixed
-    yield
-    freezegun.config.settings.default_ignore_list = saved
 
 
 @pytest.fixture

@@ -1,5 +1,38 @@
 """SQLAlchemy models. Imported as one package so Alembic sees every table."""
 
 from idp.adapters.models.accounts import AuditEvent, LoginSession, User
+from idp.adapters.models.clients import (
+    AccessRequest,
+    Client,
+    ClientLogo,
+    ClientMember,
+    ClientSecret,
+    UsageDaily,
+)
+from idp.adapters.models.keys import RevocationEvent, SigningKey
+from idp.adapters.models.tokens import (
+    AccessTokenRecord,
+    AuthorizationCode,
+    DeviceCode,
+    Grant,
+    RefreshToken,
+)
 
-__all__ = ["AuditEvent", "LoginSession", "User"]
+__all__ = [
+    "AccessRequest",
+    "AccessTokenRecord",
+    "AuditEvent",
+    "AuthorizationCode",
+    "Client",
+    "ClientLogo",
+    "ClientMember",
+    "ClientSecret",
+    "DeviceCode",
+    "Grant",
+    "LoginSession",
+    "RefreshToken",
+    "RevocationEvent",
+    "SigningKey",
+    "UsageDaily",
+    "User",
+]

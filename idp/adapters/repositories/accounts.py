@@ -96,18 +96,3 @@ class SqlAlchemyAuditLog:
         if until:
             stmt = stmt.where(AuditEvent.at < until)
         return list(db.session.scalars(stmt.limit(limit).offset(offset)))
-
-
-class SqlAlchemyUnitOfWork:
-    """The repositories a use case needs, and the one transaction they share."""
-
-    def __init__(self) -> None:
-        self.users = SqlAlchemyUserRepository()
-        self.sessions = SqlAlchemySessionRepository()
-        self.audit = SqlAlchemyAuditLog()
-
-    def commit(self) -> None:
-        db.session.commit()
-
-    def rollback(self) -> None:
-        db.session.rollback()

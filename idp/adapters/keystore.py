@@ -1,0 +1,209 @@
+"""Signing keys: generated on first start, kept in the database encrypted, cached per process.
+
+A key set without a kid makes JOSE libraries pick a key at random; every token here names
+its kid, and exactly one key per algorithm signs at a time.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import threading
+import time
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from cryptography.fernet import Fernet, InvalidToken
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+from jwt.algorithms import ECAlgorithm, OKPAlgorithm, RSAAlgorithm
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from idp.adapters.models import SigningKey
+from idp.adapters.models.base import utcnow
+from idp.extensions import db
+
+THUMBPRINT_MEMBERS = {
+    "RSA": ("e", "kty", "n"),
+    "EC": ("crv", "kty", "x", "y"),
+    "OKP": ("crv", "kty", "x"),
+}
+
+
+class KeyStoreError(RuntimeError):
+    pass
+
+
+@dataclass(frozen=True)
+class ActiveKey:
+    kid: str
+    alg: str
+    private_key: Any  # a cryptography private key object, parsed once
+
+
+def _generate(alg: str) -> Any:
+    if alg == "RS256":
+        return rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    if alg == "ES256":
+        return ec.generate_private_key(ec.SECP256R1())
+    if alg == "EdDSA":
+        return ed25519.Ed25519PrivateKey.generate()
+    raise KeyStoreError(f"unsupported signing algorithm {alg}")
+
+
+def public_jwk(private_key: Any, alg: str) -> dict[str, Any]:
+    public = private_key.public_key()
+    if isinstance(public, rsa.RSAPublicKey):
+        jwk = RSAAlgorithm.to_jwk(public, as_dict=True)
+    elif isinstance(public, ec.EllipticCurvePublicKey):
+        jwk = ECAlgorithm.to_jwk(public, as_dict=True)
+    else:
+        jwk = OKPAlgorithm.to_jwk(public, as_dict=True)
+    members = {k: jwk[k] for k in THUMBPRINT_MEMBERS[jwk["kty"]]}
+    canonical = json.dumps(members, separators=(",", ":"), sort_keys=True).encode()
+    kid = (
+        base64.urlsafe_b64encode(hashlib.sha256(canonical).digest()).rstrip(b"=").decode()
+    )  # RFC 7638
+    return {**members, "kid": kid, "alg": alg, "use": "sig"}
+
+
+def fernet_from(secret: str) -> Fernet:
+    key = HKDF(
+        algorithm=hashes.SHA256(), length=32, salt=b"tessera-signing-keys", info=b"fernet"
+    ).derive(secret.encode())
+    return Fernet(base64.urlsafe_b64encode(key))
+
+
+class KeyStore:
+    """Reads keys from the database at most every `refresh_seconds` per process."""
+
+    def __init__(
+        self,
+        encryption_secret: str,
+        max_token_ttl: int,
+        algorithms: set[str],
+        refresh_seconds: float = 30.0,
+    ) -> None:
+        self._fernet = fernet_from(encryption_secret)
+        self._algorithms = set(algorithms)
+        self._max_token_ttl = max_token_ttl
+        self._refresh_seconds = refresh_seconds
+        self._lock = threading.Lock()
+        self._loaded_at = float("-inf")
+        self._active: dict[str, ActiveKey] = {}
+        self._jwks: list[dict[str, Any]] = []
+        self._public: dict[str, Any] = {}
+
+    # --- writing -----------------------------------------------------------------------
+
+    def create_key(self, alg: str, session: Session | None = None) -> SigningKey:
+        private_key = _generate(alg)
+        pem = private_key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+        jwk = public_jwk(private_key, alg)
+        row = SigningKey(
+            kid=jwk["kid"],
+            alg=alg,
+            private_key_encrypted=self._fernet.encrypt(pem).decode(),
+            public_jwk=jwk,
+        )
+        (session or db.session).add(row)
+        return row
+
+    def ensure_keys(self) -> bool:
+        """Create a signing key for each algorithm that has none (first start of the app).
+
+        Two workers starting at once may both create one; both are published and the newest
+        signs, so that race is harmless.
+        """
+        with Session(db.engine) as session:
+            active = {
+                k.alg
+                for k in session.scalars(select(SigningKey).where(SigningKey.retired_at.is_(None)))
+            }
+            missing = sorted(self._algorithms - active)
+            for alg in missing:
+                self.create_key(alg, session)
+            session.commit()
+        return bool(missing)
+
+    def rotate(self, algs: set[str] | None = None, now: datetime | None = None) -> list[SigningKey]:
+        """New active keys; the old ones stay published until every token they signed expired."""
+        algs = algs or self._algorithms
+        now = now or utcnow()
+        for old in db.session.scalars(
+            select(SigningKey).where(SigningKey.retired_at.is_(None), SigningKey.alg.in_(algs))
+        ):
+            old.retired_at = now
+            old.unpublish_at = now + timedelta(seconds=self._max_token_ttl + 300)
+        new = [self.create_key(alg) for alg in sorted(algs)]
+        db.session.commit()
+        self.invalidate()
+        return new
+
+    def invalidate(self) -> None:
+        self._loaded_at = float("-inf")
+
+    # --- reading -----------------------------------------------------------------------
+
+    def _load(self) -> None:
+        now = utcnow()
+        rows = list(
+            db.session.scalars(select(SigningKey).order_by(SigningKey.created_at, SigningKey.id))
+        )
+        active: dict[str, ActiveKey] = {}
+        jwks = []
+        for row in rows:
+            if row.unpublish_at is None or row.unpublish_at > now:
+                jwks.append(row.public_jwk)
+            if row.retired_at is None:
+                try:
+                    pem = self._fernet.decrypt(row.private_key_encrypted.encode())
+                except InvalidToken:
+                    raise KeyStoreError(
+                        f"signing key {row.kid} cannot be decrypted: TESSERA_KEY_ENCRYPTION_KEY "
+                        "(or TESSERA_SECRET_KEY, from which it defaults) changed"
+                    ) from None
+                active[row.alg] = ActiveKey(
+                    row.kid, row.alg, serialization.load_pem_private_key(pem, None)
+                )
+        public = {jwk["kid"]: _PUBLIC_LOADERS[jwk["kty"]](json.dumps(jwk)) for jwk in jwks}
+        self._active, self._jwks, self._public = active, jwks, public
+
+    def _fresh(self) -> None:
+        if time.monotonic() - self._loaded_at < self._refresh_seconds:
+            return
+        with self._lock:
+            if time.monotonic() - self._loaded_at >= self._refresh_seconds:
+                self._load()
+                self._loaded_at = time.monotonic()
+
+    def signing_key(self, alg: str) -> ActiveKey:
+        self._fresh()
+        try:
+            return self._active[alg]
+        except KeyError:
+            raise KeyStoreError(f"no active {alg} signing key; run `tessera keys rotate`") from None
+
+    def jwks(self) -> dict[str, list[dict[str, Any]]]:
+        self._fresh()
+        return {"keys": list(self._jwks)}
+
+    def public_key_for(self, kid: str) -> Any:
+        """The public key object for a kid we published, for verifying our own tokens."""
+        self._fresh()
+        return self._public.get(kid)
+
+
+_PUBLIC_LOADERS = {
+    "RSA": RSAAlgorithm.from_jwk,
+    "EC": ECAlgorithm.from_jwk,
+    "OKP": OKPAlgorithm.from_jwk,
+}

@@ -1,0 +1,42 @@
+"""Signing keys and the revocation feed's event log."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import JSON, Integer, String, Text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from idp.adapters.models.base import UTCDateTime, utcnow
+from idp.extensions import db
+
+
+class SigningKey(db.Model):
+    """One key pair; the private half encrypted at rest (Fernet, key from configuration)."""
+
+    __tablename__ = "signing_keys"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    kid: Mapped[str] = mapped_column(String(64), unique=True)
+    alg: Mapped[str] = mapped_column(String(16))
+    private_key_encrypted: Mapped[str] = mapped_column(Text)
+    public_jwk: Mapped[dict] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # No longer signs after this; still published until `unpublish_at`.
+    retired_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    unpublish_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+
+class RevocationEvent(db.Model):
+    """An append-only log; its id is the revocation feed's cursor."""
+
+    __tablename__ = "revocation_events"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    kind: Mapped[str] = mapped_column(
+        String(24)
+    )  # token | grant | client_suspended | client_restored
+    subject: Mapped[str] = mapped_column(String(128))
+    # After this time the entry matters to nobody: every token it could affect has expired.
+    until: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True, index=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

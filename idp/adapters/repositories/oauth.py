@@ -1,0 +1,226 @@
+"""Repository functions for apps, grants, codes, tokens and device codes."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import func, select, update
+
+from idp.adapters.models import (
+    AccessTokenRecord,
+    AuthorizationCode,
+    Client,
+    DeviceCode,
+    Grant,
+    RefreshToken,
+)
+from idp.domain.clients import ClientPolicy
+from idp.extensions import db
+
+
+def policy_of(client: Client) -> ClientPolicy:
+    return ClientPolicy(
+        pk=client.id,
+        client_id=client.client_id,
+        name=client.name,
+        app_type=client.app_type,
+        redirect_uris=tuple(client.redirect_uris or ()),
+        post_logout_redirect_uris=tuple(client.post_logout_redirect_uris or ()),
+        grant_types=tuple(client.grant_types or ()),
+        allowed_scopes=tuple(client.allowed_scopes or ()),
+        tier=client.tier,
+        custom_rps=client.custom_rps,
+        custom_burst=client.custom_burst,
+        require_pkce=client.require_pkce,
+        access_token_ttl=client.access_token_ttl,
+        refresh_token_ttl=client.refresh_token_ttl,
+        suspended=client.suspended_at is not None,
+        secret_digests=tuple(
+            (s.digest, s.expires_at.timestamp() if s.expires_at else None) for s in client.secrets
+        ),
+    )
+
+
+class SqlAlchemyClientRepository:
+    def by_client_id(self, client_id: str) -> Client | None:
+        return db.session.scalar(select(Client).where(Client.client_id == client_id))
+
+    def policy(self, client_id: str) -> ClientPolicy | None:
+        client = self.by_client_id(client_id)
+        return policy_of(client) if client else None
+
+    def get(self, pk: int) -> Client | None:
+        return db.session.get(Client, pk)
+
+    def add(self, client: Client) -> Client:
+        db.session.add(client)
+        db.session.flush()
+        return client
+
+    def delete(self, client: Client) -> None:
+        db.session.delete(client)
+
+    def all(self) -> list[Client]:
+        return list(db.session.scalars(select(Client).order_by(Client.id)))
+
+
+class SqlAlchemyGrantRepository:
+    def active(self, user_id: int, client_pk: int) -> Grant | None:
+        return db.session.scalar(
+            select(Grant)
+            .where(
+                Grant.user_id == user_id, Grant.client_pk == client_pk, Grant.revoked_at.is_(None)
+            )
+            .order_by(Grant.id.desc())
+        )
+
+    def by_pk(self, pk: int) -> Grant | None:
+        return db.session.get(Grant, pk)
+
+    def by_gid(self, gid: str) -> Grant | None:
+        return db.session.scalar(select(Grant).where(Grant.gid == gid))
+
+    def add(self, grant: Grant) -> Grant:
+        db.session.add(grant)
+        db.session.flush()
+        return grant
+
+    def active_for_user(self, user_id: int) -> list[Grant]:
+        return list(
+            db.session.scalars(
+                select(Grant)
+                .where(Grant.user_id == user_id, Grant.revoked_at.is_(None))
+                .order_by(Grant.created_at)
+            )
+        )
+
+    def active_for_client(self, client_pk: int) -> list[Grant]:
+        return list(
+            db.session.scalars(
+                select(Grant).where(Grant.client_pk == client_pk, Grant.revoked_at.is_(None))
+            )
+        )
+
+    def count_active_for_client(self, client_pk: int) -> int:
+        return (
+            db.session.scalar(
+                select(func.count(Grant.id)).where(
+                    Grant.client_pk == client_pk, Grant.revoked_at.is_(None)
+                )
+            )
+            or 0
+        )
+
+
+class SqlAlchemyCodeRepository:
+    def add(self, code: AuthorizationCode) -> None:
+        db.session.add(code)
+
+    def by_digest(self, digest: str) -> AuthorizationCode | None:
+        return db.session.scalar(
+            select(AuthorizationCode).where(AuthorizationCode.code_digest == digest)
+        )
+
+    def claim(self, code: AuthorizationCode, family_id: str, now: datetime) -> bool:
+        """Mark the code used; False when another request used it first (one use, atomically)."""
+        result = db.session.execute(
+            update(AuthorizationCode)
+            .where(AuthorizationCode.id == code.id, AuthorizationCode.used_at.is_(None))
+            .values(used_at=now, family_id=family_id)
+            .execution_options(synchronize_session=False)
+        )
+        return result.rowcount == 1
+
+
+class SqlAlchemyRefreshTokenRepository:
+    def add(self, token: RefreshToken) -> None:
+        db.session.add(token)
+
+    def by_digest(self, digest: str) -> RefreshToken | None:
+        return db.session.scalar(select(RefreshToken).where(RefreshToken.digest == digest))
+
+    def claim(self, token: RefreshToken, now: datetime) -> bool:
+        """Rotate: exactly one of two concurrent requests with the same token wins.
+
+        The conditional UPDATE takes the row lock on PostgreSQL; the loser re-reads the row
+        after the winner commits, finds rotated_at set and updates nothing.
+        """
+        result = db.session.execute(
+            update(RefreshToken)
+            .where(
+                RefreshToken.id == token.id,
+                RefreshToken.rotated_at.is_(None),
+                RefreshToken.revoked_at.is_(None),
+            )
+            .values(rotated_at=now)
+            .execution_options(synchronize_session=False)
+        )
+        return result.rowcount == 1
+
+    def revoke_family(self, family_id: str, now: datetime) -> None:
+        db.session.execute(
+            update(RefreshToken)
+            .where(RefreshToken.family_id == family_id, RefreshToken.revoked_at.is_(None))
+            .values(revoked_at=now)
+            .execution_options(synchronize_session=False)
+        )
+
+    def revoke_for_grant(self, grant_pk: int, now: datetime) -> None:
+        db.session.execute(
+            update(RefreshToken)
+            .where(RefreshToken.grant_pk == grant_pk, RefreshToken.revoked_at.is_(None))
+            .values(revoked_at=now)
+            .execution_options(synchronize_session=False)
+        )
+
+    def revoke_for_client(self, client_pk: int, now: datetime) -> None:
+        db.session.execute(
+            update(RefreshToken)
+            .where(RefreshToken.client_pk == client_pk, RefreshToken.revoked_at.is_(None))
+            .values(revoked_at=now)
+            .execution_options(synchronize_session=False)
+        )
+
+
+class SqlAlchemyAccessTokenRepository:
+    def add(self, record: AccessTokenRecord) -> None:
+        db.session.add(record)
+
+    def get(self, jti: str) -> AccessTokenRecord | None:
+        return db.session.get(AccessTokenRecord, jti)
+
+    def live_for_family(self, family_id: str, now: datetime) -> list[AccessTokenRecord]:
+        return list(
+            db.session.scalars(
+                select(AccessTokenRecord).where(
+                    AccessTokenRecord.family_id == family_id, AccessTokenRecord.expires_at > now
+                )
+            )
+        )
+
+    def last_issued_for_grant(self, grant_pk: int) -> datetime | None:
+        return db.session.scalar(
+            select(func.max(AccessTokenRecord.created_at)).where(
+                AccessTokenRecord.grant_pk == grant_pk
+            )
+        )
+
+
+class SqlAlchemyDeviceCodeRepository:
+    def add(self, device_code: DeviceCode) -> None:
+        db.session.add(device_code)
+
+    def by_digest(self, digest: str) -> DeviceCode | None:
+        return db.session.scalar(select(DeviceCode).where(DeviceCode.device_code_digest == digest))
+
+    def by_user_code(self, user_code: str) -> DeviceCode | None:
+        return db.session.scalar(select(DeviceCode).where(DeviceCode.user_code == user_code))
+
+    def claim(self, device_code: DeviceCode) -> bool:
+        result = db.session.execute(
+            update(DeviceCode)
+            .where(DeviceCode.id == device_code.id, DeviceCode.status == "approved")
+            .values(status="consumed")
+            .execution_options(synchronize_session=False)
+        )
+        return result.rowcount == 1

@@ -1,0 +1,39 @@
+"""The repositories a use case needs, and the one transaction they share."""
+
+from __future__ import annotations
+
+from idp.adapters.repositories.accounts import (
+    SqlAlchemyAuditLog,
+    SqlAlchemySessionRepository,
+    SqlAlchemyUserRepository,
+)
+from idp.adapters.repositories.oauth import (
+    SqlAlchemyAccessTokenRepository,
+    SqlAlchemyClientRepository,
+    SqlAlchemyCodeRepository,
+    SqlAlchemyDeviceCodeRepository,
+    SqlAlchemyGrantRepository,
+    SqlAlchemyRefreshTokenRepository,
+)
+from idp.adapters.repositories.revocations import SqlAlchemyRevocationLog
+from idp.extensions import db
+
+
+class SqlAlchemyUnitOfWork:
+    def __init__(self) -> None:
+        self.users = SqlAlchemyUserRepository()
+        self.sessions = SqlAlchemySessionRepository()
+        self.audit = SqlAlchemyAuditLog()
+        self.clients = SqlAlchemyClientRepository()
+        self.grants = SqlAlchemyGrantRepository()
+        self.codes = SqlAlchemyCodeRepository()
+        self.refresh_tokens = SqlAlchemyRefreshTokenRepository()
+        self.access_tokens = SqlAlchemyAccessTokenRepository()
+        self.device_codes = SqlAlchemyDeviceCodeRepository()
+        self.revocations = SqlAlchemyRevocationLog()
+
+    def commit(self) -> None:
+        db.session.commit()
+
+    def rollback(self) -> None:
+        db.session.rollback()

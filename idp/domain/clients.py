@@ -1,0 +1,237 @@
+"""What an app is allowed to be and do: app types, redirect URI rules, scope policy.
+
+Pure functions over plain values, so the portal, the CLI and the protocol layer share one
+definition of "valid" (SECURITY-CHECKLIST 1, 2, 5, 6).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from urllib.parse import urlsplit, urlunsplit
+
+AUTHORIZATION_CODE = "authorization_code"
+REFRESH_TOKEN = "refresh_token"
+CLIENT_CREDENTIALS = "client_credentials"
+DEVICE_CODE = "urn:ietf:params:oauth:grant-type:device_code"
+
+
+@dataclass(frozen=True)
+class AppType:
+    name: str
+    label: str
+    confidential: bool
+    grant_types: tuple[str, ...]
+    redirects: bool  # uses the browser redirect flow
+
+
+APP_TYPES: dict[str, AppType] = {
+    t.name: t
+    for t in (
+        AppType(
+            "web",
+            "Web app (server-side, keeps a secret)",
+            True,
+            (AUTHORIZATION_CODE, REFRESH_TOKEN),
+            True,
+        ),
+        AppType(
+            "spa",
+            "Single-page app (browser, public, PKCE)",
+            False,
+            (AUTHORIZATION_CODE, REFRESH_TOKEN),
+            True,
+        ),
+        AppType(
+            "native",
+            "Native or desktop app (public, PKCE)",
+            False,
+            (AUTHORIZATION_CODE, REFRESH_TOKEN),
+            True,
+        ),
+        AppType("service", "Service or bot (acts for itself)", True, (CLIENT_CREDENTIALS,), False),
+        AppType(
+            "device", "Device or CLI (device flow)", False, (DEVICE_CODE, REFRESH_TOKEN), False
+        ),
+    )
+}
+
+_REVERSE_DOMAIN_SCHEME = re.compile(r"^[a-z][a-z0-9+\-]*(\.[a-z0-9+\-]+)+$")
+
+
+class InvalidRedirectUri(ValueError):
+    """Why a redirect URI cannot be registered, phrased for the developer."""
+
+
+def is_loopback_host(host: str | None) -> bool:
+    if not host:
+        return False
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def check_redirect_uri(uri: str, app_type: str) -> str:
+    """Return the URI when it may be registered for this app type, else raise InvalidRedirectUri."""
+    uri = uri.strip()
+    if not uri:
+        raise InvalidRedirectUri("The redirect URI is empty.")
+    if len(uri) > 500:
+        raise InvalidRedirectUri("The redirect URI is longer than 500 characters.")
+    if any(c.isspace() for c in uri) or "*" in uri:
+        raise InvalidRedirectUri(
+            f"{uri}: wildcards and spaces are not allowed; register each exact URI."
+        )
+    try:
+        parts = urlsplit(uri)
+        port = parts.port
+    except ValueError:
+        raise InvalidRedirectUri(f"{uri}: not a valid URL.") from None
+    if parts.fragment or "#" in uri:
+        raise InvalidRedirectUri(f"{uri}: a redirect URI must not contain a fragment (#...).")
+    if parts.username or parts.password:
+        raise InvalidRedirectUri(f"{uri}: a redirect URI must not contain a user name or password.")
+    scheme = parts.scheme.lower()
+    if scheme == "https":
+        if not parts.hostname:
+            raise InvalidRedirectUri(f"{uri}: an https redirect URI needs a host.")
+        return uri
+    if scheme == "http":
+        if parts.hostname == "localhost":
+            raise InvalidRedirectUri(
+                f"{uri}: use http://127.0.0.1 or http://[::1] instead of localhost (RFC 8252 8.3)."
+            )
+        if not is_loopback_host(parts.hostname):
+            raise InvalidRedirectUri(
+                f"{uri}: plain http is only allowed for loopback addresses (127.0.0.1, [::1])."
+            )
+        del port  # any port is accepted at runtime for loopback (RFC 8252 7.3)
+        return uri
+    if not scheme:
+        raise InvalidRedirectUri(f"{uri}: an absolute URI with a scheme is required.")
+    if app_type != "native":
+        raise InvalidRedirectUri(f"{uri}: custom URI schemes are only for native apps.")
+    if not _REVERSE_DOMAIN_SCHEME.match(scheme):
+        raise InvalidRedirectUri(
+            f"{uri}: a custom scheme must be a reverse domain name you control, such as com.example.app:/callback (RFC 8252 7.1)."
+        )
+    return uri
+
+
+def check_redirect_uris(uris: Iterable[str], app_type: str) -> tuple[list[str], list[str]]:
+    """(valid URIs without duplicates, one message per invalid entry)."""
+    valid: list[str] = []
+    errors: list[str] = []
+    for uri in uris:
+        if not uri.strip():
+            continue
+        try:
+            checked = check_redirect_uri(uri, app_type)
+        except InvalidRedirectUri as exc:
+            errors.append(str(exc))
+            continue
+        if checked not in valid:
+            valid.append(checked)
+    return valid, errors
+
+
+def _without_port(uri: str) -> str:
+    parts = urlsplit(uri)
+    host = parts.hostname or ""
+    if ":" in host:
+        host = f"[{host}]"
+    return urlunsplit((parts.scheme, host, parts.path, parts.query, ""))
+
+
+def redirect_uri_matches(requested: str, registered: Iterable[str]) -> bool:
+    """Exact string match; the only exception is the port of an http loopback URI (RFC 8252 7.3)."""
+    registered = list(registered)
+    if requested in registered:
+        return True
+    try:
+        parts = urlsplit(requested)
+        parts.port  # noqa: B018 - raises on a malformed port
+    except ValueError:
+        return False
+    if parts.scheme != "http" or not is_loopback_host(parts.hostname) or parts.fragment:
+        return False
+    wanted = _without_port(requested)
+    for uri in registered:
+        reg = urlsplit(uri)
+        if reg.scheme == "http" and is_loopback_host(reg.hostname) and _without_port(uri) == wanted:
+            return True
+    return False
+
+
+@dataclass(frozen=True)
+class ScopeDecision:
+    scopes: tuple[str, ...] = ()
+    error: str | None = None
+
+
+def resolve_requested_scopes(
+    requested: str | None,
+    allowed: Iterable[str],
+    known: Iterable[str],
+    *,
+    machine_only: frozenset[str] | None = None,
+) -> ScopeDecision:
+    """The scopes to grant, or why the request gets `invalid_scope`.
+
+    An omitted scope is refused for user flows (RFC 6749 3.3 lets a server fail rather than
+    guess); for client_credentials (machine_only given) it means every machine scope allowed.
+    """
+    allowed_set, known_set = set(allowed), set(known)
+    if machine_only is not None:
+        allowed_set &= machine_only
+    words = (requested or "").split()
+    if not words:
+        if machine_only is not None:
+            return ScopeDecision(tuple(sorted(allowed_set)))
+        return ScopeDecision(error="The scope parameter is required.")
+    unique = tuple(dict.fromkeys(words))
+    unknown = [s for s in unique if s not in known_set]
+    if unknown:
+        return ScopeDecision(error=f"Unknown scope: {' '.join(unknown)}.")
+    refused = [s for s in unique if s not in allowed_set]
+    if refused:
+        return ScopeDecision(error=f"This app may not request: {' '.join(refused)}.")
+    return ScopeDecision(unique)
+
+
+def missing_consent(granted: Iterable[str], requested: Iterable[str]) -> list[str]:
+    """The requested scopes the user has not consented to yet; consent is asked for these only."""
+    have = set(granted)
+    return [s for s in requested if s not in have]
+
+
+@dataclass(frozen=True)
+class ClientPolicy:
+    """An app as the protocol layer sees it: an immutable snapshot, safe to cache per process."""
+
+    pk: int
+    client_id: str
+    name: str
+    app_type: str
+    redirect_uris: tuple[str, ...]
+    post_logout_redirect_uris: tuple[str, ...]
+    grant_types: tuple[str, ...]
+    allowed_scopes: tuple[str, ...]
+    tier: str
+    custom_rps: float | None
+    custom_burst: int | None
+    require_pkce: bool
+    access_token_ttl: int | None
+    refresh_token_ttl: int | None
+    suspended: bool
+    secret_digests: tuple[tuple[str, float | None], ...] = field(default=(), repr=False)
+
+    @property
+    def confidential(self) -> bool:
+        return APP_TYPES[self.app_type].confidential
+
+    def pkce_required(self) -> bool:
+        return (not self.confidential) or self.require_pkce

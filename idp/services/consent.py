@@ -1,0 +1,70 @@
+"""Consent: remembered per user and app, asked again only for scopes not yet granted."""
+
+from __future__ import annotations
+
+import secrets
+from typing import Any
+
+from idp.adapters.models import Grant
+from idp.adapters.models.base import utcnow
+from idp.domain.clients import ClientPolicy
+from idp.services import audit
+from idp.services.context import Caller
+
+
+def granted_scopes(uow: Any, user_id: int, client_pk: int) -> tuple[Grant | None, set[str]]:
+    grant = uow.grants.active(user_id, client_pk)
+    return grant, set(grant.scopes.split()) if grant else set()
+
+
+def record_consent(
+    uow: Any, caller: Caller, user: Any, client: ClientPolicy, scopes: tuple[str, ...]
+) -> Grant:
+    """The user's active grant for this app, created or widened to include `scopes`."""
+    now = utcnow()
+    grant = uow.grants.active(user.id, client.pk)
+    if grant is None:
+        grant = uow.grants.add(
+            Grant(
+                gid=secrets.token_hex(16),
+                user_id=user.id,
+                client_pk=client.pk,
+                scopes=" ".join(scopes),
+            )
+        )
+        audit.record(
+            uow,
+            "consent.granted",
+            caller,
+            user_id=user.id,
+            client_id=client.client_id,
+            scopes=list(scopes),
+        )
+        return grant
+    have = grant.scopes.split()
+    added = [s for s in scopes if s not in have]
+    if added:
+        grant.scopes = " ".join([*have, *added])
+        grant.updated_at = now
+        audit.record(
+            uow,
+            "consent.widened",
+            caller,
+            user_id=user.id,
+            client_id=client.client_id,
+            scopes=added,
+        )
+    return grant
+
+
+def record_denial(
+    uow: Any, caller: Caller, user: Any, client: ClientPolicy, scopes: tuple[str, ...]
+) -> None:
+    audit.record(
+        uow,
+        "consent.denied",
+        caller,
+        user_id=user.id,
+        client_id=client.client_id,
+        scopes=list(scopes),
+    )

@@ -1,0 +1,140 @@
+"""Minting tokens: RFC 9068 JWT access tokens, OpenID ID tokens, opaque refresh tokens.
+
+Every JWT is signed with the one active key for its algorithm and names its kid. The access
+token carries the grant id and the app's rate-limit tier, so a resource server can enforce
+access rights and limits without calling back.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import secrets
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import jwt
+
+from idp.domain.claims import user_claims
+from idp.domain.clients import ClientPolicy
+from idp.domain.scopes import ScopeCatalogue
+
+_HASHES = {"RS256": hashlib.sha256, "ES256": hashlib.sha256, "EdDSA": hashlib.sha512}
+
+
+class SigningKeys(Protocol):
+    def signing_key(self, alg: str) -> Any: ...
+
+
+@dataclass(frozen=True)
+class AccessTokenRequest:
+    client: ClientPolicy
+    scopes: tuple[str, ...]
+    audience: str
+    subject: str | None = None  # the user's `sub`; None for the app itself
+    grant_id: str | None = None
+    auth_time: int | None = None
+
+
+@dataclass(frozen=True)
+class MintedAccessToken:
+    token: str
+    jti: str
+    expires_at: int
+    expires_in: int
+
+
+def half_hash(value: str, alg: str) -> str:
+    """at_hash (OIDC Core 3.1.3.6): left half of the hash, base64url."""
+    digest = _HASHES[alg](value.encode("ascii")).digest()
+    return base64.urlsafe_b64encode(digest[: len(digest) // 2]).rstrip(b"=").decode()
+
+
+def new_opaque_token() -> str:
+    """Refresh tokens, codes, device codes: 256 random bits."""
+    return secrets.token_urlsafe(32)
+
+
+class TokenMinter:
+    def __init__(
+        self,
+        *,
+        issuer: str,
+        keys: SigningKeys,
+        catalogue: ScopeCatalogue,
+        access_alg: str,
+        access_ttl: int,
+        id_token_ttl: int,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.issuer = issuer
+        self._keys = keys
+        self._catalogue = catalogue
+        self.access_alg = access_alg
+        self._access_ttl = access_ttl
+        self._id_token_ttl = id_token_ttl
+        self._clock = clock
+
+    def tier_claim(self, client: ClientPolicy) -> dict[str, Any]:
+        tier = self._catalogue.tier(client.tier)
+        return {
+            "name": tier.name,
+            "rps": client.custom_rps if client.custom_rps is not None else tier.rps,
+            "burst": client.custom_burst if client.custom_burst is not None else tier.burst,
+        }
+
+    def access_token(self, req: AccessTokenRequest) -> MintedAccessToken:
+        now = int(self._clock())
+        ttl = req.client.access_token_ttl or self._access_ttl
+        jti = secrets.token_hex(16)
+        claims: dict[str, Any] = {
+            "iss": self.issuer,
+            "sub": req.subject or req.client.client_id,
+            "aud": req.audience,
+            "client_id": req.client.client_id,
+            "scope": " ".join(req.scopes),
+            "iat": now,
+            "nbf": now,
+            "exp": now + ttl,
+            "jti": jti,
+            "tier": self.tier_claim(req.client),
+        }
+        if req.grant_id:
+            claims["gid"] = req.grant_id
+        if req.auth_time is not None:
+            claims["auth_time"] = req.auth_time
+        key = self._keys.signing_key(self.access_alg)
+        token = jwt.encode(
+            claims, key.private_key, algorithm=key.alg, headers={"typ": "at+jwt", "kid": key.kid}
+        )
+        return MintedAccessToken(token=token, jti=jti, expires_at=now + ttl, expires_in=ttl)
+
+    def id_token(
+        self,
+        *,
+        client_id: str,
+        user: Any,
+        scopes: tuple[str, ...] | list[str],
+        nonce: str | None,
+        auth_time: int | None,
+        amr: list[str] | None,
+        access_token: str | None,
+    ) -> str:
+        """RS256, as OpenID Connect requires every provider to support (OIDC Core 15.1)."""
+        now = int(self._clock())
+        claims: dict[str, Any] = user_claims(user, self._catalogue.claims_for(scopes))
+        claims.update(
+            iss=self.issuer, aud=client_id, azp=client_id, iat=now, exp=now + self._id_token_ttl
+        )
+        if nonce:
+            claims["nonce"] = nonce
+        if auth_time is not None:
+            claims["auth_time"] = auth_time
+        if amr:
+            claims["amr"] = amr
+        if access_token:
+            claims["at_hash"] = half_hash(access_token, "RS256")
+        key = self._keys.signing_key("RS256")
+        return jwt.encode(claims, key.private_key, algorithm="RS256", headers={"kid": key.kid})

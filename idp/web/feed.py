@@ -1,0 +1,48 @@
+"""The revocation feed for resource servers (see idp.middleware.revocation for the consumer)."""
+
+from __future__ import annotations
+
+from authlib.oauth2.rfc6749.errors import OAuth2Error
+from flask import Blueprint, Response, jsonify, request
+
+from idp.adapters.authlib_endpoints import RESOURCE_SERVER_SCOPE
+from idp.adapters.models.base import utcnow
+from idp.services import revocation
+from idp.web.context import tessera
+from idp.web.oauth_token import oauth_error
+
+bp = Blueprint("feed", __name__, url_prefix="/oauth")
+
+
+@bp.route("/revocations", methods=["GET"])
+def revocations() -> Response:
+    services = tessera()
+    server = services.oauth
+    oauth_request = server.create_oauth2_request(None)
+    try:
+        client = server.authenticate_client(
+            oauth_request, ["client_secret_basic"], "revocation_feed"
+        )
+    except OAuth2Error as error:
+        return server.handle_error_response(oauth_request, error)
+    if RESOURCE_SERVER_SCOPE not in client.policy.allowed_scopes:
+        return oauth_error(
+            "unauthorized_client", f"This app needs the {RESOURCE_SERVER_SCOPE} scope.", 403
+        )
+    since_raw = request.args.get("since")
+    uow = server.uow()
+    since = None
+    if since_raw is not None:
+        if (
+            not since_raw.isdigit()
+            or len(since_raw) > 18
+            or int(since_raw) > uow.revocations.latest_id()
+        ):
+            return oauth_error(
+                "invalid_cursor", "Unknown cursor: fetch a full snapshot without since.", 410
+            )
+        since = int(since_raw)
+    body = revocation.feed(uow, since, utcnow(), services.settings.REVOCATION_POLL_INTERVAL)
+    response = jsonify(body)
+    response.headers["Cache-Control"] = "no-store"
+    return response

@@ -1,0 +1,61 @@
+"""Token, revocation and introspection endpoints: JSON in RFC 6749 5.2 shape, never cached."""
+
+from __future__ import annotations
+
+from flask import Blueprint, Response, jsonify, request
+
+from idp.extensions import csrf, db
+from idp.web.context import tessera
+
+bp = Blueprint("oauth_token", __name__, url_prefix="/oauth")
+
+
+def oauth_error(error: str, description: str, status: int = 400) -> Response:
+    response = jsonify(error=error, error_description=description)
+    response.status_code = status
+    response.headers["Cache-Control"] = "no-store"
+    response.headers["Pragma"] = "no-cache"
+    return response
+
+
+def _malformed() -> Response | None:
+    """RFC 6749 3.1 / 3.2: form-encoded POST, every parameter at most once, nothing in the query."""
+    if request.mimetype != "application/x-www-form-urlencoded":
+        return oauth_error(
+            "invalid_request", "Send parameters as application/x-www-form-urlencoded."
+        )
+    if request.args:
+        return oauth_error("invalid_request", "Parameters belong in the request body, not the URL.")
+    repeated = sorted(k for k in request.form if len(request.form.getlist(k)) > 1)
+    if repeated:
+        return oauth_error("invalid_request", f"Repeated parameter: {', '.join(repeated)}.")
+    return None
+
+
+def _finish(response: Response) -> Response:
+    """Commit what a successful call wrote; an error leaves nothing half-written."""
+    if response.status_code == 200:
+        db.session.commit()
+    else:
+        db.session.rollback()
+    response.headers["Cache-Control"] = "no-store"
+    response.headers["Pragma"] = "no-cache"
+    return response
+
+
+@bp.route("/token", methods=["POST"])
+@csrf.exempt
+def token() -> Response:
+    return _malformed() or _finish(tessera().oauth.create_token_response())
+
+
+@bp.route("/revoke", methods=["POST"])
+@csrf.exempt
+def revoke() -> Response:
+    return _malformed() or _finish(tessera().oauth.create_endpoint_response("revocation"))
+
+
+@bp.route("/introspect", methods=["POST"])
+@csrf.exempt
+def introspect() -> Response:
+    return _malformed() or _finish(tessera().oauth.create_endpoint_response("introspection"))

@@ -1,0 +1,195 @@
+"""OpenID Connect and RFC 8414 metadata, the JWKS, userinfo, and RP-initiated logout."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import jwt
+from authlib.common.urls import add_params_to_uri
+from flask import Blueprint, Response, jsonify, redirect, render_template, request, url_for
+
+from idp.domain.claims import user_claims
+from idp.domain.clients import DEVICE_CODE, redirect_uri_matches
+from idp.extensions import csrf
+from idp.services.own_tokens import decode_access_token, is_revoked
+from idp.web.context import tessera
+from idp.web.forms import ConfirmForm
+from idp.web.sessions import current_user, sign_out
+
+bp = Blueprint("oidc", __name__)
+
+
+def metadata() -> dict[str, Any]:
+    services = tessera()
+    settings = services.settings
+    base = settings.ISSUER.rstrip("/")
+    grant_types = ["authorization_code", "refresh_token", "client_credentials"]
+    doc: dict[str, Any] = {
+        "issuer": settings.ISSUER,
+        "authorization_endpoint": f"{base}/oauth/authorize",
+        "token_endpoint": f"{base}/oauth/token",
+        "jwks_uri": f"{base}/jwks.json",
+        "userinfo_endpoint": f"{base}/oauth/userinfo",
+        "revocation_endpoint": f"{base}/oauth/revoke",
+        "introspection_endpoint": f"{base}/oauth/introspect",
+        "end_session_endpoint": f"{base}/oauth/logout",
+        "revocation_feed_endpoint": f"{base}/oauth/revocations",
+        "scopes_supported": sorted(services.catalogue.scopes),
+        "claims_supported": sorted(
+            services.catalogue.claims_for(services.catalogue.scopes)
+            | {"iss", "aud", "exp", "iat", "auth_time", "nonce", "amr", "at_hash"}
+        ),
+        "response_types_supported": ["code"],
+        "response_modes_supported": ["query"],
+        "grant_types_supported": grant_types,
+        "subject_types_supported": ["public"],
+        "id_token_signing_alg_values_supported": ["RS256"],
+        "token_endpoint_auth_methods_supported": [
+            "client_secret_basic",
+            "client_secret_post",
+            "none",
+        ],
+        "revocation_endpoint_auth_methods_supported": [
+            "client_secret_basic",
+            "client_secret_post",
+            "none",
+        ],
+        "introspection_endpoint_auth_methods_supported": [
+            "client_secret_basic",
+            "client_secret_post",
+        ],
+        "code_challenge_methods_supported": ["S256"],
+        "prompt_values_supported": ["none", "login", "consent"],
+        "authorization_response_iss_parameter_supported": True,
+        "request_parameter_supported": False,
+        "request_uri_parameter_supported": False,
+        "claims_parameter_supported": False,
+        "tls_client_certificate_bound_access_tokens": False,
+    }
+    if services.device_flow is not None:
+        grant_types.append(DEVICE_CODE)
+        doc["device_authorization_endpoint"] = f"{base}/oauth/device_authorization"
+    return doc
+
+
+def _json(body: Any, max_age: int = 300) -> Response:
+    response = jsonify(body)
+    response.headers["Cache-Control"] = f"public, max-age={max_age}"
+    response.headers["Access-Control-Allow-Origin"] = "*"
+    return response
+
+
+@bp.route("/.well-known/openid-configuration")
+@bp.route("/.well-known/oauth-authorization-server")
+def discovery() -> Response:
+    return _json(metadata(), max_age=3600)
+
+
+@bp.route("/jwks.json")
+def jwks() -> Response:
+    return _json(tessera().keystore.jwks(), max_age=60)
+
+
+def _bearer_error(status: int, error: str, description: str, scope: str | None = None) -> Response:
+    response = jsonify(error=error, error_description=description)
+    response.status_code = status
+    parts = [f'error="{error}"', f'error_description="{description}"']
+    if scope:
+        parts.append(f'scope="{scope}"')
+    response.headers["WWW-Authenticate"] = "Bearer " + ", ".join(parts)
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+@bp.route("/oauth/userinfo", methods=["GET", "POST"])
+@csrf.exempt
+def userinfo() -> Response:
+    header = request.headers.get("Authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        response = jsonify(
+            error="invalid_request", error_description="Send the access token as a Bearer token."
+        )
+        response.status_code = 401
+        response.headers["WWW-Authenticate"] = 'Bearer realm="tessera"'
+        return response
+    services = tessera()
+    claims = decode_access_token(services.keystore, services.settings, token.strip())
+    uow = services.oauth.uow()
+    if claims is None or is_revoked(uow, claims):
+        return _bearer_error(
+            401, "invalid_token", "The access token is invalid, expired or revoked."
+        )
+    scopes = claims.get("scope", "").split()
+    if "openid" not in scopes:
+        return _bearer_error(403, "insufficient_scope", "The openid scope is required.", "openid")
+    user = uow.users.by_subject(claims["sub"])
+    if user is None or user.disabled_at is not None:
+        return _bearer_error(401, "invalid_token", "The user no longer exists.")
+    response = jsonify(user_claims(user, services.catalogue.claims_for(scopes)))
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+def _logout_target() -> tuple[str | None, str | None, str | None]:
+    """(post_logout_redirect_uri, state, error) from an RP-initiated logout request."""
+    values = request.values
+    uri, state = values.get("post_logout_redirect_uri"), values.get("state")
+    hint, client_id = values.get("id_token_hint"), values.get("client_id")
+    services = tessera()
+    if hint:
+        try:
+            kid = jwt.get_unverified_header(hint).get("kid", "")
+            key = services.keystore.public_key_for(kid)
+            claims = (
+                jwt.decode(
+                    hint,
+                    key,
+                    algorithms=["RS256"],
+                    issuer=services.settings.ISSUER,
+                    options={"verify_exp": False, "verify_aud": False},
+                )
+                if key is not None
+                else None
+            )
+        except jwt.PyJWTError:
+            claims = None
+        if claims is None:
+            return None, None, "The id_token_hint is not a valid ID token from this server."
+        aud = claims.get("aud")
+        hinted = aud[0] if isinstance(aud, list) and aud else aud
+        if client_id and client_id != hinted:
+            return None, None, "client_id does not match the id_token_hint."
+        client_id = hinted
+    if not uri:
+        return None, None, None
+    client = services.oauth.query_client(client_id) if client_id else None
+    if client is None:
+        return None, None, "A post_logout_redirect_uri needs an id_token_hint or client_id."
+    if not redirect_uri_matches(uri, client.policy.post_logout_redirect_uris):
+        return None, None, "The post_logout_redirect_uri is not registered for this app."
+    return uri, state, None
+
+
+@bp.route("/oauth/logout", methods=["GET", "POST"])
+def end_session() -> Response:
+    uri, state, error = _logout_target()
+    if error:
+        return render_template(
+            "error.html", code=400, title="Cannot sign out from here", message=error
+        ), 400
+    form = ConfirmForm()
+    if (
+        request.method == "POST"
+        and form.validate_on_submit()
+        and request.form.get("confirm") == "yes"
+    ):
+        sign_out()
+        if uri:
+            return redirect(add_params_to_uri(uri, [("state", state)] if state else []), code=303)
+        return redirect(url_for("auth.login"), code=303)
+    if current_user() is None:
+        if uri:
+            return redirect(add_params_to_uri(uri, [("state", state)] if state else []), code=303)
+        return redirect(url_for("auth.login"), code=303)
+    return render_template("idp/end_session.html", form=form, params=request.values)
