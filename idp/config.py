@@ -83,6 +83,12 @@ class Settings:
     REFRESH_TOKEN_ABSOLUTE_TTL: int = _setting(
         90 * 86400, "A refresh token family expires this long after the grant.", minimum=60
     )
+    REFRESH_TOKEN_REUSE_GRACE: int = _setting(
+        2,
+        "Seconds after a rotation in which the same refresh token is refused without revoking its family (concurrent requests from one client).",
+        minimum=0,
+        maximum=60,
+    )
     DEVICE_CODE_TTL: int = _setting(600, "Device code lifetime in seconds.", minimum=60)
     DEVICE_POLL_INTERVAL: int = _setting(5, "Minimum seconds between device-flow polls.", minimum=1)
     ACCESS_TOKEN_AUDIENCE: str = _setting(

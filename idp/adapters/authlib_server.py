@@ -249,18 +249,25 @@ class RefreshTokenGrant(TokenIssuingMixin, grants.RefreshTokenGrant):
             return None
         now = utcnow()
         if row.rotated_at is not None or not uow.refresh_tokens.claim(row, now):
-            # RFC 9700 4.14.2: a rotated token presented again means two parties hold it.
-            revocation.revoke_family(uow, row.family_id, now)
-            uow.commit()
-            raise InvalidGrantError(
-                "The refresh token was already used; its whole family is revoked."
-            )
+            self._reject_reuse(uow, row, now)
         if row.expires_at <= now or row.family_expires_at <= now:
             raise InvalidGrantError("The refresh token has expired.")
         grant = uow.grants.by_pk(row.grant_pk)
         if grant is None or grant.revoked_at is not None:
             raise InvalidGrantError("The authorization was revoked.")
         return RefreshView(row, grant.gid)
+
+    def _reject_reuse(self, uow: Any, row: RefreshToken, now: Any) -> None:
+        rotated_at = uow.refresh_tokens.rotated_at(row.id)
+        grace = timedelta(seconds=self.server.settings.REFRESH_TOKEN_REUSE_GRACE)
+        if rotated_at is not None and now - rotated_at <= grace:
+            # Two requests from the same client racing: one won a moment ago. Refuse this one
+            # without punishing the winner.
+            raise InvalidGrantError("The refresh token was just used by a concurrent request.")
+        # RFC 9700 4.14.2: a rotated token presented again means two parties hold it.
+        revocation.revoke_family(uow, row.family_id, now)
+        uow.commit()
+        raise InvalidGrantError("The refresh token was already used; its whole family is revoked.")
 
     def authenticate_user(self, refresh_token: Any) -> Any:
         user = self.server.uow().users.get(refresh_token.row.user_id)

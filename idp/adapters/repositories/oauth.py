@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 
 from sqlalchemy import func, select, update
 
@@ -156,6 +156,13 @@ class SqlAlchemyRefreshTokenRepository:
             .execution_options(synchronize_session=False)
         )
         return result.rowcount == 1
+
+    def rotated_at(self, token_id: int) -> datetime | None:
+        """A fresh read, after a lost race: the row in the session may predate the winner's commit."""
+        value = db.session.scalar(
+            select(RefreshToken.rotated_at).where(RefreshToken.id == token_id)
+        )
+        return value.replace(tzinfo=UTC) if value is not None and value.tzinfo is None else value
 
     def revoke_family(self, family_id: str, now: datetime) -> None:
         db.session.execute(
