@@ -32,7 +32,7 @@ bp = Blueprint("oauth_authorize", __name__)
 
 PENDING_KEY = "pending_consent"
 LOGIN_MARK = "pending_login_at"
-MAX_QUERY = 4096
+MAX_QUERY = 2048  # the pending request rides in the session cookie (4 KiB limit)
 SINGLE_VALUED = (
     "response_type", "client_id", "redirect_uri", "scope", "state", "nonce", "prompt", "max_age",
     "code_challenge", "code_challenge_method", "login_hint", "resource", "response_mode",
