@@ -1,0 +1,1 @@
+"""Example resource servers built only on ``idp.middleware`` (see docs/middleware.md)."""
