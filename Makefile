@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 export FLASK_APP := idp
 
-.PHONY: run test lint format migrate seed serve bench clean browser-deps
+.PHONY: run demo test lint format migrate seed serve bench clean browser-deps
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -28,6 +28,10 @@ run: seed
 	@echo "  demo credentials are printed above on the first run, and kept in instance/demo-credentials.txt"
 	@echo
 	$(BIN)/tessera serve --host 127.0.0.1 --port 5000
+
+# Tessera, the example market API and WebSocket server together; Ctrl-C stops all three.
+demo: seed
+	$(BIN)/python -m examples.run_demo
 
 test: $(STAMP)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
