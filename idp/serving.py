@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import os
 
-from gunicorn.app.base import BaseApplication
+from gunicorn.app.base import Application
 
 from idp.config import PROJECT_ROOT
 
 
-class _TesseraApplication(BaseApplication):
+class _TesseraApplication(Application):  # Application: it can read a config file
     def __init__(self, options: dict) -> None:
         self.options = options
         super().__init__()
