@@ -83,7 +83,7 @@ def redis_url() -> str:
 def stop_all(procs: list) -> None:
     for _name, proc in procs:
         if proc.poll() is None:
-            proc.send_signal(signal.SIGINT)
+            proc.terminate()  # SIGTERM: gunicorn and the examples all stop cleanly on it
     for _name, proc in procs:
         try:
             proc.wait(timeout=5)
@@ -132,7 +132,14 @@ Ctrl-C stops everything.
 """
 
 
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
 def main() -> None:
+    # Ctrl-C and `kill` both stop everything, even when started where SIGINT is ignored.
+    signal.signal(signal.SIGINT, _interrupt)
+    signal.signal(signal.SIGTERM, _interrupt)
     tessera_port = os.environ.get("DEMO_TESSERA_PORT", "5000")
     issuer = f"http://127.0.0.1:{tessera_port}"
     env = {**os.environ, "TESSERA_ISSUER": issuer, "PYTHONUNBUFFERED": "1"}
