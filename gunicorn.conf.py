@@ -8,5 +8,6 @@ worker_class = "sync"
 preload_app = False
 keepalive = 5
 timeout = 30
-accesslog = "-"
+# TESSERA_ACCESS_LOG: a file, "-" for stderr (the default), or empty for none (benchmarks).
+accesslog = os.environ.get("TESSERA_ACCESS_LOG", "-") or None
 access_log_format = '%(h)s "%(r)s" %(s)s %(b)s %(L)ss'
