@@ -209,7 +209,7 @@ def test_checklist_22_revoked_refresh_token_cuts_access_within_a_poll_interval(s
             get(f"{api}/orders", tokens["access_token"]).status_code == 401 for api in stack.apis
         ),
     )
-    assert took <= 2 * POLL + 0.5, stack.logs()
+    assert took <= 2 * POLL + 1, stack.logs()
 
 
 def test_checklist_22_suspended_app_is_refused_within_a_poll_interval(stack: Stack):
@@ -225,7 +225,7 @@ def test_checklist_22_suspended_app_is_refused_within_a_poll_interval(stack: Sta
         4 * POLL,
         lambda: all(get(f"{api}/market", token).status_code == 401 for api in stack.apis),
     )
-    assert took <= 2 * POLL + 0.5
+    assert took <= 2 * POLL + 1
 
 
 def test_two_api_processes_together_hold_the_apps_tier_within_10_percent(stack: Stack):
@@ -332,7 +332,7 @@ def test_ws_pushes_new_orders_to_subscribers_with_the_right_scopes(stack: Stack)
 
 
 def test_checklist_27_ws_closed_when_its_token_expires(stack: Stack):
-    stack.clock.offset = -57  # a 60 s token minted 57 s ago: 3 s left
+    stack.clock.offset = -55  # a 60 s token minted 55 s ago: 5 s left
     try:
         token = stack.user_tokens()["access_token"]
     finally:
@@ -342,7 +342,7 @@ def test_checklist_27_ws_closed_when_its_token_expires(stack: Stack):
         async with connect(stack.ws, additional_headers=bearer(token)) as ws:
             await ws.send(json.dumps({"type": "subscribe", "channel": "orders"}))
             assert (await _recv_json(ws))["type"] == "subscribed"
-            assert await _closed_code(ws, timeout=8) == 4401
+            assert await _closed_code(ws, timeout=10) == 4401
 
     asyncio.run(scenario())
 
@@ -357,7 +357,7 @@ def test_checklist_27_ws_closed_when_its_grant_is_revoked(stack: Stack):
             started = time.monotonic()
             await asyncio.to_thread(stack.revoke_refresh_token, tokens["refresh_token"])
             assert await _closed_code(ws, timeout=4 * POLL) == 4401
-            assert time.monotonic() - started <= 2 * POLL + 0.5
+            assert time.monotonic() - started <= 2 * POLL + 1
 
     asyncio.run(scenario())
 
