@@ -86,6 +86,7 @@ def seed_demo() -> None:
     from idp.demo import seed_demo_clients
 
     printed.extend(seed_demo_clients())
+    _tessera().keystore.ensure_keys()  # a fresh instance can sign before its first request
     if printed:
         path = _remember_demo_credentials(printed)
         click.echo(f"Demo data created. These secrets are shown once (a copy is in {path}):")
@@ -109,7 +110,9 @@ def serve(host: str, port: int, workers: int | None) -> None:
 
 
 def register_commands(app: Flask) -> None:
-    for command in (create_admin, seed_demo, serve):
+    from idp.cli_clients import clients_group, keys_group
+
+    for command in (create_admin, seed_demo, serve, clients_group, keys_group):
         app.cli.add_command(command)
 
 
