@@ -1,0 +1,318 @@
+"""Tessera's server benchmark: `make bench`.
+
+For SQLite and PostgreSQL in turn: a fresh database, migrated and filled with benchmark data,
+Tessera served by gunicorn with the repo's gunicorn.conf.py, and wrk + bench/lua/ scripts
+driving each scenario on loopback. Every response is checked in Lua. A bare Flask app under the
+same gunicorn settings gives the ceiling every figure is compared to. See bench/README.md.
+
+Settings (environment): BENCH_DURATION (seconds per scenario, default 10), BENCH_CONNECTIONS
+(32), BENCH_THREADS (2), BENCH_WORKERS (one per core), BENCH_DATABASES ("sqlite,postgresql").
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import asdict
+from pathlib import Path
+
+import requests
+from flask import Flask
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench import prepare
+from bench.servers import ROOT, Gunicorn, free_port, postgres_database, postgres_unreachable_reason
+from bench.targets import evaluate
+from bench.wrk_results import Row, WrkResult, markdown_table, parse_wrk_output, text_table
+
+LUA = ROOT / "bench" / "lua"
+RESULTS = ROOT / "bench" / "results"
+SECRET_KEY = "bench-only-secret-key-0123456789abcdef-not-for-production"
+
+DURATION = int(os.environ.get("BENCH_DURATION", "10"))
+CONNECTIONS = int(os.environ.get("BENCH_CONNECTIONS", "32"))
+THREADS = int(os.environ.get("BENCH_THREADS", "2"))
+WORKERS = int(os.environ.get("BENCH_WORKERS", str(os.cpu_count() or 1)))
+DATABASES = os.environ.get("BENCH_DATABASES", "sqlite,postgresql").split(",")
+LOGIN_PAIRS = 64
+
+
+def run_wrk(url: str, script: str, args: list[str], duration: int = DURATION) -> WrkResult:
+    command = [
+        "wrk",
+        f"-t{THREADS}",
+        f"-c{CONNECTIONS}",
+        f"-d{duration}s",
+        "--timeout",
+        "10s",
+        "-s",
+        str(LUA / script),
+        url,
+        "--",
+        *args,
+    ]
+    env = {**os.environ, "BENCH_LUA_DIR": str(LUA)}
+    done = subprocess.run(command, env=env, capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        raise RuntimeError(f"wrk failed ({done.returncode}): {done.stderr}\n{done.stdout}")
+    return parse_wrk_output(done.stdout)
+
+
+def login_pairs(url: str, path: Path) -> None:
+    """(session cookie, csrf_token) pairs, each from its own GET /login."""
+    lines = []
+    for _ in range(LOGIN_PAIRS):
+        page = requests.get(url + "/login", timeout=10)
+        page.raise_for_status()
+        token = re.search(r'name="csrf_token"[^>]*value="([^"]+)"', page.text)
+        cookie = "; ".join(f"{c.name}={c.value}" for c in page.cookies)
+        if token is None or not cookie:
+            raise RuntimeError("GET /login gave no CSRF token or session cookie")
+        lines.append(f"{cookie}\t{token.group(1)}")
+    path.write_text("\n".join(lines) + "\n")
+
+
+def bare_ceiling(workdir: Path) -> Row:
+    server = Gunicorn("bench.bare_app:app", {}, workdir / "bare.log", WORKERS)
+    try:
+        server.wait_ready("/")
+        run_wrk(server.url, "get_json.lua", ["/", '"ok"'], duration=2)  # warm-up
+        result = run_wrk(server.url, "get_json.lua", ["/", '"ok"'])
+        return Row("-", "bare Flask (ceiling)", result, server.worker_rss_mib(), None)
+    finally:
+        server.stop()
+
+
+def _tessera_app(url: str, issuer: str, instance: Path) -> Flask:
+    from idp import create_app
+
+    app = create_app(
+        {
+            "ENV": "development",
+            "ISSUER": issuer,
+            "DATABASE_URL": url,
+            "SECRET_KEY": SECRET_KEY,
+            "INSTANCE_PATH": str(instance),
+        }
+    )
+    logging.getLogger().setLevel(logging.WARNING)
+    return app
+
+
+def bench_database(label: str, url: str, workdir: Path, ceiling: float) -> list[Row]:
+    import flask_migrate
+
+    instance = workdir / label
+    port = free_port()
+    issuer = f"http://127.0.0.1:{port}"
+    app = _tessera_app(url, issuer, instance)
+    with app.app_context():
+        flask_migrate.upgrade()
+        tessera = app.extensions["tessera"]
+        tessera.keystore.ensure_keys()
+        fx = prepare.create_fixture(tessera)
+    env = {
+        "TESSERA_ENV": "development",
+        "TESSERA_ISSUER": issuer,
+        "TESSERA_DATABASE_URL": url,
+        "TESSERA_SECRET_KEY": SECRET_KEY,
+        "TESSERA_INSTANCE_PATH": str(instance),
+    }
+    server = Gunicorn("idp:create_app()", env, workdir / f"{label}.log", WORKERS, port=port)
+    rows: list[Row] = []
+
+    def record(name: str, result: WrkResult, extra: int = 0, note: str = "") -> None:
+        rows.append(Row(label, name, result, server.worker_rss_mib(), ceiling, extra, note))
+        print(
+            f"  {name:<22} {result.rps:8.0f} req/s  p99 {result.p99_ms:6.1f} ms  "
+            f"errors {result.errors + extra}  statuses {result.statuses} {note}",
+            flush=True,
+        )
+
+    try:
+        server.wait_ready("/.well-known/openid-configuration")
+        cc_args = [fx.service_basic]
+        run_wrk(server.url, "client_credentials.lua", cc_args, duration=2)  # warm-up
+        cc = run_wrk(server.url, "client_credentials.lua", cc_args)
+        record("client_credentials", cc)
+        record(
+            "introspection",
+            run_wrk(server.url, "introspection.lua", [fx.service_basic, fx.user_access_token]),
+        )
+        record("userinfo", run_wrk(server.url, "userinfo.lua", [fx.user_access_token]))
+        record("jwks", run_wrk(server.url, "get_json.lua", ["/jwks.json", '"keys"']))
+        record(
+            "discovery",
+            run_wrk(server.url, "get_json.lua", ["/.well-known/openid-configuration", '"issuer"']),
+        )
+        # Single-use credentials: enough for 1.5x the client_credentials rate, the upper bound.
+        supply = min(100_000, int(cc.rps * DURATION * 1.5) + 2000)
+        with app.app_context():
+            ids = prepare.refresh_tokens(fx, supply, workdir / f"{label}-refresh.txt")
+        result = run_wrk(
+            server.url,
+            "refresh_token.lua",
+            [f"supply={workdir / f'{label}-refresh.txt'},{THREADS}", fx.web_basic],
+        )
+        time.sleep(1)  # let the requests wrk stopped waiting for at its deadline commit
+        with app.app_context():
+            check = prepare.check_rotations(ids, result.ok)
+        record("refresh_token", result, check.errors, check.describe())
+        with app.app_context():
+            ids = prepare.authorization_codes(fx, supply, workdir / f"{label}-codes.txt")
+        result = run_wrk(
+            server.url,
+            "authorization_code.lua",
+            [
+                f"supply={workdir / f'{label}-codes.txt'},{THREADS}",
+                fx.web_basic,
+                prepare.quote(prepare.REDIRECT_URI, safe=""),
+                fx.verifier,
+            ],
+        )
+        time.sleep(1)
+        with app.app_context():
+            used = prepare.codes_used(ids)
+        record("authorization_code", result, note=f"{used} codes used, {result.ok} 200s")
+        login_pairs(server.url, workdir / f"{label}-login.txt")
+        record(
+            "password_login",
+            run_wrk(
+                server.url,
+                "password_login.lua",
+                [f"supply={workdir / f'{label}-login.txt'},{THREADS}", fx.username, fx.password],
+            ),
+        )
+    except Exception:
+        server.stop()
+        print(f"--- {server.log.name} (last lines) ---\n" + _tail(server.log), file=sys.stderr)
+        raise
+    finally:
+        server.stop()
+        with app.app_context():
+            from idp.extensions import db
+
+            db.session.remove()
+            db.engine.dispose()
+    return rows
+
+
+def _tail(path: Path, lines: int = 40) -> str:
+    try:
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+    except OSError:
+        return "(no log)"
+
+
+def header() -> list[str]:
+    commit = subprocess.run(
+        ["git", "rev-parse", "--short", "HEAD"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
+    ).stdout.strip()
+    return [
+        f"Tessera server benchmark, commit {commit or '?'}, {time.strftime('%Y-%m-%d %H:%M:%S')}",
+        f"wrk {THREADS} threads, {CONNECTIONS} connections, {DURATION} s per scenario, on loopback; "
+        f"gunicorn (gunicorn.conf.py, sync workers) with {WORKERS} workers, access log off.",
+        f"wrk runs on the SAME machine as the server ({os.cpu_count()} cores): it takes CPU from "
+        "the workers, so these are lower bounds of what a dedicated server would do.",
+    ]
+
+
+def save(rows: list[Row], lines: list[str], verdicts: list[str]) -> Path:
+    RESULTS.mkdir(exist_ok=True)
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    md = RESULTS / f"bench-{stamp}.md"
+    notes = [f"- {r.database} {r.scenario}: {r.note}" for r in rows if r.note]
+    md.write_text(
+        "\n".join(
+            [
+                "# " + lines[0],
+                "",
+                *lines[1:],
+                "",
+                markdown_table(rows),
+                "",
+                *notes,
+                "",
+                "## Targets",
+                "",
+                *[f"- {v}" for v in verdicts],
+                "",
+            ]
+        )
+    )
+    raw = [
+        {
+            **asdict(r.result),
+            "database": r.database,
+            "scenario": r.scenario,
+            "rps": r.result.rps,
+            "rss_mib": r.rss_mib,
+            "errors": r.errors,
+            "note": r.note,
+        }
+        for r in rows
+    ]
+    (RESULTS / f"bench-{stamp}.json").write_text(json.dumps(raw, indent=1))
+    return md
+
+
+def main() -> int:
+    if shutil.which("wrk") is None:
+        print("wrk is not installed (make bench installs it)", file=sys.stderr)
+        return 2
+    lines = header()
+    print("\n".join(lines), flush=True)
+    workdir = Path(tempfile.mkdtemp(prefix="tessera-bench-"))
+    started = time.monotonic()
+    try:
+        print("bare Flask ceiling ...", flush=True)
+        bare = bare_ceiling(workdir)
+        print(f"  {bare.result.rps:.0f} req/s", flush=True)
+        rows = [bare]
+        for label in DATABASES:
+            if label == "sqlite":
+                print("SQLite (fresh file) ...", flush=True)
+                url = f"sqlite:///{workdir / 'bench.db'}"
+                rows += bench_database("SQLite", url, workdir, bare.result.rps)
+            elif label == "postgresql":
+                reason = postgres_unreachable_reason()
+                if reason:
+                    print(f"PostgreSQL skipped: {reason}", flush=True)
+                    continue
+                name = f"tessera_bench_{int(time.time())}"
+                print(f"PostgreSQL (fresh database {name}) ...", flush=True)
+                with postgres_database(name) as url:
+                    rows += bench_database("PostgreSQL", url, workdir, bare.result.rps)
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+    verdicts = evaluate(rows, WORKERS, os.cpu_count() or 1)
+    print()
+    print(text_table(rows))
+    for r in rows:
+        if r.note:
+            print(f"  {r.database} {r.scenario}: {r.note}")
+    print("\nTargets (issue 'Performance'):")
+    for v in verdicts:
+        print("  " + v)
+    path = save(rows, lines, verdicts)
+    print(
+        f"\nMarkdown table saved to {path.relative_to(ROOT)} "
+        f"(total {time.monotonic() - started:.0f} s)"
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
