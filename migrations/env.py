@@ -92,6 +92,11 @@ def run_migrations_online():
     connectable = get_engine()
 
     with connectable.connect() as connection:
+        if connection.dialect.name == "sqlite":
+            # Batch migrations recreate tables (DROP + RENAME); with foreign keys on, the DROP
+            # would cascade-delete child rows. The app turns them on for normal connections.
+            connection.exec_driver_sql("PRAGMA foreign_keys=OFF")
+            connection.commit()  # end the transaction SQLAlchemy began, so Alembic owns its own
         context.configure(
             connection=connection,
             target_metadata=get_metadata(),
