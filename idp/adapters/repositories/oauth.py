@@ -223,6 +223,21 @@ class SqlAlchemyDeviceCodeRepository:
     def by_user_code(self, user_code: str) -> DeviceCode | None:
         return db.session.scalar(select(DeviceCode).where(DeviceCode.user_code == user_code))
 
+    def decide(self, device_code: DeviceCode, status: str, values: dict) -> bool:
+        """Approve or deny a pending code; False when it was decided by someone else first."""
+        result = db.session.execute(
+            update(DeviceCode)
+            .where(DeviceCode.id == device_code.id, DeviceCode.status == "pending")
+            .values(status=status, **values)
+            .execution_options(synchronize_session=False)
+        )
+        if result.rowcount == 1:
+            device_code.status = status
+            for key, value in values.items():
+                setattr(device_code, key, value)
+            return True
+        return False
+
     def claim(self, device_code: DeviceCode) -> bool:
         result = db.session.execute(
             update(DeviceCode)
