@@ -59,3 +59,12 @@ def revoke() -> Response:
 @csrf.exempt
 def introspect() -> Response:
     return _malformed() or _finish(tessera().oauth.create_endpoint_response("introspection"))
+
+
+@bp.route("/device_authorization", methods=["POST"])
+@csrf.exempt
+def device_authorization() -> Response:
+    """RFC 8628 3.1: a device asks for a device_code and a user_code."""
+    if tessera().device_flow is None:
+        return oauth_error("invalid_request", "The device flow is not enabled.", 404)
+    return _malformed() or _finish(tessera().oauth.create_endpoint_response("device_authorization"))
