@@ -14,10 +14,12 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 from idp.adapters.keystore import KeyStore
 from idp.adapters.password_hasher import Argon2PasswordHasher
 from idp.adapters.throttle import LoginThrottle
+from idp.adapters.user_code_throttle import UserCodeThrottle
 from idp.config import PROJECT_ROOT, Settings, load_settings
 from idp.domain.scopes import ScopeCatalogue, load_catalogue
 from idp.extensions import csrf, db, migrate
 from idp.services.accounts import SessionPolicy
+from idp.services.device_flow import DeviceFlow
 from idp.services.revocation import RevocationWindow
 from idp.services.tokens import TokenMinter
 
@@ -86,6 +88,10 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     from idp.adapters.authlib_server import TesseraAuthorizationServer
 
     tessera.oauth = TesseraAuthorizationServer(app, tessera)
+    if tessera.device_flow is not None:
+        from idp.adapters.authlib_device import TesseraDeviceAuthorizationEndpoint
+
+        tessera.oauth.register_endpoint(TesseraDeviceAuthorizationEndpoint)
     _ensure_signing_keys(app, tessera.keystore)
     _register_web(app)
     from idp.cli import register_commands
@@ -121,6 +127,7 @@ def _wire(settings: Settings) -> Tessera:
             id_token_ttl=settings.ID_TOKEN_TTL,
         ),
         revocation_window=RevocationWindow(settings.max_access_ttl),
+        device_flow=DeviceFlow(settings, UserCodeThrottle(settings.REDIS_URL)),
     )
 
 
@@ -144,7 +151,17 @@ def signing_algorithms(settings: Settings) -> set[str]:
 
 
 def _register_web(app: Flask) -> None:
-    from idp.web import account, auth, feed, home, oauth_authorize, oauth_token, oidc, public
+    from idp.web import (
+        account,
+        auth,
+        device,
+        feed,
+        home,
+        oauth_authorize,
+        oauth_token,
+        oidc,
+        public,
+    )
     from idp.web.errors import register_error_handlers
     from idp.web.headers import add_security_headers
     from idp.web.sessions import current_user, load_login_session
@@ -161,6 +178,7 @@ def _register_web(app: Flask) -> None:
         oidc.bp,
         feed.bp,
         public.bp,
+        device.bp,
     ):
         app.register_blueprint(blueprint)
     register_error_handlers(app)
