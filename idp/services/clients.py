@@ -200,16 +200,30 @@ def revoke_old_secrets(
 
 
 def suspend(
-    uow: Any, caller: Caller, client: Client, reason: str, now: datetime | None = None
+    uow: Any,
+    caller: Caller,
+    client: Client,
+    reason: str,
+    now: datetime | None = None,
+    *,
+    user_id: int | None = None,
 ) -> None:
+    """`user_id` is the admin who did it (None from the operator CLI)."""
     revocation.suspend_client(uow, client, reason.strip()[:500], now or utcnow())
-    audit.record(uow, "client.suspended", caller, client_id=client.client_id, reason=reason[:500])
+    audit.record(
+        uow,
+        "client.suspended",
+        caller,
+        user_id=user_id,
+        client_id=client.client_id,
+        reason=reason[:500],
+    )
     uow.commit()
 
 
-def unsuspend(uow: Any, caller: Caller, client: Client) -> None:
+def unsuspend(uow: Any, caller: Caller, client: Client, *, user_id: int | None = None) -> None:
     revocation.restore_client(uow, client)
-    audit.record(uow, "client.unsuspended", caller, client_id=client.client_id)
+    audit.record(uow, "client.unsuspended", caller, user_id=user_id, client_id=client.client_id)
     uow.commit()
 
 
