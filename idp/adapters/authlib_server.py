@@ -27,6 +27,7 @@ from flask import request as flask_request
 from idp.adapters.client_secrets import secret_matches, token_digest
 from idp.adapters.models import AccessTokenRecord, AuthorizationCode, RefreshToken
 from idp.adapters.models.base import utcnow
+from idp.adapters.repositories.usage import count_token_issued
 from idp.adapters.unit_of_work import SqlAlchemyUnitOfWork
 from idp.domain.clients import (
     CLIENT_CREDENTIALS,
@@ -359,6 +360,8 @@ class TesseraAuthorizationServer(AuthorizationServer):
                 uow.refresh_tokens.add(row)
             else:
                 uow.access_tokens.add(row)
+        # Portal usage chart: one upsert per token response, committed with the token rows.
+        count_token_issued(request.client.policy.pk, utcnow().date())
 
     # --- token minting ---------------------------------------------------------------------
 
