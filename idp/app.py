@@ -181,4 +181,7 @@ def _register_web(app: Flask) -> None:
         device.bp,
     ):
         app.register_blueprint(blueprint)
+    from portal import register_portal
+
+    register_portal(app)
     register_error_handlers(app)

@@ -1,0 +1,61 @@
+"""Bearer authentication for the management API (RFC 6750), with Tessera's own access tokens.
+
+The token must be valid and unrevoked, carry `apps:manage`, and belong to an active user: its
+`sub` is the developer whose apps the request may touch.
+"""
+
+from __future__ import annotations
+
+from flask import request
+
+from idp.adapters.models import User
+from idp.adapters.unit_of_work import SqlAlchemyUnitOfWork
+from idp.services.own_tokens import decode_access_token, is_revoked
+from idp.web.context import tessera
+from portal.api.errors import ApiError
+
+SCOPE = "apps:manage"
+REALM = 'Bearer realm="tessera-api"'
+
+
+def _challenge(error: str, description: str, **extra: str) -> dict[str, str]:
+    params = "".join(f', {k}="{v}"' for k, v in extra.items())
+    return {
+        "WWW-Authenticate": f'{REALM}, error="{error}", error_description="{description}"{params}'
+    }
+
+
+def authenticate() -> User:
+    header = request.headers.get("Authorization", "")
+    scheme, _, token = header.strip().partition(" ")
+    if not header:
+        # RFC 6750 3.1: no credentials at all gets a bare challenge, without an error code.
+        raise ApiError(
+            401, "unauthorized", "Send an access token: Authorization: Bearer <token>.",
+            headers={"WWW-Authenticate": REALM},
+        )  # fmt: skip
+    if scheme.lower() != "bearer" or not token.strip() or " " in token.strip():
+        raise _invalid("The Authorization header must be: Bearer <token>.")
+    t = tessera()
+    claims = decode_access_token(t.keystore, t.settings, token.strip())
+    uow = SqlAlchemyUnitOfWork()
+    if claims is None or is_revoked(uow, claims):
+        raise _invalid("The access token is invalid, expired or revoked.")
+    if SCOPE not in str(claims.get("scope", "")).split():
+        raise ApiError(
+            403, "insufficient_scope", f"The access token needs the {SCOPE} scope.",
+            headers=_challenge("insufficient_scope", f"The {SCOPE} scope is needed.", scope=SCOPE),
+        )  # fmt: skip
+    user = uow.users.by_subject(str(claims.get("sub", "")))
+    if user is None or user.disabled_at is not None:
+        raise _invalid("The access token does not belong to an active account.")
+    return user
+
+
+def _invalid(message: str) -> ApiError:
+    return ApiError(
+        401,
+        "invalid_token",
+        message,
+        headers=_challenge("invalid_token", "The token is not valid."),
+    )

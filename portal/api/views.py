@@ -1,0 +1,187 @@
+"""Management API (/api/v1/apps): the developer portal's app operations as JSON.
+
+Bearer-authenticated (portal.api.auth), so CSRF does not apply; every lookup is scoped to the
+token's user through portal.services.apps, so another developer's app is a 404.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from flask import Blueprint, Response, jsonify, request, url_for
+
+from idp.adapters.unit_of_work import SqlAlchemyUnitOfWork
+from idp.domain.clients import APP_TYPES
+from idp.extensions import csrf
+from idp.services import clients
+from idp.services.clients import ClientError, ClientSpec
+from idp.web.context import caller, tessera
+from portal.api.auth import authenticate
+from portal.api.body import Field, check_fields, read_json
+from portal.api.errors import ApiError, api_error_response, http_error_response
+from portal.services import apps
+
+bp = Blueprint("api", __name__, url_prefix="/api/v1")
+csrf.exempt(bp)
+bp.register_error_handler(ApiError, api_error_response)
+bp.register_error_handler(413, http_error_response)
+bp.register_error_handler(400, http_error_response)
+
+OPENAPI = Path(__file__).with_name("openapi.json")
+METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
+_DETAILS = {
+    "name": Field("string"),
+    "description": Field("string"),
+    "homepage_url": Field("string"),
+    "privacy_url": Field("string"),
+    "tos_url": Field("string"),
+    "redirect_uris": Field("string_list"),
+    "post_logout_redirect_uris": Field("string_list"),
+    "scopes": Field("string_list"),
+}
+CREATE = {**_DETAILS, "name": Field("string", required=True), "app_type": Field("string", True)}
+UPDATE = _DETAILS
+ROTATE = {"grace_seconds": Field("integer", minimum=0, maximum=7 * 86400)}
+
+
+def resource(rule: str, endpoint: str, handlers: dict[str, Callable[..., Any]]) -> None:
+    """One URL, its methods dispatched here so a wrong method gets the API's JSON 405."""
+
+    def view(**kwargs: Any) -> Response:
+        method = "GET" if request.method == "HEAD" else request.method
+        handler = handlers.get(method)
+        if handler is None:
+            allow = ", ".join(sorted(handlers))
+            raise ApiError(
+                405, "method_not_allowed", f"Use one of: {allow}.", headers={"Allow": allow}
+            )
+        response = handler(authenticate(), **kwargs)
+        response.headers["Cache-Control"] = "no-store"
+        return response
+
+    bp.add_url_rule(rule, endpoint, view, methods=METHODS, provide_automatic_options=False)
+
+
+def _found(user: Any, client_id: str) -> apps.MyApp:
+    found = apps.app_for_user(user.id, client_id)
+    if found is None:
+        raise ApiError(404, "not_found", "You have no app with this client_id.")
+    return found
+
+
+def app_json(found: apps.MyApp) -> dict[str, Any]:
+    client = found.client
+    tier = tessera().catalogue.tier(client.tier)
+    return {
+        "client_id": client.client_id,
+        "name": client.name,
+        "description": client.description,
+        "app_type": client.app_type,
+        "confidential": APP_TYPES[client.app_type].confidential,
+        "grant_types": list(client.grant_types or []),
+        "homepage_url": client.homepage_url,
+        "privacy_url": client.privacy_url,
+        "tos_url": client.tos_url,
+        "redirect_uris": list(client.redirect_uris or []),
+        "post_logout_redirect_uris": list(client.post_logout_redirect_uris or []),
+        "scopes": list(client.allowed_scopes or []),
+        "rate_limit": {
+            "tier": client.tier,
+            "rps": client.custom_rps if client.custom_rps is not None else tier.rps,
+            "burst": client.custom_burst if client.custom_burst is not None else tier.burst,
+        },
+        "logo_url": url_for("public.client_logo", client_id=client.client_id, _external=True),
+        "role": found.role,
+        "suspended": client.suspended_at is not None,
+        "secrets": [
+            {
+                "created_at": s.created_at.isoformat(),
+                "expires_at": s.expires_at.isoformat() if s.expires_at else None,
+            }
+            for s in sorted(client.secrets, key=lambda s: s.created_at)
+        ],
+        "created_at": client.created_at.isoformat(),
+        "updated_at": client.updated_at.isoformat(),
+    }
+
+
+def _invalid(exc: ClientError) -> ApiError:
+    return ApiError(422, "invalid_app", "Some fields are not valid.", fields=exc.errors)
+
+
+def list_apps(user: Any) -> Response:
+    return jsonify({"apps": [app_json(a) for a in apps.apps_for_user(user.id)]})
+
+
+def create_app(user: Any) -> Response:
+    body = check_fields(read_json(), CREATE)
+    try:
+        client, secret = clients.create_client(
+            SqlAlchemyUnitOfWork(), tessera().catalogue, caller(), ClientSpec(**body),
+            owner_id=user.id,
+        )  # fmt: skip
+    except ClientError as exc:
+        raise _invalid(exc) from None
+    response = jsonify({**app_json(apps.MyApp(client, apps.OWNER)), "client_secret": secret})
+    response.status_code = 201
+    response.headers["Location"] = url_for("api.app", client_id=client.client_id)
+    return response
+
+
+def show_app(user: Any, client_id: str) -> Response:
+    return jsonify(app_json(_found(user, client_id)))
+
+
+def update_app(user: Any, client_id: str) -> Response:
+    found = _found(user, client_id)
+    body = check_fields(read_json(), UPDATE)
+    uow = SqlAlchemyUnitOfWork()
+    try:
+        apps.update_app(uow, tessera().catalogue, caller(), found.client, user.id, **body)
+    except ClientError as exc:
+        uow.rollback()
+        raise _invalid(exc) from None
+    return jsonify(app_json(found))
+
+
+def delete_app(user: Any, client_id: str) -> Response:
+    found = _found(user, client_id)
+    if not found.is_owner:
+        raise ApiError(403, "forbidden", "Only an owner of the app can delete it.")
+    clients.delete_client(
+        SqlAlchemyUnitOfWork(), tessera().revocation_window, caller(), found.client
+    )
+    return Response(status=204)
+
+
+def rotate_secret(user: Any, client_id: str) -> Response:
+    found = _found(user, client_id)
+    body = check_fields(read_json(optional=True), ROTATE)
+    grace = body.get("grace_seconds", 3600)
+    try:
+        secret = clients.rotate_secret(SqlAlchemyUnitOfWork(), caller(), found.client, grace)
+    except ClientError as exc:
+        raise ApiError(409, "public_app", "Public apps have no secret to rotate.") from exc
+    return jsonify({**app_json(found), "client_secret": secret, "grace_seconds": grace})
+
+
+resource("/apps", "apps", {"GET": list_apps, "POST": create_app})
+resource("/apps/<client_id>", "app", {"GET": show_app, "PATCH": update_app, "DELETE": delete_app})
+resource("/apps/<client_id>/rotate-secret", "rotate_secret", {"POST": rotate_secret})
+
+
+@bp.route("/openapi.json", methods=["GET"])
+def openapi() -> Response:
+    """The API's OpenAPI 3.1 description; public, like any API reference."""
+    doc = json.loads(OPENAPI.read_text(encoding="utf-8"))
+    doc["servers"] = [{"url": url_for("api.apps", _external=True).rsplit("/apps", 1)[0]}]
+    return jsonify(doc)
+
+
+@bp.route("/<path:anything>", methods=METHODS, provide_automatic_options=False)
+@bp.route("/", defaults={"anything": ""}, methods=METHODS, provide_automatic_options=False)
+def unknown(anything: str) -> Response:
+    raise ApiError(404, "not_found", "There is nothing at this address.")

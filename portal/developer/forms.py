@@ -1,0 +1,119 @@
+"""Developer portal forms. Flask-WTF adds and checks the CSRF token on every one."""
+
+from __future__ import annotations
+
+from flask_wtf import FlaskForm
+from flask_wtf.file import FileField
+from wtforms import SelectField, SelectMultipleField, StringField, TextAreaField
+from wtforms.validators import DataRequired, Length, Optional
+
+from idp.domain.clients import APP_TYPES
+from idp.domain.scopes import ScopeCatalogue
+
+GRACE_CHOICES = [
+    (0, "None: the old secret stops working now"),
+    (3600, "1 hour"),
+    (86400, "24 hours"),
+    (604800, "7 days"),
+]
+URI_HINT = "One per line. https, or http://127.0.0.1 for local development."
+
+
+def lines(text: str | None) -> list[str]:
+    return [line.strip() for line in (text or "").splitlines() if line.strip()]
+
+
+class _DetailsForm(FlaskForm):
+    name = StringField("App name", validators=[DataRequired(), Length(max=100)])
+    description = TextAreaField("Description", validators=[Optional(), Length(max=2000)])
+    homepage_url = StringField("Homepage URL", validators=[Optional(), Length(max=500)])
+    privacy_url = StringField("Privacy policy URL", validators=[Optional(), Length(max=500)])
+    tos_url = StringField("Terms of service URL", validators=[Optional(), Length(max=500)])
+    redirect_uris = TextAreaField("Redirect URIs", validators=[Optional(), Length(max=10000)])
+    post_logout_redirect_uris = TextAreaField(
+        "Post-logout redirect URIs", validators=[Optional(), Length(max=10000)]
+    )
+    scopes = SelectMultipleField("Scopes", choices=[], validate_choice=True)
+    logo = FileField("Logo (PNG, JPEG or WebP, at most 256 KiB)")
+
+
+class CreateAppForm(_DetailsForm):
+    app_type = SelectField(
+        "App type",
+        choices=[(t.name, t.label) for t in APP_TYPES.values()],
+        validators=[DataRequired()],
+    )
+    restricted_scopes = SelectMultipleField("Restricted scopes", choices=[], validate_choice=True)
+    justification = TextAreaField(
+        "Why does the app need the restricted scopes?", validators=[Optional(), Length(max=2000)]
+    )
+
+    def setup(self, catalogue: ScopeCatalogue) -> CreateAppForm:
+        self.scopes.choices = _choices(catalogue, restricted=False)
+        self.restricted_scopes.choices = _choices(catalogue, restricted=True)
+        return self
+
+    def validate_justification(self, field) -> None:
+        if self.restricted_scopes.data and len((field.data or "").strip()) < 10:
+            raise ValueError("Explain in 10 to 2000 characters why the app needs these scopes.")
+
+
+class EditAppForm(_DetailsForm):
+    def setup(self, catalogue: ScopeCatalogue, held: list[str]) -> EditAppForm:
+        """Public scopes, plus restricted ones the app already holds (so they can be dropped)."""
+        choices = _choices(catalogue, restricted=False)
+        choices += [c for c in _choices(catalogue, restricted=True) if c[0] in held]
+        self.scopes.choices = choices
+        return self
+
+
+class ScopeRequestForm(FlaskForm):
+    scopes = SelectMultipleField(
+        "Restricted scopes", choices=[], validate_choice=True, validators=[DataRequired()]
+    )
+    justification = TextAreaField(
+        "Why does the app need them?", validators=[DataRequired(), Length(min=10, max=2000)]
+    )
+
+    def setup(self, catalogue: ScopeCatalogue, held: list[str]) -> ScopeRequestForm:
+        self.scopes.choices = [c for c in _choices(catalogue, restricted=True) if c[0] not in held]
+        return self
+
+
+class TierRequestForm(FlaskForm):
+    tier = SelectField("Tier", choices=[], validators=[DataRequired()])
+    justification = TextAreaField(
+        "Why does the app need a higher limit?",
+        validators=[DataRequired(), Length(min=10, max=2000)],
+    )
+
+    def setup(self, catalogue: ScopeCatalogue, current: str) -> TierRequestForm:
+        self.tier.choices = [
+            (name, f"{name}: {t.rps:g} requests/s, burst {t.burst}")
+            for name, t in catalogue.tiers.items()
+            if name != current
+        ]
+        return self
+
+
+class RotateSecretForm(FlaskForm):
+    grace = SelectField(
+        "How long should the old secret keep working?", choices=GRACE_CHOICES, coerce=int
+    )
+
+
+class MemberForm(FlaskForm):
+    username = StringField("Username", validators=[DataRequired(), Length(max=32)])
+    role = SelectField("Role", choices=[("developer", "Developer"), ("owner", "Owner")])
+
+
+class DeleteAppForm(FlaskForm):
+    confirm_name = StringField("Type the app's name to confirm", validators=[DataRequired()])
+
+
+def _choices(catalogue: ScopeCatalogue, *, restricted: bool) -> list[tuple[str, str]]:
+    return [
+        (name, f"{name}: {scope.description}")
+        for name, scope in catalogue.scopes.items()
+        if bool(scope.restricted) is restricted
+    ]
