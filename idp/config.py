@@ -103,6 +103,12 @@ class Settings:
     REVOCATION_POLL_INTERVAL: int = _setting(
         5, "Poll interval hinted to resource servers by the revocation feed.", minimum=1
     )
+    CLIENT_CACHE_TTL: int = _setting(
+        5,
+        "Seconds a worker may reuse an app's settings without reading the database (0 turns the cache off); changes reach every worker within this time.",
+        minimum=0,
+        maximum=300,
+    )
     MAX_CONTENT_LENGTH: int = _setting(1024 * 1024, "Largest request body in bytes.", minimum=1024)
     TRUSTED_PROXIES: int = _setting(
         0, "How many reverse proxies set X-Forwarded-For in front of Tessera.", minimum=0

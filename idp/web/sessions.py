@@ -18,9 +18,17 @@ from idp.web.context import caller, tessera
 SESSION_KEY = "sid"
 
 
+# Machine-to-machine endpoints never look at the browser session: skipping it spares the
+# token endpoint a cookie parse and a database read per request.
+SESSIONLESS_BLUEPRINTS = frozenset({"oauth_token", "feed", "public"})
+SESSIONLESS_ENDPOINTS = frozenset({"oidc.discovery", "oidc.jwks", "oidc.userinfo", "home.health"})
+
+
 def load_login_session() -> None:
     """before_request hook: sets g.user and g.login_session (both None when signed out)."""
     g.user, g.login_session = None, None
+    if request.blueprint in SESSIONLESS_BLUEPRINTS or request.endpoint in SESSIONLESS_ENDPOINTS:
+        return
     token = session.get(SESSION_KEY)
     if not isinstance(token, str):
         return

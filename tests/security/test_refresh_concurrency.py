@@ -15,7 +15,7 @@ def test_checklist_13_concurrent_refresh_exactly_one_wins(app, flow, web_app):
         barrier = threading.Barrier(2)
         results: list = [None, None]
 
-        def redeem(slot: int, token: str = refresh, barrier=barrier, results=results) -> None:  # noqa: ANN001
+        def redeem(slot: int, token: str = refresh, barrier=barrier, results=results) -> None:
             own = Flow(app.test_client())  # a separate client: its own app context and DB session
             barrier.wait(timeout=10)
             results[slot] = own.refresh(web_app, token)

@@ -14,40 +14,12 @@ from idp.adapters.models import (
     Grant,
     RefreshToken,
 )
-from idp.domain.clients import ClientPolicy
 from idp.extensions import db
-
-
-def policy_of(client: Client) -> ClientPolicy:
-    return ClientPolicy(
-        pk=client.id,
-        client_id=client.client_id,
-        name=client.name,
-        app_type=client.app_type,
-        redirect_uris=tuple(client.redirect_uris or ()),
-        post_logout_redirect_uris=tuple(client.post_logout_redirect_uris or ()),
-        grant_types=tuple(client.grant_types or ()),
-        allowed_scopes=tuple(client.allowed_scopes or ()),
-        tier=client.tier,
-        custom_rps=client.custom_rps,
-        custom_burst=client.custom_burst,
-        require_pkce=client.require_pkce,
-        access_token_ttl=client.access_token_ttl,
-        refresh_token_ttl=client.refresh_token_ttl,
-        suspended=client.suspended_at is not None,
-        secret_digests=tuple(
-            (s.digest, s.expires_at.timestamp() if s.expires_at else None) for s in client.secrets
-        ),
-    )
 
 
 class SqlAlchemyClientRepository:
     def by_client_id(self, client_id: str) -> Client | None:
         return db.session.scalar(select(Client).where(Client.client_id == client_id))
-
-    def policy(self, client_id: str) -> ClientPolicy | None:
-        client = self.by_client_id(client_id)
-        return policy_of(client) if client else None
 
     def get(self, pk: int) -> Client | None:
         return db.session.get(Client, pk)

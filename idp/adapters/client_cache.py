@@ -1,0 +1,150 @@
+"""A per-process cache of app policies for the token endpoint's hot path.
+
+Loading an app and its secret digests was about 40% of a client_credentials request (two ORM
+queries; see bench/README.md). Entries live TESSERA_CLIENT_CACHE_TTL seconds. Changes made in
+this process invalidate at commit time (SQLAlchemy session events); other workers see them
+within the TTL. A presented secret that matches no cached digest is checked once more against
+the database, so a freshly rotated secret works at once everywhere.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+import weakref
+from collections.abc import Callable
+from datetime import UTC
+
+from sqlalchemy import event, select
+from sqlalchemy.orm import Session
+
+from idp.adapters.models import Client, ClientSecret
+from idp.domain.clients import ClientPolicy
+from idp.extensions import db
+
+MAX_ENTRIES = 10_000
+ALL = object()
+
+
+def load_policy(client_id: str) -> ClientPolicy | None:
+    """One round trip: the app's row and its secret digests, without building ORM objects."""
+    c = Client.__table__.c
+    s = ClientSecret.__table__.c
+    rows = db.session.execute(
+        select(
+            c.id,
+            c.client_id,
+            c.name,
+            c.app_type,
+            c.redirect_uris,
+            c.post_logout_redirect_uris,
+            c.grant_types,
+            c.allowed_scopes,
+            c.tier,
+            c.custom_rps,
+            c.custom_burst,
+            c.require_pkce,
+            c.access_token_ttl,
+            c.refresh_token_ttl,
+            c.suspended_at,
+            s.digest,
+            s.expires_at,
+        )
+        .select_from(Client.__table__.outerjoin(ClientSecret.__table__, s.client_pk == c.id))
+        .where(c.client_id == client_id)
+    ).all()
+    if not rows:
+        return None
+    first = rows[0]
+    return ClientPolicy(
+        pk=first.id,
+        client_id=first.client_id,
+        name=first.name,
+        app_type=first.app_type,
+        redirect_uris=tuple(first.redirect_uris or ()),
+        post_logout_redirect_uris=tuple(first.post_logout_redirect_uris or ()),
+        grant_types=tuple(first.grant_types or ()),
+        allowed_scopes=tuple(first.allowed_scopes or ()),
+        tier=first.tier,
+        custom_rps=first.custom_rps,
+        custom_burst=first.custom_burst,
+        require_pkce=first.require_pkce,
+        access_token_ttl=first.access_token_ttl,
+        refresh_token_ttl=first.refresh_token_ttl,
+        suspended=first.suspended_at is not None,
+        secret_digests=tuple(
+            (r.digest, _timestamp(r.expires_at)) for r in rows if r.digest is not None
+        ),
+    )
+
+
+def _timestamp(value) -> float | None:
+    if value is None:
+        return None
+    if value.tzinfo is None:  # SQLite hands back naive UTC
+        value = value.replace(tzinfo=UTC)
+    return value.timestamp()
+
+
+class ClientPolicyCache:
+    def __init__(
+        self, ttl: float, loader: Callable[[str], ClientPolicy | None] = load_policy
+    ) -> None:
+        self.ttl = ttl
+        self._loader = loader
+        self._entries: dict[str, tuple[float, ClientPolicy | None]] = {}
+        self._lock = threading.Lock()
+
+    def get(self, client_id: str, *, fresh: bool = False) -> ClientPolicy | None:
+        now = time.monotonic()
+        if self.ttl > 0 and not fresh:
+            hit = self._entries.get(client_id)
+            if hit is not None and now - hit[0] < self.ttl:
+                return hit[1]
+        policy = self._loader(client_id)
+        if self.ttl > 0:
+            with self._lock:
+                if len(self._entries) >= MAX_ENTRIES:
+                    self._entries.clear()  # unknown client_ids must not grow memory without bound
+                self._entries[client_id] = (now, policy)
+        return policy
+
+    def invalidate(self, client_ids: set[str] | None = None) -> None:
+        with self._lock:
+            if client_ids is None:
+                self._entries.clear()
+            else:
+                for client_id in client_ids:
+                    self._entries.pop(client_id, None)
+
+
+_CACHES: weakref.WeakSet[ClientPolicyCache] = weakref.WeakSet()
+
+
+def watch(cache: ClientPolicyCache) -> ClientPolicyCache:
+    """Have commits in this process invalidate the apps they changed in `cache`."""
+    _CACHES.add(cache)
+    return cache
+
+
+@event.listens_for(Session, "before_flush")
+def _collect_changed_clients(session: Session, flush_context, instances) -> None:
+    changed = session.info.setdefault("tessera_changed_clients", set())
+    for obj in (*session.new, *session.dirty, *session.deleted):
+        if isinstance(obj, Client):
+            changed.add(obj.client_id)
+        elif isinstance(obj, ClientSecret):
+            changed.add(ALL)  # a removed secret no longer knows its app; secrets change rarely
+
+
+@event.listens_for(Session, "after_commit")
+def _invalidate_changed_clients(session: Session) -> None:
+    changed = session.info.pop("tessera_changed_clients", None)
+    if changed:
+        for cache in list(_CACHES):
+            cache.invalidate(None if ALL in changed else changed)
+
+
+@event.listens_for(Session, "after_rollback")
+def _forget_changed_clients(session: Session) -> None:
+    session.info.pop("tessera_changed_clients", None)
