@@ -46,7 +46,6 @@ class RegisteredApp:
     client_id: str
     client_secret: str | None
     redirect_uri: str
-    scopes: list[str]
 
 
 @dataclass
@@ -72,7 +71,6 @@ class LiveServer:
                 client.client_id,
                 secret,
                 spec.redirect_uris[0] if spec.redirect_uris else "",
-                list(spec.scopes),
             )
             db.session.remove()
         return registered

@@ -3,8 +3,8 @@
 The relying party is authlib.integrations.requests_client.OAuth2Session configured from the
 discovery document, with Authlib's own OpenID checks (sync_openid.OpenIDMixin, the code its
 Flask, Django and Starlette clients run) validating the ID token against the published JWKS.
-Each flow runs for a confidential web app (client_secret_basic) and a public SPA
-(token_endpoint_auth_method=none).
+Each flow runs for a confidential web app (client_secret_basic, then client_secret_post) and
+for a public SPA (token_endpoint_auth_method=none).
 """
 
 from __future__ import annotations
@@ -101,7 +101,7 @@ class AuthlibRelyingParty(OpenIDMixin):
             self.load_server_metadata()["token_endpoint"], refresh_token=refresh_token
         )
 
-    def revoke(self, token: str, hint: str):
+    def revoke(self, token: str, hint: str | None) -> Any:
         return self.session.revoke_token(
             self.load_server_metadata()["revocation_endpoint"], token=token, token_type_hint=hint
         )
@@ -301,3 +301,18 @@ def test_oidc_core_3_1_2_1_prompt_none_through_authlib(
     assert browser.pages == ["login", "consent"]  # nothing shown the second time
     assert response["iss"] == live_server.issuer
     assert rp.parse_id_token(token, nonce=nonce)["aud"] == web_app.client_id
+
+
+def test_rfc7009_2_1_another_app_cannot_revoke_the_tokens_through_authlib(
+    live_server: LiveServer, web_app: RegisteredApp, spa_app: RegisteredApp, browser: Browser
+):
+    owner = AuthlibRelyingParty(live_server, web_app, "openid offline_access")
+    token, _, _ = owner.authorize(browser)
+    stranger = AuthlibRelyingParty(live_server, spa_app, "openid")
+
+    for value, hint in ((token["access_token"], "access_token"), (token["refresh_token"], None)):
+        # RFC 7009 2.2: the answer does not reveal whose token it was; nothing is revoked.
+        assert stranger.revoke(value, hint).status_code == 200
+
+    assert owner.userinfo(timeout=10)["sub"]
+    assert owner.refresh(token["refresh_token"])["refresh_token"] != token["refresh_token"]

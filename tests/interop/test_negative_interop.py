@@ -94,6 +94,15 @@ def test_rfc6749_5_2_wrong_secret_at_code_exchange_is_invalid_client_in_authlib(
 
     assert raised.value.error == "invalid_client"
     assert_invalid_client_basic(recorder.responses[-1])
+    # The client is authenticated before the code is looked at: a party holding a stolen code
+    # but not the secret cannot burn it for the real app.
+    token = authlib_session(web_app, recorder).fetch_token(
+        live_server.url("/oauth/token"),
+        authorization_response=callback,
+        state=state,
+        code_verifier=verifier,
+    )
+    assert token["access_token"] and token["refresh_token"]
 
 
 def test_rfc6749_5_2_wrong_secret_is_invalid_client_401_basic_in_requests_oauthlib(
