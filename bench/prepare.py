@@ -19,6 +19,7 @@ from urllib.parse import quote
 
 from sqlalchemy import func, insert, select
 
+from idp.adapters.client_cache import load_policy
 from idp.adapters.client_secrets import token_digest
 from idp.adapters.models import AuthorizationCode, Grant, RefreshToken
 from idp.adapters.models.base import utcnow
@@ -103,7 +104,7 @@ def create_fixture(tessera: Any) -> Fixture:
     db.session.commit()
     minted = tessera.minter.access_token(
         AccessTokenRequest(
-            client=uow.clients.policy(web.client_id),
+            client=load_policy(web.client_id),
             scopes=tuple(USER_SCOPES.split()),
             audience=tessera.settings.audience,
             subject=user.subject,
