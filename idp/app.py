@@ -154,6 +154,7 @@ def _register_web(app: Flask) -> None:
     from idp.web import (
         account,
         auth,
+        connected_apps,
         device,
         feed,
         home,
@@ -173,6 +174,7 @@ def _register_web(app: Flask) -> None:
         home.bp,
         auth.bp,
         account.bp,
+        connected_apps.bp,
         oauth_authorize.bp,
         oauth_token.bp,
         oidc.bp,
