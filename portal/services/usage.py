@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime, timedelta
 
 from sqlalchemy import func, select
 
@@ -18,7 +18,7 @@ DAYS = 30
 class Usage:
     daily: list[tuple[date, int]]  # oldest first, one entry per day, zeros included
     active_users: int
-    last_used: datetime | None
+    last_used: datetime | date | None  # a date when only the daily counter knows
 
     @property
     def total(self) -> int:
@@ -43,7 +43,7 @@ def usage_for(client: Client, today: date | None = None, days: int = DAYS) -> Us
     return Usage(daily=daily, active_users=int(active or 0), last_used=_last_used(client))
 
 
-def _last_used(client: Client) -> datetime | None:
+def _last_used(client: Client) -> datetime | date | None:
     token = db.session.scalar(
         select(func.max(AccessTokenRecord.created_at)).where(
             AccessTokenRecord.client_pk == client.id
@@ -59,4 +59,4 @@ def _last_used(client: Client) -> datetime | None:
     candidates = [t for t in (token, grant) if t is not None]
     if candidates:
         return max(candidates)
-    return datetime(day.year, day.month, day.day, tzinfo=UTC) if day else None
+    return day

@@ -1,0 +1,133 @@
+"""Portal credentials and usage: rotation with a grace period, revoking old secrets, token counts."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, timedelta
+
+import pytest
+from freezegun import freeze_time
+
+from idp.adapters.models import UsageDaily
+from idp.extensions import db
+from tests.conftest import csrf_token
+from tests.portal.test_developer_fixtures import (
+    SECRET_RE,
+    create_app_via_portal,
+    load_client,
+    signed_in,
+    token_for,
+)
+from tests.security.conftest import WEB_REDIRECT, App, Flow
+
+BOT = {"name": "Bot", "app_type": "service", "redirect_uris": "", "scopes": ["market:read"]}
+
+
+@pytest.fixture
+def dev(app):
+    return signed_in(app, "dana")
+
+
+def rotate(dev, client_id: str, grace: int) -> str:
+    token = csrf_token(dev, f"/developers/apps/{client_id}/credentials")
+    response = dev.post(
+        f"/developers/apps/{client_id}/secret/rotate", data={"csrf_token": token, "grace": grace}
+    )
+    assert response.status_code == 303
+    page = dev.get(response.headers["Location"]).get_data(as_text=True)
+    return SECRET_RE.search(page).group(1)
+
+
+@pytest.mark.parametrize("grace", [3600, 86400, 604800])
+def test_checklist_14_rotation_keeps_old_secret_for_the_chosen_grace(app, dev, grace):
+    start = datetime.now(UTC)
+    with freeze_time(start) as frozen:
+        client_id, old = create_app_via_portal(dev, **BOT)
+        new = rotate(dev, client_id, grace)
+        assert new != old
+        assert token_for(app, client_id, old).status_code == 200
+        assert token_for(app, client_id, new).status_code == 200
+        frozen.move_to(start + timedelta(seconds=grace - 5))
+        assert token_for(app, client_id, old).status_code == 200
+        frozen.move_to(start + timedelta(seconds=grace + 5))
+        assert token_for(app, client_id, old).status_code == 401
+        assert token_for(app, client_id, new).status_code == 200
+
+
+def test_checklist_14_rotation_without_grace_stops_old_secret_at_once(app, dev):
+    client_id, old = create_app_via_portal(dev, **BOT)
+    new = rotate(dev, client_id, 0)
+    assert token_for(app, client_id, old).status_code == 401
+    assert token_for(app, client_id, new).status_code == 200
+
+
+def test_rotated_secret_is_shown_once(app, dev):
+    client_id, _ = create_app_via_portal(dev, **BOT)
+    new = rotate(dev, client_id, 3600)
+    page = dev.get(f"/developers/apps/{client_id}/credentials").get_data(as_text=True)
+    assert new not in page
+
+
+def test_unknown_grace_choice_is_refused(app, dev):
+    client_id, old = create_app_via_portal(dev, **BOT)
+    token = csrf_token(dev, f"/developers/apps/{client_id}/credentials")
+    response = dev.post(
+        f"/developers/apps/{client_id}/secret/rotate", data={"csrf_token": token, "grace": "99"}
+    )
+    assert response.status_code == 303
+    assert len(load_client(app, client_id).secrets) == 1
+    assert token_for(app, client_id, old).status_code == 200
+
+
+def test_checklist_14_revoke_old_secrets_now(app, dev):
+    client_id, old = create_app_via_portal(dev, **BOT)
+    new = rotate(dev, client_id, 604800)
+    page = dev.get(f"/developers/apps/{client_id}/credentials").get_data(as_text=True)
+    assert "Revoke old secrets now" in page
+    token = csrf_token(dev, f"/developers/apps/{client_id}/credentials")
+    response = dev.post(
+        f"/developers/apps/{client_id}/secret/revoke-old", data={"csrf_token": token}
+    )
+    assert response.status_code == 303
+    assert token_for(app, client_id, old).status_code == 401
+    assert token_for(app, client_id, new).status_code == 200
+    assert len(load_client(app, client_id).secrets) == 1
+
+
+def test_copy_button_script_is_same_origin(app, dev):
+    client_id, _ = create_app_via_portal(dev, **BOT)
+    page = dev.get(f"/developers/apps/{client_id}/credentials")
+    html = page.get_data(as_text=True)
+    assert '<script src="/static/portal.js"' in html and "<script>" not in html
+    assert "script-src 'self'" in page.headers["Content-Security-Policy"]
+    assert page.headers["Cache-Control"] == "no-store"
+    assert app.test_client().get("/static/portal.js").status_code == 200
+
+
+def test_token_issuance_counts_per_app_per_day(app):
+    with freeze_time("2026-03-01 23:59:00"):
+        dev = signed_in(app, "dana")
+        client_id, secret = create_app_via_portal(dev, **BOT)
+        for _ in range(3):
+            assert token_for(app, client_id, secret).status_code == 200
+    with freeze_time("2026-03-02 00:01:00"):
+        assert token_for(app, client_id, secret).status_code == 200
+        assert token_for(app, client_id, "wrong").status_code == 401  # failures are not counted
+        page = dev.get(f"/developers/apps/{client_id}").get_data(as_text=True)
+    with app.app_context():
+        rows = {r.day: r.tokens_issued for r in db.session.query(UsageDaily).all()}
+    assert rows == {date(2026, 3, 1): 3, date(2026, 3, 2): 1}
+    assert "<svg" in page and "4 in total over 30 days" in page
+    assert "<title>2026-03-01: 3</title>" in page
+    # A service leaves no per-token rows: its last use is the day of the daily counter.
+    assert "<dt>Last used</dt><dd>2026-03-02</dd>" in page
+
+
+def test_usage_shows_active_users_and_last_use_for_user_tokens(app, dev):
+    client_id, secret = create_app_via_portal(dev, redirect_uris=WEB_REDIRECT)
+    web = App(client_id, secret, WEB_REDIRECT)
+    Flow(dev).tokens(web, scope="openid profile")
+    page = dev.get(f"/developers/apps/{client_id}").get_data(as_text=True)
+    active = page.split("<dt>Active users</dt><dd>")[1].split("</dd>")[0]
+    assert active == "1"
+    assert "never" not in page.split("<dt>Last used</dt>")[1].split("</dd>")[0]
+    assert "1 in total over 30 days" in page
