@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask_wtf import FlaskForm
 from flask_wtf.file import FileField
 from wtforms import SelectField, SelectMultipleField, StringField, TextAreaField
-from wtforms.validators import DataRequired, Length, Optional
+from wtforms.validators import DataRequired, Length, Optional, ValidationError
 
 from idp.domain.clients import APP_TYPES
 from idp.domain.scopes import ScopeCatalogue
@@ -44,8 +44,9 @@ class CreateAppForm(_DetailsForm):
         validators=[DataRequired()],
     )
     restricted_scopes = SelectMultipleField("Restricted scopes", choices=[], validate_choice=True)
+    # No Optional() here: it would stop the chain on an empty field before the check below.
     justification = TextAreaField(
-        "Why does the app need the restricted scopes?", validators=[Optional(), Length(max=2000)]
+        "Why does the app need the restricted scopes?", validators=[Length(max=2000)]
     )
 
     def setup(self, catalogue: ScopeCatalogue) -> CreateAppForm:
@@ -55,7 +56,7 @@ class CreateAppForm(_DetailsForm):
 
     def validate_justification(self, field) -> None:
         if self.restricted_scopes.data and len((field.data or "").strip()) < 10:
-            raise ValueError("Explain in 10 to 2000 characters why the app needs these scopes.")
+            raise ValidationError("Explain in 10 to 2000 characters why the app needs these scopes.")
 
 
 class EditAppForm(_DetailsForm):

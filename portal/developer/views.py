@@ -112,11 +112,15 @@ def _create(form: CreateAppForm, spec: ClientSpec, logo: bytes | None):
     if logo:
         logos.set_logo(uow, caller(), client, user.id, logo)
     if form.restricted_scopes.data:
-        access_requests.request_scopes(
-            uow, tessera().catalogue, caller(), client, user.id,
-            list(form.restricted_scopes.data), form.justification.data,
-        )  # fmt: skip
-        flash("Your request for restricted scopes is waiting for an admin.", "success")
+        try:
+            access_requests.request_scopes(
+                uow, tessera().catalogue, caller(), client, user.id,
+                list(form.restricted_scopes.data), form.justification.data,
+            )  # fmt: skip
+        except access_requests.AccessRequestError as exc:  # the form checked it; say so anyway
+            flash(f"The app was created, but the scope request was not: {exc}", "error")
+        else:
+            flash("Your request for restricted scopes is waiting for an admin.", "success")
     remember_secret(client.client_id, secret)
     flash(f"{client.name} is registered.", "success")
     return redirect(url_for("developer.credentials", client_id=client.client_id), code=303)
