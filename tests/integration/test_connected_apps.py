@@ -18,15 +18,19 @@ from tests.security.conftest import WEB_REDIRECT, Flow, register_app
 REVOKE_RE = re.compile(r'action="(/account/apps/[0-9a-f]+/revoke)"')
 
 
-def feed_gids(app, client) -> list[str]:
+def feed_body(app, client) -> dict:
+    """The revocation feed's full snapshot, read by a resource server registered for it."""
     rs = register_app(
         app,
         clients.ClientSpec(
             name="Market API", app_type="service", scopes=["market:read", "revocations:read"]
         ),
     )
-    body = client.get("/oauth/revocations", headers=rs.basic()).get_json()
-    return [entry["gid"] for entry in body["revoked_grants"]]
+    return client.get("/oauth/revocations", headers=rs.basic()).get_json()
+
+
+def feed_gids(app, client) -> list[str]:
+    return [entry["gid"] for entry in feed_body(app, client)["revoked_grants"]]
 
 
 @pytest.fixture

@@ -1,0 +1,105 @@
+"""What an admin does to accounts: find them, disable (and re-enable) them, make admins.
+
+Disabling ends the account's access everywhere at once: its login sessions are deleted, and
+every grant it gave an app is revoked (refresh tokens die now, the feed carries the gids).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import func, select
+
+from idp.adapters.models import Client, Grant, User
+from idp.adapters.models.base import utcnow
+from idp.extensions import db
+from idp.services import audit, revocation
+from idp.services.context import Caller
+from portal.services.admin_apps import AdminError
+
+
+def search_users(uow: Any, query: str = "", limit: int = 50, offset: int = 0) -> list[User]:
+    return uow.users.search((query or "").strip()[:254], limit=limit, offset=offset)
+
+
+def by_username(username: str) -> User | None:
+    key = (username or "").strip().lower()
+    if not key or len(key) > 32:
+        return None
+    return db.session.scalar(select(User).where(User.username_key == key))
+
+
+def owned_apps(user_id: int) -> list[Client]:
+    return list(db.session.scalars(select(Client).where(Client.owner_id == user_id)))
+
+
+def active_grant_count(user_id: int) -> int:
+    return (
+        db.session.scalar(
+            select(func.count(Grant.id)).where(Grant.user_id == user_id, Grant.revoked_at.is_(None))
+        )
+        or 0
+    )
+
+
+def disable_user(
+    uow: Any,
+    window: revocation.RevocationWindow,
+    caller: Caller,
+    admin: User,
+    user: User,
+    reason: str,
+    now: datetime | None = None,
+) -> int:
+    """Disable `user`: sessions end, grants are revoked. Returns how many grants were revoked."""
+    reason = (reason or "").strip()
+    if not 3 <= len(reason) <= 500:
+        raise AdminError("Give a reason of 3 to 500 characters for the audit log.", "reason")
+    if user.id == admin.id:
+        raise AdminError("You cannot disable your own account.", "reason")
+    if user.disabled_at is not None:
+        raise AdminError("This account is already disabled.", "reason")
+    now = now or utcnow()
+    user.disabled_at = user.updated_at = now
+    uow.sessions.delete_for_user(user.id)
+    grants = uow.grants.active_for_user(user.id)
+    for grant in grants:
+        revocation.revoke_grant(uow, window, grant, now)
+    audit.record(
+        uow, "admin.user_disabled", caller, user_id=admin.id, target_user_id=user.id,
+        target_username=user.username, reason=reason, grants_revoked=len(grants),
+    )  # fmt: skip
+    uow.commit()
+    return len(grants)
+
+
+def enable_user(uow: Any, caller: Caller, admin: User, user: User) -> None:
+    """Let a disabled account sign in again; the grants it lost stay revoked."""
+    if user.disabled_at is None:
+        raise AdminError("This account is not disabled.", "user")
+    user.disabled_at = None
+    user.updated_at = utcnow()
+    audit.record(
+        uow, "admin.user_enabled", caller, user_id=admin.id, target_user_id=user.id,
+        target_username=user.username,
+    )  # fmt: skip
+    uow.commit()
+
+
+def set_admin(uow: Any, caller: Caller, admin: User, user: User, make_admin: bool) -> None:
+    if user.id == admin.id and not make_admin:
+        # Otherwise the last admin could lock everyone out of the console.
+        raise AdminError("You cannot remove your own admin role.", "user")
+    if bool(user.is_admin) == make_admin:
+        raise AdminError(
+            "This account is already an admin." if make_admin else "This account is not an admin.",
+            "user",
+        )
+    user.is_admin = make_admin
+    user.updated_at = utcnow()
+    audit.record(
+        uow, "admin.admin_granted" if make_admin else "admin.admin_removed", caller,
+        user_id=admin.id, target_user_id=user.id, target_username=user.username,
+    )  # fmt: skip
+    uow.commit()

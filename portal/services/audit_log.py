@@ -1,0 +1,109 @@
+"""The audit log viewer's filters and paging, on top of SqlAlchemyAuditLog.query."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import select
+
+from idp.adapters.models import AuditEvent, User
+from idp.extensions import db
+
+PAGE_SIZE = 50
+MAX_PAGE = 10_000
+
+
+@dataclass
+class AuditFilters:
+    event: str = ""
+    user: str = ""
+    app: str = ""
+    since: str = ""
+    until: str = ""
+    page: int = 1
+    errors: dict[str, str] = field(default_factory=dict)
+    user_id: int | None = None
+    since_at: datetime | None = None
+    until_at: datetime | None = None
+
+    def as_query(self, **changes: Any) -> dict[str, Any]:
+        """The filters as URL parameters (empty ones left out), for pagination links."""
+        values = {"event": self.event, "user": self.user, "app": self.app}
+        values.update(since=self.since, until=self.until, page=self.page)
+        values.update(changes)
+        return {k: v for k, v in values.items() if v not in ("", None, 1)}
+
+
+def _moment(text: str, end_of_day: bool) -> datetime:
+    """A date (YYYY-MM-DD) or date and time (YYYY-MM-DDTHH:MM) in UTC."""
+    value = datetime.fromisoformat(text)
+    if end_of_day and len(text) == 10:
+        value += timedelta(days=1)  # "until 2025-01-31" includes that whole day
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def parse_filters(args: Any) -> AuditFilters:
+    """Read the filters from query parameters; a bad one gets a readable message, not a 500."""
+
+    def arg(name: str, limit: int) -> str:
+        value = args.get(name, "")
+        return value.strip()[:limit] if isinstance(value, str) else ""
+
+    f = AuditFilters(
+        event=arg("event", 64),
+        user=arg("user", 32),
+        app=arg("app", 64),
+        since=arg("since", 32),
+        until=arg("until", 32),
+    )
+    page = arg("page", 6) or "1"
+    if not page.isdigit() or not 1 <= int(page) <= MAX_PAGE:
+        f.errors["page"] = "The page must be a whole number from 1."
+    else:
+        f.page = int(page)
+    if f.user:
+        found = db.session.scalar(select(User.id).where(User.username_key == f.user.lower()))
+        if found is None:
+            f.errors["user"] = f"No account has the username {f.user!r}."
+        f.user_id = found
+    for name, end in (("since", False), ("until", True)):
+        text = getattr(f, name)
+        if not text:
+            continue
+        try:
+            setattr(f, f"{name}_at", _moment(text, end))
+        except ValueError:
+            f.errors[name] = "Use a date such as 2025-01-31, or a date and time (UTC)."
+    if f.since_at and f.until_at and f.since_at >= f.until_at:
+        f.errors["until"] = "The end of the range must come after its start."
+    return f
+
+
+def page_of_events(uow: Any, f: AuditFilters) -> tuple[list[AuditEvent], bool]:
+    """One page of matching events, newest first, and whether there is a next page."""
+    if f.errors:
+        return [], False
+    rows = uow.audit.query(
+        event=f.event or None,
+        user_id=f.user_id,
+        client_id=f.app or None,
+        since=f.since_at,
+        until=f.until_at,
+        limit=PAGE_SIZE + 1,
+        offset=(f.page - 1) * PAGE_SIZE,
+    )
+    return rows[:PAGE_SIZE], len(rows) > PAGE_SIZE
+
+
+def known_events() -> list[str]:
+    """Every event name in the log, for the filter's drop-down."""
+    return list(db.session.scalars(select(AuditEvent.event).distinct().order_by(AuditEvent.event)))
+
+
+def usernames(user_ids: set[int]) -> dict[int, str]:
+    if not user_ids:
+        return {}
+    rows = db.session.execute(select(User.id, User.username).where(User.id.in_(user_ids)))
+    return {row.id: row.username for row in rows}
