@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import secrets
 import time
+from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
@@ -24,6 +25,7 @@ from authlib.oidc.core.grants import OpenIDCode
 from flask import g
 from flask import request as flask_request
 
+from idp.adapters.client_cache import ClientPolicyCache, watch
 from idp.adapters.client_secrets import secret_matches, token_digest
 from idp.adapters.models import AccessTokenRecord, AuthorizationCode, RefreshToken
 from idp.adapters.models.base import utcnow
@@ -42,9 +44,12 @@ from idp.services.tokens import AccessTokenRequest, new_opaque_token
 class OAuthClient(ClientMixin):
     """Authlib's view of an app, over an immutable ClientPolicy snapshot."""
 
-    def __init__(self, policy: ClientPolicy) -> None:
+    def __init__(
+        self, policy: ClientPolicy, reload: Callable[[], ClientPolicy | None] | None = None
+    ) -> None:
         self.policy = policy
         self.client_id = policy.client_id
+        self._reload = reload  # set when the policy came from the process cache
 
     def get_client_id(self) -> str:
         return self.policy.client_id
@@ -62,9 +67,16 @@ class OAuthClient(ClientMixin):
         return redirect_uri_matches(redirect_uri, self.policy.redirect_uris)
 
     def check_client_secret(self, client_secret: str) -> bool:
-        now = time.time()
-        live = [d for d, expires in self.policy.secret_digests if expires is None or expires > now]
-        return bool(live) and secret_matches(client_secret, live)
+        if _secret_ok(self.policy, client_secret):
+            return True
+        if self._reload is None:
+            return False
+        # The cached policy may predate a rotation made in another worker: ask the database once.
+        fresh, self._reload = self._reload(), None
+        if fresh is None:
+            return False
+        self.policy = fresh
+        return _secret_ok(fresh, client_secret)
 
     def check_endpoint_auth_method(self, method: str, endpoint: str) -> bool:
         if self.policy.suspended:
@@ -78,6 +90,12 @@ class OAuthClient(ClientMixin):
 
     def check_grant_type(self, grant_type: str) -> bool:
         return grant_type in self.policy.grant_types
+
+
+def _secret_ok(policy: ClientPolicy, client_secret: str) -> bool:
+    now = time.time()
+    live = [d for d, expires in policy.secret_digests if expires is None or expires > now]
+    return bool(live) and secret_matches(client_secret, live)
 
 
 class S256CodeChallenge(CodeChallenge):
@@ -315,6 +333,7 @@ class TesseraAuthorizationServer(AuthorizationServer):
         self.minter = tessera.minter
         self.keystore = tessera.keystore
         self.device_flow = tessera.device_flow
+        self.clients = watch(ClientPolicyCache(tessera.settings.CLIENT_CACHE_TTL))
         self.machine_scopes = frozenset(n for n, s in tessera.catalogue.scopes.items() if s.machine)
         self.init_app(app)
         self.register_grant(
@@ -342,11 +361,16 @@ class TesseraAuthorizationServer(AuthorizationServer):
         return g.tessera_uow
 
     def query_client(self, client_id: str) -> OAuthClient | None:
-        cache = g.setdefault("tessera_clients", {})
-        if client_id not in cache:
-            policy = self.uow().clients.policy(client_id) if isinstance(client_id, str) else None
-            cache[client_id] = OAuthClient(policy) if policy else None
-        return cache[client_id]
+        memo = g.setdefault("tessera_clients", {})
+        if client_id not in memo:
+            policy = (
+                self.clients.get(client_id) if isinstance(client_id, str) and client_id else None
+            )
+            reload = (
+                (lambda: self.clients.get(client_id, fresh=True)) if self.clients.ttl > 0 else None
+            )
+            memo[client_id] = OAuthClient(policy, reload) if policy else None
+        return memo[client_id]
 
     def create_oauth2_request(self, request: Any) -> OAuth2Request:
         if isinstance(request, OAuth2Request):
