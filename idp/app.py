@@ -13,6 +13,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 
 from idp.adapters.keystore import KeyStore
 from idp.adapters.password_hasher import Argon2PasswordHasher
+from idp.adapters.repositories.usage import UsageCounter
 from idp.adapters.throttle import LoginThrottle
 from idp.adapters.user_code_throttle import UserCodeThrottle
 from idp.config import PROJECT_ROOT, Settings, load_settings
@@ -38,6 +39,7 @@ class Tessera:
     revocation_window: RevocationWindow
     device_flow: Any = None
     oauth: Any = None  # the Authlib authorization server, set once the app exists
+    usage: UsageCounter | None = None
 
 
 def _flask_config(settings: Settings) -> dict[str, Any]:
@@ -127,6 +129,7 @@ def _wire(settings: Settings) -> Tessera:
             id_token_ttl=settings.ID_TOKEN_TTL,
         ),
         revocation_window=RevocationWindow(settings.max_access_ttl),
+        usage=UsageCounter(settings.USAGE_FLUSH_INTERVAL),
         device_flow=DeviceFlow(settings, UserCodeThrottle(settings.REDIS_URL)),
     )
 

@@ -109,6 +109,11 @@ class Settings:
         minimum=0,
         maximum=300,
     )
+    USAGE_FLUSH_INTERVAL: int = _setting(
+        10,
+        "Seconds between writes of the per-app token counters (the portal's usage chart).",
+        minimum=0,
+    )
     MAX_CONTENT_LENGTH: int = _setting(1024 * 1024, "Largest request body in bytes.", minimum=1024)
     TRUSTED_PROXIES: int = _setting(
         0, "How many reverse proxies set X-Forwarded-For in front of Tessera.", minimum=0

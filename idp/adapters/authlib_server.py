@@ -29,7 +29,6 @@ from idp.adapters.client_cache import ClientPolicyCache, watch
 from idp.adapters.client_secrets import secret_matches, token_digest
 from idp.adapters.models import AccessTokenRecord, AuthorizationCode, RefreshToken
 from idp.adapters.models.base import utcnow
-from idp.adapters.repositories.usage import count_token_issued
 from idp.adapters.unit_of_work import SqlAlchemyUnitOfWork
 from idp.domain.clients import (
     CLIENT_CREDENTIALS,
@@ -384,8 +383,7 @@ class TesseraAuthorizationServer(AuthorizationServer):
                 uow.refresh_tokens.add(row)
             else:
                 uow.access_tokens.add(row)
-        # Portal usage chart: one upsert per token response, committed with the token rows.
-        count_token_issued(request.client.policy.pk, utcnow().date())
+        g.tessera_issued_to = request.client.policy.pk  # counted once the response is committed
 
     # --- token minting ---------------------------------------------------------------------
 

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, Response, jsonify, request
+from flask import Blueprint, Response, g, jsonify, request
 
+from idp.adapters.models.base import utcnow
 from idp.extensions import csrf, db
 from idp.web.context import tessera
 
@@ -36,6 +37,11 @@ def _finish(response: Response) -> Response:
     """Commit what a successful call wrote; an error leaves nothing half-written."""
     if response.status_code == 200:
         db.session.commit()
+        issued_to = g.pop("tessera_issued_to", None)
+        if issued_to is not None:
+            usage = tessera().usage
+            usage.count(issued_to, utcnow().date())
+            usage.flush_if_due()
     else:
         db.session.rollback()
     response.headers["Cache-Control"] = "no-store"

@@ -130,6 +130,7 @@ def _create(form: CreateAppForm, spec: ClientSpec, logo: bytes | None):
 def show(client_id: str):
     found = my_app(client_id)
     client = found.client
+    tessera().usage.flush()  # this worker's not-yet-written counts belong in the chart
     stats = usage.usage_for(client)
     return render_template(
         "portal/show.html",

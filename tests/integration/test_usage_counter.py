@@ -1,0 +1,88 @@
+"""Token counts are kept in memory and written in batches, never one write per token."""
+
+from __future__ import annotations
+
+from datetime import date
+
+from sqlalchemy import select
+
+from idp.adapters.models import UsageDaily
+from idp.adapters.repositories.usage import UsageCounter
+from idp.extensions import db
+from idp.services import clients
+from tests.security.conftest import register_app
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def stored(app, pk: int) -> dict:
+    with app.app_context():
+        rows = db.session.execute(
+            select(UsageDaily.day, UsageDaily.tokens_issued).where(UsageDaily.client_pk == pk)
+        )
+        return dict(rows.all())
+
+
+def test_counts_are_batched_and_added_atomically(app):
+    bot = register_app(
+        app, clients.ClientSpec(name="Bot", app_type="service", scopes=["market:read"])
+    )
+    with app.app_context():
+        pk = app.extensions["tessera"].oauth.clients.get(bot.client_id).pk
+    clock = Clock()
+    counter = UsageCounter(flush_interval=10, clock=clock)
+    day = date(2026, 11, 28)
+    with app.app_context():
+        for _ in range(5):
+            counter.count(pk, day)
+            counter.flush_if_due()
+        assert stored(app, pk) == {}  # nothing written before the interval
+        clock.now = 11
+        counter.flush_if_due()
+        assert stored(app, pk) == {day: 5}
+        counter.count(pk, day)
+        counter.flush()
+    assert stored(app, pk) == {day: 6}
+
+
+def test_token_endpoint_counts_only_successes(app, client):
+    bot = register_app(
+        app, clients.ClientSpec(name="Bot", app_type="service", scopes=["market:read"])
+    )
+    for _ in range(3):
+        assert (
+            client.post(
+                "/oauth/token", data={"grant_type": "client_credentials"}, headers=bot.basic()
+            ).status_code
+            == 200
+        )
+    client.post(
+        "/oauth/token",
+        data={"grant_type": "client_credentials", "scope": "orders:read"},
+        headers=bot.basic(),
+    )
+    with app.app_context():
+        app.extensions["tessera"].usage.flush()
+        pk = app.extensions["tessera"].oauth.clients.get(bot.client_id).pk
+    assert sum(stored(app, pk).values()) == 3
+
+
+def test_counts_of_a_deleted_app_are_dropped_and_the_rest_written(app):
+    bot = register_app(
+        app, clients.ClientSpec(name="Bot", app_type="service", scopes=["market:read"])
+    )
+    counter = UsageCounter(flush_interval=0)
+    day = date(2026, 11, 28)
+    with app.app_context():
+        pk = app.extensions["tessera"].oauth.clients.get(bot.client_id).pk
+        counter.count(999_999, day)  # no such app: the foreign key refuses it
+        counter.count(pk, day)
+        counter.flush()
+    assert stored(app, pk) == {day: 1}
+    assert not counter._pending
