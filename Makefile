@@ -33,8 +33,15 @@ run: seed
 demo: seed
 	$(BIN)/python -m examples.run_demo
 
-test: $(STAMP)
+test: $(STAMP) browser-deps
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# Debian's chromium for tests/browser (Playwright drives it; no browser download). Without apt
+# the browser tests skip with the reason, except under CI=true, where this target fails instead.
+browser-deps:
+	@command -v chromium >/dev/null 2>&1 || \
+	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) || \
+	  (echo "browser-deps: could not install chromium (the browser tests skip; under CI=true they fail)" >&2; [ -z "$$CI" ])
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
