@@ -24,8 +24,7 @@ def _app(client_id: str) -> Client:
 
 @bp.route("/apps")
 def apps():
-    query = request.args.get("q", "")
-    query = query.strip()[:100] if isinstance(query, str) else ""
+    query = admin_apps.clean_text(request.args.get("q", ""), 100)
     found = admin_apps.search_apps(query, limit=PAGE_SIZE + 1)
     return render_template(
         "admin/apps.html",

@@ -10,7 +10,7 @@ from idp.web.context import caller, tessera
 from idp.web.forms import ConfirmForm
 from portal.admin.forms import ReasonForm
 from portal.admin.views import admin, bp, put_error
-from portal.services import admin_users, audit_log
+from portal.services import admin_apps, admin_users, audit_log
 
 PAGE_SIZE = 50
 
@@ -24,8 +24,7 @@ def _user(user_id: int) -> User:
 
 @bp.route("/users")
 def users():
-    query = request.args.get("q", "")
-    query = query.strip()[:254] if isinstance(query, str) else ""
+    query = admin_apps.clean_text(request.args.get("q", ""), 254)
     found = admin_users.search_users(SqlAlchemyUnitOfWork(), query, limit=PAGE_SIZE + 1)
     return render_template(
         "admin/users.html", users=found[:PAGE_SIZE], more=len(found) > PAGE_SIZE, query=query

@@ -30,10 +30,17 @@ class AdminError(ValueError):
         self.field = field
 
 
+def clean_text(value: object, limit: int) -> str:
+    """A search or filter term: a string without control characters (PostgreSQL refuses NUL)."""
+    if not isinstance(value, str):
+        return ""
+    return "".join(ch for ch in value if ch.isprintable()).strip()[:limit]
+
+
 def search_apps(query: str = "", limit: int = 50, offset: int = 0) -> list[Client]:
     """Apps whose name, client_id or owner's username contains `query` (case-insensitive)."""
     stmt = select(Client).outerjoin(User, User.id == Client.owner_id)
-    query = (query or "").strip()[:100]
+    query = clean_text(query, 100)
     if query:
         like = f"%{query.lower()}%"
         stmt = stmt.where(

@@ -16,11 +16,11 @@ from idp.adapters.models.base import utcnow
 from idp.extensions import db
 from idp.services import audit, revocation
 from idp.services.context import Caller
-from portal.services.admin_apps import AdminError
+from portal.services.admin_apps import AdminError, clean_text
 
 
 def search_users(uow: Any, query: str = "", limit: int = 50, offset: int = 0) -> list[User]:
-    return uow.users.search((query or "").strip()[:254], limit=limit, offset=offset)
+    return uow.users.search(clean_text(query, 254), limit=limit, offset=offset)
 
 
 def by_username(username: str) -> User | None:

@@ -10,6 +10,7 @@ from sqlalchemy import select
 
 from idp.adapters.models import AuditEvent, User
 from idp.extensions import db
+from portal.services.admin_apps import clean_text
 
 PAGE_SIZE = 50
 MAX_PAGE = 10_000
@@ -48,8 +49,7 @@ def parse_filters(args: Any) -> AuditFilters:
     """Read the filters from query parameters; a bad one gets a readable message, not a 500."""
 
     def arg(name: str, limit: int) -> str:
-        value = args.get(name, "")
-        return value.strip()[:limit] if isinstance(value, str) else ""
+        return clean_text(args.get(name, ""), limit)
 
     f = AuditFilters(
         event=arg("event", 64),

@@ -182,3 +182,17 @@ def test_every_admin_action_is_in_the_audit_log_viewer(app, admin, trader):
     admin.post(f"/admin/users/{trader}/admin", data={"csrf_token": token, "admin": "1"})
     html = admin.get("/admin/audit?event=admin.admin_granted").get_data(as_text=True)
     assert "<code>admin.admin_granted</code>" in html and "target_username" in html
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/admin/users?q=%00%FF",
+        "/admin/apps?q=%00x",
+        "/admin/audit?user=%00&app=%00&event=%00&since=%00",
+        "/admin/audit?since=2025-13-45T99:99",
+        "/admin/requests?status=%00",
+    ],
+)
+def test_admin_pages_answer_junk_queries_without_a_500(admin, path):
+    assert admin.get(path).status_code < 500
