@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import secrets
+import string
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -114,6 +115,14 @@ def validate_spec(
     return spec
 
 
+CLIENT_ID_ALPHABET = string.ascii_letters + string.digits
+
+
+def new_client_id() -> str:
+    """24 letters and digits: no "-" that a shell or CLI would read as an option, no "_" to misread."""
+    return "".join(secrets.choice(CLIENT_ID_ALPHABET) for _ in range(24))
+
+
 def create_client(
     uow: Any,
     catalogue: ScopeCatalogue,
@@ -127,7 +136,7 @@ def create_client(
     spec = validate_spec(spec, catalogue, allow_restricted=allow_restricted)
     app_type = APP_TYPES[spec.app_type]
     client = Client(
-        client_id=secrets.token_urlsafe(18),
+        client_id=new_client_id(),
         name=spec.name,
         description=spec.description.strip(),
         homepage_url=spec.homepage_url.strip(),
