@@ -36,7 +36,8 @@ from idp.domain.clients import (
     redirect_uri_matches,
     resolve_requested_scopes,
 )
-from idp.services import revocation
+from idp.services import audit, revocation
+from idp.services.context import Caller
 from idp.services.tokens import AccessTokenRequest, new_opaque_token
 
 
@@ -187,6 +188,9 @@ class AuthorizationCodeGrant(TokenIssuingMixin, grants.AuthorizationCodeGrant):
             # RFC 6749 4.1.2 / RFC 9700 4.2.4: a replayed code revokes what it produced.
             if row.family_id:
                 revocation.revoke_family(uow, row.family_id, now)
+                _audit_replay(
+                    uow, "authorization_code.replayed", client, row.user_id, row.family_id
+                )
                 uow.commit()
             raise InvalidGrantError("The authorization code was already used.")
         if row.expires_at <= now:
@@ -203,6 +207,15 @@ class AuthorizationCodeGrant(TokenIssuingMixin, grants.AuthorizationCodeGrant):
     def authenticate_user(self, authorization_code: Any) -> Any:
         user = self.server.uow().users.get(authorization_code.row.user_id)
         return user if user is not None and user.disabled_at is None else None
+
+
+def _audit_replay(uow: Any, event: str, client: Any, user_id: int, family_id: str) -> None:
+    """A replayed credential means a stolen copy somewhere: the owner and admins should see it."""
+    caller = Caller(
+        ip=flask_request.remote_addr or "", user_agent=flask_request.user_agent.string or ""
+    )
+    client_id = client.get_client_id() if client is not None else None
+    audit.record(uow, event, caller, user_id=user_id, client_id=client_id, family_id=family_id)
 
 
 class CodeView:
@@ -284,6 +297,9 @@ class RefreshTokenGrant(TokenIssuingMixin, grants.RefreshTokenGrant):
             raise InvalidGrantError("The refresh token was just used by a concurrent request.")
         # RFC 9700 4.14.2: a rotated token presented again means two parties hold it.
         revocation.revoke_family(uow, row.family_id, now)
+        _audit_replay(
+            uow, "refresh_token.replayed", self.request.client, row.user_id, row.family_id
+        )
         uow.commit()
         raise InvalidGrantError("The refresh token was already used; its whole family is revoked.")
 

@@ -10,7 +10,7 @@ from freezegun import freeze_time
 from sqlalchemy import select
 
 from idp.adapters.client_secrets import digest_secret
-from idp.adapters.models import ClientSecret, RefreshToken, RevocationEvent
+from idp.adapters.models import AuditEvent, ClientSecret, RefreshToken, RevocationEvent
 from idp.extensions import db
 
 ISSUER = "http://localhost"
@@ -37,6 +37,9 @@ def test_checklist_12_code_is_single_use_and_reuse_revokes_tokens(app, flow, web
     with app.app_context():
         kinds = {(e.kind, e.subject) for e in db.session.scalars(select(RevocationEvent))}
     assert ("token", jti) in kinds
+    with app.app_context():
+        events = [e.event for e in db.session.scalars(select(AuditEvent))]
+    assert "authorization_code.replayed" in events
 
 
 def test_checklist_12_code_expires_within_ten_minutes(flow, web_app):
@@ -86,6 +89,10 @@ def test_checklist_13_rotation_and_reuse_revokes_family(flow, web_app):
         frozen.tick(timedelta(seconds=5))  # past the concurrency grace: this is a replay
         reuse = flow.refresh(web_app, first)
         assert "family is revoked" in reuse.get_json()["error_description"]
+        with flow.client.application.app_context():
+            assert db.session.scalar(
+                select(AuditEvent).where(AuditEvent.event == "refresh_token.replayed")
+            )
         assert flow.refresh(web_app, third).get_json()["error"] == "invalid_grant"
 
 
