@@ -54,7 +54,7 @@ format: $(STAMP)
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache test-output
 
-# Server benchmark (bench/README.md): wrk on loopback against gunicorn, SQLite then PostgreSQL.
+# Server benchmark (bench/README.md): wrk on loopback against the production server, SQLite then PostgreSQL.
 bench: $(STAMP)
 	command -v wrk >/dev/null || (apt-get update && apt-get install -y wrk)
 	$(BIN)/python bench/run_bench.py

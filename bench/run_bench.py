@@ -1,9 +1,9 @@
 """Tessera's server benchmark: `make bench`.
 
 For SQLite and PostgreSQL in turn: a fresh database, migrated and filled with benchmark data,
-Tessera served by gunicorn with the repo's gunicorn.conf.py, and wrk + bench/lua/ scripts
+Tessera served by the production server (idp/serving.py: granian), and wrk + bench/lua/ scripts
 driving each scenario on loopback. Every response is checked in Lua. A bare Flask app under the
-same gunicorn settings gives the ceiling every figure is compared to. See bench/README.md.
+same server settings gives the ceiling every figure is compared to. See bench/README.md.
 
 Settings (environment): BENCH_DURATION (seconds per scenario, default 10), BENCH_CONNECTIONS
 (32), BENCH_THREADS (2), BENCH_WORKERS (one per core), BENCH_DATABASES ("sqlite,postgresql").
@@ -29,7 +29,7 @@ from flask import Flask
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench import prepare
-from bench.servers import ROOT, Gunicorn, free_port, postgres_database, postgres_unreachable_reason
+from bench.servers import ROOT, AppServer, free_port, postgres_database, postgres_unreachable_reason
 from bench.targets import evaluate
 from bench.wrk_results import Row, WrkResult, markdown_table, parse_wrk_output, text_table
 
@@ -81,7 +81,7 @@ def login_pairs(url: str, path: Path) -> None:
 
 
 def bare_ceiling(workdir: Path) -> Row:
-    server = Gunicorn("bench.bare_app:app", {}, workdir / "bare.log", WORKERS)
+    server = AppServer("bench.bare_app:app", {}, workdir / "bare.log", WORKERS, factory=False)
     try:
         server.wait_ready("/")
         run_wrk(server.url, "get_json.lua", ["/", '"ok"'], duration=2)  # warm-up
@@ -126,10 +126,13 @@ def bench_database(label: str, url: str, workdir: Path, ceiling: float) -> list[
         "TESSERA_SECRET_KEY": SECRET_KEY,
         "TESSERA_INSTANCE_PATH": str(instance),
     }
-    server = Gunicorn("idp:create_app()", env, workdir / f"{label}.log", WORKERS, port=port)
+    server = AppServer("idp.serving:wsgi_app", env, workdir / f"{label}.log", WORKERS, port=port)
     rows: list[Row] = []
 
     def record(name: str, result: WrkResult, extra: int = 0, note: str = "") -> None:
+        # Memory "after the run": let the requests still queued at wrk's deadline finish, or a
+        # password login in flight would be counted with its 19 MiB argon2 buffer.
+        time.sleep(1)
         rows.append(Row(label, name, result, server.worker_rss_mib(), ceiling, extra, note))
         print(
             f"  {name:<22} {result.rps:8.0f} req/s  p99 {result.p99_ms:6.1f} ms  "
@@ -223,7 +226,7 @@ def header() -> list[str]:
     return [
         f"Tessera server benchmark, commit {commit or '?'}, {time.strftime('%Y-%m-%d %H:%M:%S')}",
         f"wrk {THREADS} threads, {CONNECTIONS} connections, {DURATION} s per scenario, on loopback; "
-        f"gunicorn (gunicorn.conf.py, sync workers) with {WORKERS} workers, access log off.",
+        f"granian (idp/serving.py: WSGI, 1 blocking thread, backpressure 8) with {WORKERS} workers, access log off.",
         f"wrk runs on the SAME machine as the server ({os.cpu_count()} cores): it takes CPU from "
         "the workers, so these are lower bounds of what a dedicated server would do.",
     ]

@@ -1,4 +1,4 @@
-"""Databases and gunicorn processes for the benchmark: made fresh, torn down afterwards."""
+"""Databases and server processes for the benchmark: made fresh, torn down afterwards."""
 
 from __future__ import annotations
 
@@ -54,36 +54,38 @@ def postgres_unreachable_reason() -> str | None:
     return None
 
 
-class Gunicorn:
-    """gunicorn with the repo's gunicorn.conf.py; access log off; stderr kept in a log file."""
+class AppServer:
+    """The production server (idp/serving.py: granian, its settings) for a WSGI target;
+    access log off; output kept in a log file."""
 
     def __init__(
-        self, app: str, env: dict[str, str], log: Path, workers: int, port: int | None = None
+        self,
+        app: str,
+        env: dict[str, str],
+        log: Path,
+        workers: int,
+        port: int | None = None,
+        factory: bool = True,
     ) -> None:
         self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log = log
-        full_env = {**os.environ, **env}
-        full_env.update(
-            TESSERA_BIND=f"127.0.0.1:{self.port}",
-            TESSERA_WORKERS=str(workers),
-            TESSERA_ACCESS_LOG="",
-        )
+        full_env = {**os.environ, **env, "TESSERA_ACCESS_LOG": ""}
         self.workers = workers
         self._log_fh = log.open("ab")
+        command = [str(VENV_BIN / "python"), "-m", "idp.serving", "--target", app, "--host", "127.0.0.1",
+                   "--port", str(self.port), "--workers", str(workers), "--no-access-log"]  # fmt: skip
+        if not factory:
+            command.append("--no-factory")
         self.proc = subprocess.Popen(
-            [str(VENV_BIN / "gunicorn"), "-c", str(ROOT / "gunicorn.conf.py"), app],
-            cwd=ROOT,
-            env=full_env,
-            stdout=self._log_fh,
-            stderr=subprocess.STDOUT,
+            command, cwd=ROOT, env=full_env, stdout=self._log_fh, stderr=subprocess.STDOUT
         )
 
     def wait_ready(self, path: str, timeout: float = 60) -> None:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
-                raise RuntimeError(f"gunicorn exited ({self.proc.returncode}); see {self.log}")
+                raise RuntimeError(f"server exited ({self.proc.returncode}); see {self.log}")
             try:
                 if requests.get(self.url + path, timeout=2).status_code == 200 and (
                     len(self.worker_pids()) == self.workers
@@ -92,7 +94,7 @@ class Gunicorn:
             except requests.RequestException:
                 pass
             time.sleep(0.2)
-        raise RuntimeError(f"gunicorn not ready after {timeout}s; see {self.log}")
+        raise RuntimeError(f"server not ready after {timeout}s; see {self.log}")
 
     def worker_pids(self) -> list[int]:
         children = Path(f"/proc/{self.proc.pid}/task/{self.proc.pid}/children")
@@ -118,7 +120,7 @@ class Gunicorn:
         if self._log_fh.closed:
             return
         if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)  # gunicorn's graceful shutdown
+            self.proc.send_signal(signal.SIGTERM)  # graceful shutdown
             try:
                 self.proc.wait(timeout=30)
             except subprocess.TimeoutExpired:

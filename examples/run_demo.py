@@ -83,7 +83,7 @@ def redis_url() -> str:
 def stop_all(procs: list) -> None:
     for _name, proc in procs:
         if proc.poll() is None:
-            proc.terminate()  # SIGTERM: gunicorn and the examples all stop cleanly on it
+            proc.terminate()  # SIGTERM: granian and the examples all stop cleanly on it
     for _name, proc in procs:
         try:
             proc.wait(timeout=5)

@@ -18,7 +18,7 @@ from idp.adapters.throttle import LoginThrottle
 from idp.adapters.user_code_throttle import UserCodeThrottle
 from idp.config import PROJECT_ROOT, Settings, load_settings
 from idp.domain.scopes import ScopeCatalogue, load_catalogue
-from idp.extensions import csrf, db, migrate
+from idp.extensions import csrf, db
 from idp.services.accounts import SessionPolicy
 from idp.services.device_flow import DeviceFlow
 from idp.services.revocation import RevocationWindow
@@ -63,7 +63,7 @@ def _flask_config(settings: Settings) -> dict[str, Any]:
     }
 
 
-def create_app(config: dict[str, Any] | None = None) -> Flask:
+def create_app(config: dict[str, Any] | None = None, *, migrations: bool = True) -> Flask:
     settings = load_settings(config)
     app = Flask(
         __name__,
@@ -79,9 +79,17 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     logging.basicConfig(level=logging.INFO)
 
     db.init_app(app)
-    migrate.init_app(
-        app, db, directory=str(PROJECT_ROOT / "migrations"), render_as_batch=True, compare_type=True
-    )
+    if migrations:
+        # Alembic costs a worker ~11 MiB and serving never migrates: only the CLI and tests load it.
+        from flask_migrate import Migrate
+
+        Migrate(
+            app,
+            db,
+            directory=str(PROJECT_ROOT / "migrations"),
+            render_as_batch=True,
+            compare_type=True,
+        )
     csrf.init_app(app)
     import idp.adapters.models  # noqa: F401 - every table registered for Alembic
 
@@ -168,8 +176,9 @@ def _register_web(app: Flask) -> None:
     )
     from idp.web.errors import register_error_handlers
     from idp.web.headers import add_security_headers
-    from idp.web.sessions import current_user, load_login_session
+    from idp.web.sessions import TesseraSessionInterface, current_user, load_login_session
 
+    app.session_interface = TesseraSessionInterface()
     app.before_request(load_login_session)
     app.after_request(add_security_headers)
     app.context_processor(lambda: {"current_user": current_user()})

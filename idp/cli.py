@@ -101,12 +101,19 @@ def seed_demo() -> None:
 @click.command("serve")
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=5000, show_default=True)
-@click.option("--workers", default=None, type=int, help="Default: one per core.")
-def serve(host: str, port: int, workers: int | None) -> None:
-    """Serve Tessera with gunicorn (the production server)."""
-    from idp.serving import run_gunicorn
+@click.option(
+    "--workers", default=None, type=int, help="Default: TESSERA_WORKERS, else one per core."
+)
+@click.option(
+    "--access-log/--no-access-log",
+    default=None,
+    help="Default: on (TESSERA_ACCESS_LOG=0 turns it off).",
+)
+def serve(host: str, port: int, workers: int | None, access_log: bool | None) -> None:
+    """Serve Tessera with granian (the production server; see idp/serving.py)."""
+    from idp.serving import serve as run_server
 
-    run_gunicorn(host=host, port=port, workers=workers)
+    run_server(host=host, port=port, workers=workers, access_log=access_log)
 
 
 def register_commands(app: Flask) -> None:

@@ -1,6 +1,5 @@
 """Flask extension objects, created unbound and initialised by the app factory."""
 
-from flask_migrate import Migrate
 from flask_sqlalchemy import SQLAlchemy
 from flask_wtf import CSRFProtect
 from sqlalchemy import MetaData, event
@@ -16,15 +15,21 @@ NAMING = {
 }
 
 db = SQLAlchemy(metadata=MetaData(naming_convention=NAMING))
-migrate = Migrate()
 csrf = CSRFProtect()
 
 
 @event.listens_for(Engine, "connect")
-def _sqlite_foreign_keys(dbapi_connection, connection_record) -> None:  # noqa: ANN001
+def _sqlite_foreign_keys(dbapi_connection, connection_record) -> None:
     """SQLite ignores foreign keys unless asked, so ON DELETE CASCADE would silently not happen
-    and a deleted app's grants would attach to the next app that reuses its id."""
+    and a deleted app's grants would attach to the next app that reuses its id.
+
+    Two more pragmas make SQLite fit a multi-worker web server."""
     if type(dbapi_connection).__module__.startswith("sqlite3"):
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA foreign_keys=ON")
+        # WAL lets readers go on while one worker writes, and NORMAL syncs at checkpoints
+        # rather than at every commit (still safe against corruption): refresh and code
+        # redemption p99 fell from ~600 ms to tens of ms with two workers (bench/README.md).
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.close()

@@ -78,6 +78,15 @@ function request()
   return req
 end
 
+-- Header names are case-insensitive (HTTP/1.1); servers differ in how they spell them.
+local function has_header(headers, name)
+  local wanted = name:lower()
+  for key, _ in pairs(headers) do
+    if key:lower() == wanted then return true end
+  end
+  return false
+end
+
 function response(status, headers, body)
   local key = tostring(status)
   statuses[key] = (statuses[key] or 0) + 1
@@ -85,7 +94,7 @@ function response(status, headers, body)
     bad_status = bad_status + 1
   elseif scenario.body and not (body and body:find(scenario.body)) then
     bad_body = bad_body + 1
-  elseif scenario.header and not headers[scenario.header] then
+  elseif scenario.header and not has_header(headers, scenario.header) then
     bad_body = bad_body + 1
   else
     ok = ok + 1

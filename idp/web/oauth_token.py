@@ -36,7 +36,9 @@ def _malformed() -> Response | None:
 def _finish(response: Response) -> Response:
     """Commit what a successful call wrote; an error leaves nothing half-written."""
     if response.status_code == 200:
-        db.session.commit()
+        session = db.session()
+        if session.in_transaction() or session.new or session.dirty or session.deleted:
+            session.commit()  # a cached client_credentials grant touches no table at all
         issued_to = g.pop("tessera_issued_to", None)
         if issued_to is not None:
             usage = tessera().usage

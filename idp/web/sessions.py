@@ -9,6 +9,7 @@ from __future__ import annotations
 from functools import wraps
 
 from flask import g, redirect, request, session, url_for
+from flask.sessions import SecureCookieSessionInterface
 
 from idp.adapters.models import LoginSession, User
 from idp.adapters.unit_of_work import SqlAlchemyUnitOfWork
@@ -24,10 +25,27 @@ SESSIONLESS_BLUEPRINTS = frozenset({"oauth_token", "feed", "public"})
 SESSIONLESS_ENDPOINTS = frozenset({"oidc.discovery", "oidc.jwks", "oidc.userinfo", "home.health"})
 
 
+def is_sessionless() -> bool:
+    return request.blueprint in SESSIONLESS_BLUEPRINTS or request.endpoint in SESSIONLESS_ENDPOINTS
+
+
+class TesseraSessionInterface(SecureCookieSessionInterface):
+    """Flask's signed-cookie session, not even opened on machine endpoints."""
+
+    def open_session(self, app, request):
+        if is_sessionless():
+            return self.make_null_session(app)
+        return super().open_session(app, request)
+
+    def save_session(self, app, session, response) -> None:
+        if not self.is_null_session(session):
+            super().save_session(app, session, response)
+
+
 def load_login_session() -> None:
     """before_request hook: sets g.user and g.login_session (both None when signed out)."""
     g.user, g.login_session = None, None
-    if request.blueprint in SESSIONLESS_BLUEPRINTS or request.endpoint in SESSIONLESS_ENDPOINTS:
+    if is_sessionless():
         return
     token = session.get(SESSION_KEY)
     if not isinstance(token, str):

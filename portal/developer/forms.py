@@ -56,7 +56,9 @@ class CreateAppForm(_DetailsForm):
 
     def validate_justification(self, field) -> None:
         if self.restricted_scopes.data and len((field.data or "").strip()) < 10:
-            raise ValidationError("Explain in 10 to 2000 characters why the app needs these scopes.")
+            raise ValidationError(
+                "Explain in 10 to 2000 characters why the app needs these scopes."
+            )
 
 
 class EditAppForm(_DetailsForm):

@@ -11,8 +11,6 @@ import io
 import warnings
 from typing import Any
 
-from PIL import Image, UnidentifiedImageError
-
 from idp.adapters.models import Client, ClientLogo
 from idp.adapters.models.base import utcnow
 from idp.extensions import db
@@ -35,6 +33,9 @@ def normalise_logo(data: bytes) -> bytes:
         raise LogoError("The file is empty.")
     if len(data) > MAX_BYTES:
         raise LogoError("The logo must be at most 256 KiB.")
+    # Imported here: Pillow costs every worker ~2 MiB and only this rare upload needs it.
+    from PIL import Image, UnidentifiedImageError
+
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)

@@ -15,8 +15,10 @@ from tests.security.conftest import App, register_app
 GRANT = {"grant_type": "client_credentials"}
 
 
-def bot(app) -> App:  # noqa: ANN001
-    return register_app(app, clients.ClientSpec(name="Bot", app_type="service", scopes=["market:read"]))
+def bot(app) -> App:
+    return register_app(
+        app, clients.ClientSpec(name="Bot", app_type="service", scopes=["market:read"])
+    )
 
 
 def test_second_token_request_reads_no_app_row(app, client):
@@ -43,24 +45,42 @@ def test_other_worker_sees_suspension_within_ttl(make_app):
     worker_a, worker_b = make_app(), make_app()
     service = bot(worker_a)
     with freeze_time(datetime.now(UTC)) as frozen:
-        assert worker_b.test_client().post("/oauth/token", data=GRANT, headers=service.basic()).status_code == 200
+        assert (
+            worker_b.test_client()
+            .post("/oauth/token", data=GRANT, headers=service.basic())
+            .status_code
+            == 200
+        )
         with worker_a.app_context():
             uow = SqlAlchemyUnitOfWork()
             clients.suspend(uow, Caller(), uow.clients.by_client_id(service.client_id), "abuse")
         ttl = worker_b.extensions["tessera"].settings.CLIENT_CACHE_TTL
         frozen.tick(timedelta(seconds=ttl + 1))
-        assert worker_b.test_client().post("/oauth/token", data=GRANT, headers=service.basic()).status_code == 401
+        assert (
+            worker_b.test_client()
+            .post("/oauth/token", data=GRANT, headers=service.basic())
+            .status_code
+            == 401
+        )
 
 
 def test_secret_rotated_in_another_worker_works_at_once(make_app):
     worker_a, worker_b = make_app(), make_app()
     service = bot(worker_a)
-    assert worker_b.test_client().post("/oauth/token", data=GRANT, headers=service.basic()).status_code == 200
+    assert (
+        worker_b.test_client().post("/oauth/token", data=GRANT, headers=service.basic()).status_code
+        == 200
+    )
     with worker_a.app_context():
         uow = SqlAlchemyUnitOfWork()
-        secret = clients.rotate_secret(uow, Caller(), uow.clients.by_client_id(service.client_id), 0)
+        secret = clients.rotate_secret(
+            uow, Caller(), uow.clients.by_client_id(service.client_id), 0
+        )
     fresh = App(service.client_id, secret, "")
-    assert worker_b.test_client().post("/oauth/token", data=GRANT, headers=fresh.basic()).status_code == 200
+    assert (
+        worker_b.test_client().post("/oauth/token", data=GRANT, headers=fresh.basic()).status_code
+        == 200
+    )
 
 
 def test_unknown_client_ids_do_not_grow_the_cache_without_bound():

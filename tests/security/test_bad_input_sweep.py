@@ -17,7 +17,10 @@ JUNK_BODIES = [
     (b"", "application/x-www-form-urlencoded"),
     (b"\xff\xfe\x00garbage=\xc3\x28&&&==", "application/x-www-form-urlencoded"),
     (b'{"grant_type": ["client_credentials"], "token": {"a": 1}}', "application/json"),
-    (b"--x\r\nContent-Disposition: form-data; name=\"a\"\r\n\r\nb\r\n--x--\r\n", "multipart/form-data; boundary=x"),
+    (
+        b'--x\r\nContent-Disposition: form-data; name="a"\r\n\r\nb\r\n--x--\r\n',
+        "multipart/form-data; boundary=x",
+    ),
     (b"<xml/>", "text/xml"),
 ]
 HEADERS = [
@@ -29,7 +32,7 @@ HEADERS = [
 ]
 
 
-def concrete_paths(app) -> list[tuple[str, set[str]]]:  # noqa: ANN001
+def concrete_paths(app) -> list[tuple[str, set[str]]]:
     paths = []
     for rule in app.url_map.iter_rules():
         if rule.endpoint == "static":
@@ -52,7 +55,11 @@ def test_no_route_answers_500_to_junk(app, client):
                     continue
                 body, content_type = JUNK_BODIES[i % len(JUNK_BODIES)]
                 response = client.open(
-                    f"{path}?{query}", method=method, data=body, content_type=content_type, headers=headers
+                    f"{path}?{query}",
+                    method=method,
+                    data=body,
+                    content_type=content_type,
+                    headers=headers,
                 )
                 if response.status_code >= 500:
                     failures.append((method, path, query[:60], response.status_code))
