@@ -158,7 +158,7 @@ def callback_url() -> Iterator[str]:
         server.server_close()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")  # Playwright leaves its event loop running until stopped
 def browser(chromium: str) -> Iterator[Any]:
     from playwright.sync_api import sync_playwright
 
