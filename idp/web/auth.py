@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from urllib.parse import parse_qs, urlsplit
+
 from flask import Blueprint, redirect, render_template, request, url_for
 
 from idp.adapters.unit_of_work import SqlAlchemyUnitOfWork
@@ -12,6 +14,22 @@ from idp.web.safe_next import safe_next
 from idp.web.sessions import current_user, sign_in, sign_out
 
 bp = Blueprint("auth", __name__)
+
+
+def _pending_app_name(next_url: str) -> str | None:
+    """The app a user signs in for, when the login interrupts an authorization request."""
+    parts = urlsplit(next_url)
+    if parts.path != "/oauth/authorize":
+        return None
+    client_id = (parse_qs(parts.query).get("client_id") or [""])[0]
+    client = tessera().oauth.query_client(client_id) if client_id else None
+    return client.policy.name if client is not None else None
+
+
+def _login_page(form: LoginForm, next_url: str) -> str:
+    return render_template(
+        "idp/login.html", form=form, next_url=next_url, pending_app=_pending_app_name(next_url)
+    )
 
 
 @bp.route("/login", methods=["GET", "POST"])
@@ -32,7 +50,7 @@ def login():
             )
         except accounts.LoginThrottled as exc:
             form.form_errors.append(str(exc))
-            response = render_template("idp/login.html", form=form, next_url=next_url)
+            response = _login_page(form, next_url)
             return response, 429, {"Retry-After": str(exc.retry_after)}
         except accounts.AccountError as exc:
             form.form_errors.append(str(exc))
@@ -42,7 +60,7 @@ def login():
             return redirect(next_url, code=303)
     elif request.method == "POST":
         status = 400
-    return render_template("idp/login.html", form=form, next_url=next_url), status
+    return _login_page(form, next_url), status
 
 
 @bp.route("/register", methods=["GET", "POST"])

@@ -99,3 +99,9 @@ def test_consent_page_shows_app_details(app, flow, web_app):
     html = flow.authorize(web_app).get_data(as_text=True)
     assert "Trade Helper" in html and "Not verified" in html and "trader" in html
     assert f"/apps/{web_app.client_id}/logo" in html
+
+
+def test_login_page_names_the_app_waiting_for_it(client, user, web_app):
+    response = Flow(client).authorize(web_app)
+    page = client.get(response.headers["Location"])
+    assert "to continue to <strong>Trade Helper</strong>" in page.get_data(as_text=True)
