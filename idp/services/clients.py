@@ -49,16 +49,7 @@ def _check_url(value: str, label: str, errors: dict[str, list[str]], key: str) -
         errors.setdefault(key, []).append(f"{label} is longer than 500 characters.")
 
 
-def validate_spec(
-    spec: ClientSpec, catalogue: ScopeCatalogue, *, allow_restricted: bool
-) -> ClientSpec:
-    errors: dict[str, list[str]] = {}
-    spec.name = spec.name.strip()
-    if not 1 <= len(spec.name) <= 100:
-        errors["name"] = ["Give the app a name of 1 to 100 characters."]
-    if spec.app_type not in APP_TYPES:
-        errors["app_type"] = [f"Choose one of: {', '.join(APP_TYPES)}."]
-        raise ClientError(errors)
+def _check_redirects(spec: ClientSpec, errors: dict[str, list[str]]) -> None:
     app_type = APP_TYPES[spec.app_type]
     uris, bad = check_redirect_uris(spec.redirect_uris, spec.app_type)
     if bad:
@@ -72,24 +63,38 @@ def validate_spec(
     if bad:
         errors["post_logout_redirect_uris"] = bad
     spec.post_logout_redirect_uris = logout_uris
+
+
+def _check_scopes(
+    spec: ClientSpec,
+    catalogue: ScopeCatalogue,
+    allow_restricted: bool,
+    errors: dict[str, list[str]],
+) -> None:
     scopes = list(dict.fromkeys(spec.scopes))
+    problems = []
     unknown = catalogue.unknown(scopes)
     if unknown:
-        errors["scopes"] = [f"Unknown scope(s): {', '.join(unknown)}."]
+        problems.append(f"Unknown scope(s): {', '.join(unknown)}.")
     restricted = catalogue.restricted(scopes)
     if restricted and not allow_restricted:
-        errors.setdefault("scopes", []).append(
-            f"Restricted scope(s) need an admin's approval: {', '.join(restricted)}."
-        )
+        problems.append(f"Restricted scope(s) need an admin's approval: {', '.join(restricted)}.")
     if spec.app_type == "service":
-        not_machine = [
+        user_scopes = [
             s for s in scopes if s in catalogue.scopes and not catalogue.scopes[s].machine
         ]
-        if not_machine:
-            errors.setdefault("scopes", []).append(
-                f"A service acts for itself and cannot hold user scopes: {', '.join(not_machine)}."
+        if user_scopes:
+            problems.append(
+                f"A service acts for itself and cannot hold user scopes: {', '.join(user_scopes)}."
             )
+    if problems:
+        errors["scopes"] = problems
     spec.scopes = scopes
+
+
+def _check_details(
+    spec: ClientSpec, catalogue: ScopeCatalogue, errors: dict[str, list[str]]
+) -> None:
     if spec.tier is not None and spec.tier not in catalogue.tiers:
         errors["tier"] = [
             f"Unknown tier {spec.tier!r}; choose one of: {', '.join(catalogue.tiers)}."
@@ -110,6 +115,22 @@ def validate_spec(
         ]
     if len(spec.description) > 2000:
         errors["description"] = ["Keep the description under 2000 characters."]
+
+
+def validate_spec(
+    spec: ClientSpec, catalogue: ScopeCatalogue, *, allow_restricted: bool
+) -> ClientSpec:
+    """The spec, normalised, or ClientError with every problem keyed by field."""
+    errors: dict[str, list[str]] = {}
+    spec.name = spec.name.strip()
+    if not 1 <= len(spec.name) <= 100:
+        errors["name"] = ["Give the app a name of 1 to 100 characters."]
+    if spec.app_type not in APP_TYPES:
+        errors["app_type"] = [f"Choose one of: {', '.join(APP_TYPES)}."]
+        raise ClientError(errors)
+    _check_redirects(spec, errors)
+    _check_scopes(spec, catalogue, allow_restricted, errors)
+    _check_details(spec, catalogue, errors)
     if errors:
         raise ClientError(errors)
     return spec
