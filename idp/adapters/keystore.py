@@ -71,9 +71,10 @@ def public_jwk(private_key: Any, alg: str) -> dict[str, Any]:
     return {**members, "kid": kid, "alg": alg, "use": "sig"}
 
 
-def fernet_from(secret: str) -> Fernet:
+def fernet_from(secret: str, purpose: str = "signing-keys") -> Fernet:
+    """A Fernet key derived for one purpose, so one secret never serves two uses directly."""
     key = HKDF(
-        algorithm=hashes.SHA256(), length=32, salt=b"tessera-signing-keys", info=b"fernet"
+        algorithm=hashes.SHA256(), length=32, salt=f"tessera-{purpose}".encode(), info=b"fernet"
     ).derive(secret.encode())
     return Fernet(base64.urlsafe_b64encode(key))
 

@@ -8,9 +8,21 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, abort, flash, redirect, render_template, request, session, url_for
+from cryptography.fernet import Fernet, InvalidToken
+from flask import (
+    Blueprint,
+    abort,
+    current_app,
+    flash,
+    redirect,
+    render_template,
+    request,
+    session,
+    url_for,
+)
 from werkzeug.datastructures import FileStorage
 
+from idp.adapters.keystore import fernet_from
 from idp.adapters.unit_of_work import SqlAlchemyUnitOfWork
 from idp.domain.clients import APP_TYPES
 from idp.services import clients
@@ -67,9 +79,28 @@ def read_logo(form: Any) -> bytes | None:
     return data
 
 
+def _sealer() -> Fernet:
+    return fernet_from(current_app.config["SECRET_KEY"], purpose="one-time-secret")
+
+
 def remember_secret(client_id: str, secret: str | None) -> None:
+    """Carry a new secret to the next page only, encrypted: the session cookie is signed, not secret."""
     if secret:
-        session[NEW_SECRET] = {"client_id": client_id, "secret": secret}
+        session[NEW_SECRET] = {
+            "client_id": client_id,
+            "sealed": _sealer().encrypt(secret.encode()).decode(),
+        }
+
+
+def take_secret(client_id: str) -> str | None:
+    """The secret remembered for this app, once; gone from the session afterwards."""
+    pending = session.pop(NEW_SECRET, None)
+    if not isinstance(pending, dict) or pending.get("client_id") != client_id:
+        return None
+    try:
+        return _sealer().decrypt(str(pending.get("sealed", "")).encode(), ttl=600).decode()
+    except InvalidToken:
+        return None
 
 
 @bp.route("")

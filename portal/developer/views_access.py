@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import flash, redirect, render_template, request, session, url_for
+from flask import flash, redirect, render_template, request, url_for
 
 from idp.adapters.unit_of_work import SqlAlchemyUnitOfWork
 from idp.domain.clients import APP_TYPES
@@ -12,18 +12,15 @@ from idp.web.context import caller, tessera
 from idp.web.forms import ConfirmForm
 from idp.web.sessions import current_user
 from portal.developer.forms import MemberForm, RotateSecretForm, ScopeRequestForm, TierRequestForm
-from portal.developer.views import NEW_SECRET, bp, my_app, owner_only, remember_secret
+from portal.developer.views import bp, my_app, owner_only, remember_secret, take_secret
 from portal.services import access_requests, apps
 
 
 @bp.route("/apps/<client_id>/credentials")
 def credentials(client_id: str):
     client = my_app(client_id).client
-    # The secret rides in the session for exactly this one page view, then it is gone.
-    pending = session.pop(NEW_SECRET, None)
-    secret = None
-    if isinstance(pending, dict) and pending.get("client_id") == client.client_id:
-        secret = pending.get("secret")
+    # The secret rides in the session, encrypted, for exactly this one page view.
+    secret = take_secret(client.client_id)
     response = render_template(
         "portal/credentials.html",
         client=client,

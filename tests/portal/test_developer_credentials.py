@@ -131,3 +131,21 @@ def test_usage_shows_active_users_and_last_use_for_user_tokens(app, dev):
     assert active == "1"
     assert "never" not in page.split("<dt>Last used</dt>")[1].split("</dd>")[0]
     assert "1 in total over 30 days" in page
+
+
+def test_one_time_secret_is_encrypted_in_the_session_cookie(app):
+    """The session cookie is signed, not encrypted: a secret in it must not be readable."""
+    from flask import session
+
+    from portal.developer.views import remember_secret, take_secret
+
+    with app.test_request_context("/"):
+        remember_secret("some-client", "the-very-secret-value")
+        cookie_value = app.session_interface.get_signing_serializer(app).dumps(dict(session))
+        serialized = app.session_interface.serializer.dumps(dict(session))
+        assert (
+            "the-very-secret-value" not in serialized
+            and "the-very-secret-value" not in cookie_value
+        )
+        assert take_secret("some-client") == "the-very-secret-value"
+        assert take_secret("some-client") is None  # once only
