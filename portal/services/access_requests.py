@@ -36,6 +36,32 @@ def _justification(text: str) -> str:
     return text
 
 
+def _file(
+    uow: Any,
+    caller: Caller,
+    client: Client,
+    user_id: int,
+    justification: str,
+    *,
+    kind: str,
+    **wanted: Any,
+) -> AccessRequest:
+    """Store a pending request and audit it; `wanted` is scopes=[...] or tier=..."""
+    row = AccessRequest(
+        client_pk=client.id,
+        kind=kind,
+        justification=_justification(justification),
+        requested_by=user_id,
+        **wanted,
+    )
+    db.session.add(row)
+    audit.record(
+        uow, "access_request.created", caller, user_id=user_id, client_id=client.client_id, **wanted
+    )
+    uow.commit()
+    return row
+
+
 def request_scopes(
     uow: Any,
     catalogue: ScopeCatalogue,
@@ -56,24 +82,7 @@ def request_scopes(
         r.kind == "scopes" and set(wanted) <= set(r.scopes) for r in pending_for_client(client.id)
     ):
         raise AccessRequestError("These scopes are already waiting for an admin's decision.")
-    row = AccessRequest(
-        client_pk=client.id,
-        kind="scopes",
-        scopes=wanted,
-        justification=_justification(justification),
-        requested_by=user_id,
-    )
-    db.session.add(row)
-    audit.record(
-        uow,
-        "access_request.created",
-        caller,
-        user_id=user_id,
-        client_id=client.client_id,
-        scopes=wanted,
-    )
-    uow.commit()
-    return row
+    return _file(uow, caller, client, user_id, justification, kind="scopes", scopes=wanted)
 
 
 def request_tier(
@@ -93,24 +102,7 @@ def request_tier(
         raise AccessRequestError(
             "A tier request is already waiting for an admin's decision.", "tier"
         )
-    row = AccessRequest(
-        client_pk=client.id,
-        kind="tier",
-        tier=tier,
-        justification=_justification(justification),
-        requested_by=user_id,
-    )
-    db.session.add(row)
-    audit.record(
-        uow,
-        "access_request.created",
-        caller,
-        user_id=user_id,
-        client_id=client.client_id,
-        tier=tier,
-    )
-    uow.commit()
-    return row
+    return _file(uow, caller, client, user_id, justification, kind="tier", tier=tier)
 
 
 def pending_for_client(client_pk: int) -> list[AccessRequest]:
