@@ -77,7 +77,8 @@ def create_app(config: dict[str, Any] | None = None, *, migrations: bool = True)
             app.wsgi_app, x_for=settings.TRUSTED_PROXIES, x_proto=settings.TRUSTED_PROXIES
         )
     logging.basicConfig(level=logging.INFO)
-    logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)  # noise at every CLI start
+    # Alembic logs its plugin set-up at every CLI start; migrations still log their steps.
+    logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)
 
     db.init_app(app)
     if migrations:
