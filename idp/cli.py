@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import secrets
 import sys
@@ -116,10 +117,27 @@ def serve(host: str, port: int, workers: int | None, access_log: bool | None) ->
     run_server(host=host, port=port, workers=workers, access_log=access_log)
 
 
+@click.command("prune")
+@click.option("--json", "as_json", is_flag=True, help="Print the counts as JSON.")
+@with_appcontext
+def prune(as_json: bool) -> None:
+    """Delete expired codes, tokens, device codes, sessions and revocation events (run daily)."""
+    from idp.adapters.models.base import utcnow
+    from idp.services.maintenance import prune as prune_expired
+
+    settings = _tessera().settings
+    report = prune_expired(utcnow(), settings.SESSION_IDLE_TTL, settings.SESSION_ABSOLUTE_TTL)
+    if as_json:
+        click.echo(json.dumps(report.as_dict()))
+    else:
+        for name, count in report.as_dict().items():
+            click.echo(f"{name.replace('_', ' ')}: {count} deleted")
+
+
 def register_commands(app: Flask) -> None:
     from idp.cli_clients import clients_group, keys_group
 
-    for command in (create_admin, seed_demo, serve, clients_group, keys_group):
+    for command in (create_admin, seed_demo, serve, prune, clients_group, keys_group):
         app.cli.add_command(command)
 
 
