@@ -1,4 +1,4 @@
-"""`tessera prune`: expired rows go, anything still able to matter stays."""
+"""`tessera prune`: expired rows go, anything still able to matter stays (replay detection too)."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ from idp.adapters.models import (
     RevocationEvent,
 )
 from idp.extensions import db
-from tests.security.conftest import Flow, web_app  # noqa: F401 - web_app is a fixture
+from tests.security.conftest import Flow
 
 
 def counts(app) -> dict[str, int]:
