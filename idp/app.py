@@ -14,7 +14,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 from idp.adapters.keystore import KeyStore
 from idp.adapters.password_hasher import Argon2PasswordHasher
 from idp.adapters.repositories.usage import UsageCounter
-from idp.adapters.throttle import LoginThrottle
+from idp.adapters.throttle import LoginThrottle, RegistrationThrottle
 from idp.adapters.user_code_throttle import UserCodeThrottle
 from idp.config import PROJECT_ROOT, Settings, load_settings
 from idp.domain.scopes import ScopeCatalogue, load_catalogue
@@ -33,6 +33,7 @@ class Tessera:
     catalogue: ScopeCatalogue
     hasher: Argon2PasswordHasher
     throttle: LoginThrottle
+    register_throttle: RegistrationThrottle
     session_policy: SessionPolicy
     keystore: KeyStore
     minter: TokenMinter
@@ -128,6 +129,7 @@ def _wire(settings: Settings) -> Tessera:
         throttle=LoginThrottle(
             settings.REDIS_URL, settings.LOGIN_ACCOUNT_LIMIT, settings.LOGIN_IP_LIMIT
         ),
+        register_throttle=RegistrationThrottle(settings.REDIS_URL, settings.REGISTER_IP_LIMIT),
         session_policy=SessionPolicy(settings.SESSION_IDLE_TTL, settings.SESSION_ABSOLUTE_TTL),
         keystore=keystore,
         minter=TokenMinter(

@@ -72,6 +72,9 @@ class Settings:
     LOGIN_IP_LIMIT: str = _setting(
         "30/minute;200/hour", "Failed logins allowed per client IP (`limits` notation)."
     )
+    REGISTER_IP_LIMIT: str = _setting(
+        "10/hour;50/day", "Accounts one client IP may register (`limits` notation)."
+    )
     ACCESS_TOKEN_TTL: int = _setting(600, "Access token lifetime in seconds.", minimum=30)
     ID_TOKEN_TTL: int = _setting(600, "ID token lifetime in seconds.", minimum=30)
     AUTHORIZATION_CODE_TTL: int = _setting(

@@ -47,3 +47,23 @@ class LoginThrottle:
 
     def reset(self) -> None:
         self._storage.reset()
+
+
+class RegistrationThrottle:
+    """Accounts created per client IP, so one bot cannot mint thousands of accounts."""
+
+    def __init__(self, storage_url: str, ip_limit: str) -> None:
+        self._limiter = MovingWindowRateLimiter(storage_from_string(storage_url or "memory://"))
+        self._limits = parse_many(ip_limit)
+
+    def retry_after(self, ip: str) -> int:
+        wait = 0.0
+        for limit in self._limits:
+            if not self._limiter.test(limit, "register", ip):
+                reset, _remaining = self._limiter.get_window_stats(limit, "register", ip)
+                wait = max(wait, reset - time.time())
+        return max(1, math.ceil(wait)) if wait > 0 else 0
+
+    def record(self, ip: str) -> None:
+        for limit in self._limits:
+            self._limiter.hit(limit, "register", ip)

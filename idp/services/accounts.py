@@ -34,12 +34,32 @@ class LoginThrottled(Exception):
         self.retry_after = retry_after
 
 
+class RegistrationThrottled(Exception):
+    def __init__(self, retry_after: int) -> None:
+        super().__init__(
+            f"Too many new accounts from your network. Try again in {retry_after} seconds."
+        )
+        self.retry_after = retry_after
+
+
 INVALID_LOGIN = "Incorrect username or password."
 
 
 def register(
-    uow: Any, hasher: Any, caller: Caller, *, username: str, email: str, password: str
+    uow: Any,
+    hasher: Any,
+    caller: Caller,
+    *,
+    username: str,
+    email: str,
+    password: str,
+    throttle: Any = None,
 ) -> User:
+    """A new account; `throttle` (the web's per-IP registration limit) is None for operators."""
+    if throttle is not None:
+        wait = throttle.retry_after(caller.ip)
+        if wait:
+            raise RegistrationThrottled(wait)
     username, email = username.strip(), email.strip()
     if not USERNAME_RE.match(username):
         raise AccountError("3 to 32 letters, digits, dots, dashes or underscores.", "username")
@@ -68,6 +88,8 @@ def register(
     )
     audit.record(uow, "account.registered", caller, user_id=user.id, username=username)
     uow.commit()
+    if throttle is not None:
+        throttle.record(caller.ip)
     return user
 
 

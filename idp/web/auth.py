@@ -77,7 +77,12 @@ def register():
                 username=form.username.data,
                 email=form.email.data,
                 password=form.password.data,
+                throttle=tessera().register_throttle,
             )
+        except accounts.RegistrationThrottled as exc:
+            form.form_errors.append(str(exc))
+            page = render_template("idp/register.html", form=form, next_url=next_url)
+            return page, 429, {"Retry-After": str(exc.retry_after)}
         except accounts.AccountError as exc:
             target = getattr(form, exc.field, None) if exc.field else None
             (target.errors if target is not None else form.form_errors).append(str(exc))

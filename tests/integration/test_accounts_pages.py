@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 from freezegun import freeze_time
 from sqlalchemy import func, select
@@ -199,3 +199,23 @@ def test_checklist_18_rehash_on_login_when_parameters_change(make_app, user):
 def test_next_parameter_cannot_redirect_off_site(auth, user):
     response = auth.login(next_url="//evil.example/phish")
     assert response.headers["Location"] == "/account"
+
+
+def test_registrations_are_limited_per_ip(make_app):
+    app = make_app(REGISTER_IP_LIMIT="2/hour")
+    from tests.conftest import AuthActions
+
+    actions = AuthActions(app.test_client())
+    with freeze_time(datetime.now(UTC)) as frozen:
+        for i in range(2):
+            assert (
+                actions.register(username=f"bot{i}", email=f"bot{i}@example.com").status_code == 303
+            )
+            actions.logout()
+        refused = actions.register(username="bot9", email="bot9@example.com")
+        assert refused.status_code == 429 and int(refused.headers["Retry-After"]) > 0
+        assert "Too many new accounts" in refused.get_data(as_text=True)
+        frozen.tick(timedelta(hours=1, seconds=1))
+        assert actions.register(username="bot9", email="bot9@example.com").status_code == 303
+    with app.app_context():
+        assert db.session.scalar(select(func.count(User.id))) == 3
