@@ -9,7 +9,8 @@ server (``TesseraAuthorizationServer.issue``).
 from __future__ import annotations
 
 import secrets
-from datetime import timedelta
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from authlib.oauth2.rfc6749 import OAuth2Request, grants
@@ -264,56 +265,43 @@ class DeviceCodeGrant(TokenIssuingMixin, _DeviceCodeGrant):
         return self.server.device_flow.should_slow_down(self.server.uow(), credential)
 
 
+@dataclass(frozen=True)
 class GrantSource:
     """Where a user token comes from: the code, refresh token or device code that was redeemed."""
 
-    def __init__(
-        self, *, gid, grant_pk, family_id, scope, audience, auth_time, family_expires_at=None
-    ) -> None:
-        self.gid, self.grant_pk, self.family_id, self.scope = gid, grant_pk, family_id, scope
-        self.audience, self.auth_time, self.family_expires_at = (
-            audience,
-            auth_time,
-            family_expires_at,
-        )
+    gid: str
+    grant_pk: int
+    family_id: str
+    scope: str
+    audience: str
+    auth_time: datetime | None
+    family_expires_at: datetime | None = None
 
     @property
     def auth_time_ts(self) -> int | None:
         return int(self.auth_time.timestamp()) if self.auth_time else None
 
 
+def _source(gid: str, row: Any, **extra: Any) -> GrantSource:
+    fields = {
+        "family_id": getattr(row, "family_id", None),
+        "audience": getattr(row, "audience", ""),
+    }
+    fields.update(extra)
+    return GrantSource(
+        gid=gid, grant_pk=row.grant_pk, scope=row.scope, auth_time=row.auth_time, **fields
+    )
+
+
 def grant_source(request: OAuth2Request) -> GrantSource | None:
     code = getattr(request, "authorization_code", None)
     if isinstance(code, CodeView):
-        row = code.row
-        return GrantSource(
-            gid=code.gid,
-            grant_pk=row.grant_pk,
-            family_id=row.family_id,
-            scope=row.scope,
-            audience=row.audience,
-            auth_time=row.auth_time,
-        )
+        return _source(code.gid, code.row)
     refresh = getattr(request, "refresh_token", None)
     if isinstance(refresh, RefreshView):
-        row = refresh.row
-        return GrantSource(
-            gid=refresh.gid,
-            grant_pk=row.grant_pk,
-            family_id=row.family_id,
-            scope=row.scope,
-            audience=row.audience,
-            auth_time=row.auth_time,
-            family_expires_at=row.family_expires_at,
-        )
+        return _source(refresh.gid, refresh.row, family_expires_at=refresh.row.family_expires_at)
     device = getattr(request, "tessera_device", None)
     if device is not None:
-        return GrantSource(
-            gid=device.gid,
-            grant_pk=device.row.grant_pk,
-            family_id=secrets.token_hex(16),
-            scope=device.row.scope,
-            audience="",
-            auth_time=device.row.auth_time,
-        )
+        # A device code starts a new refresh-token family; device codes carry no audience.
+        return _source(device.gid, device.row, family_id=secrets.token_hex(16), audience="")
     return None

@@ -120,8 +120,10 @@ def test_checklist_5_pkce_required_by_default_for_confidential_apps(flow, web_ap
     assert query_of(response.headers["Location"])["error"] == "invalid_request"
 
 
-def test_checklist_5_pkce_can_be_switched_off_for_a_confidential_app(app, flow):
-    legacy = register_app(
+@pytest.fixture
+def legacy(app):
+    """A confidential web app whose operator switched PKCE off."""
+    return register_app(
         app,
         clients.ClientSpec(
             name="Legacy",
@@ -131,6 +133,9 @@ def test_checklist_5_pkce_can_be_switched_off_for_a_confidential_app(app, flow):
             require_pkce=False,
         ),
     )
+
+
+def test_checklist_5_pkce_can_be_switched_off_for_a_confidential_app(flow, legacy):
     response = flow.authorize(
         legacy, scope="openid", code_challenge=None, code_challenge_method=None
     )
@@ -144,17 +149,7 @@ def test_checklist_5_pkce_can_be_switched_off_for_a_confidential_app(app, flow):
     assert token.status_code == 200
 
 
-def test_checklist_5_verifier_without_challenge_rejected(app, flow):
-    legacy = register_app(
-        app,
-        clients.ClientSpec(
-            name="Legacy",
-            app_type="web",
-            redirect_uris=[WEB_REDIRECT],
-            scopes=["openid"],
-            require_pkce=False,
-        ),
-    )
+def test_checklist_5_verifier_without_challenge_rejected(flow, legacy):
     consent = flow.authorize(
         legacy, scope="openid", code_challenge=None, code_challenge_method=None
     )
