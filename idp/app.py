@@ -73,10 +73,6 @@ def create_app(config: dict[str, Any] | None = None, *, migrations: bool = True)
         static_folder=str(PROJECT_ROOT / "static"),
     )
     app.config.update(_flask_config(settings))
-    if settings.TRUSTED_PROXIES:
-        app.wsgi_app = ProxyFix(
-            app.wsgi_app, x_for=settings.TRUSTED_PROXIES, x_proto=settings.TRUSTED_PROXIES
-        )
     logging.basicConfig(level=logging.INFO)
     # Alembic logs its plugin set-up at every CLI start; migrations still log their steps.
     logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)
@@ -107,6 +103,7 @@ def create_app(config: dict[str, Any] | None = None, *, migrations: bool = True)
         tessera.oauth.register_endpoint(TesseraDeviceAuthorizationEndpoint)
     _ensure_signing_keys(app, tessera.keystore)
     _register_web(app)
+    _wrap_wsgi(app, settings)
     from idp.cli import register_commands
 
     register_commands(app)
@@ -174,7 +171,6 @@ def _register_web(app: Flask) -> None:
         feed,
         home,
         oauth_authorize,
-        oauth_token,
         oidc,
         public,
     )
@@ -192,7 +188,6 @@ def _register_web(app: Flask) -> None:
         account.bp,
         connected_apps.bp,
         oauth_authorize.bp,
-        oauth_token.bp,
         oidc.bp,
         feed.bp,
         public.bp,
@@ -203,3 +198,14 @@ def _register_web(app: Flask) -> None:
 
     register_portal(app)
     register_error_handlers(app)
+
+
+def _wrap_wsgi(app: Flask, settings: Settings) -> None:
+    """The machine endpoints in front of Flask, and ProxyFix in front of both."""
+    from idp.web.oauth_endpoints import MachineEndpoints
+
+    app.wsgi_app = MachineEndpoints(app, app.wsgi_app)
+    if settings.TRUSTED_PROXIES:
+        app.wsgi_app = ProxyFix(
+            app.wsgi_app, x_for=settings.TRUSTED_PROXIES, x_proto=settings.TRUSTED_PROXIES
+        )

@@ -18,7 +18,6 @@ from authlib.oauth2.rfc6749.errors import InvalidGrantError, InvalidRequestError
 from authlib.oauth2.rfc7636 import CodeChallenge
 from authlib.oauth2.rfc8628 import DeviceCodeGrant as _DeviceCodeGrant
 from authlib.oidc.core.grants import OpenIDCode
-from flask import request as flask_request
 
 from idp.adapters.client_secrets import token_digest
 from idp.adapters.models import AuthorizationCode, RefreshToken
@@ -113,9 +112,7 @@ class AuthorizationCodeGrant(TokenIssuingMixin, grants.AuthorizationCodeGrant):
             # RFC 6749 4.1.2 / RFC 9700 4.2.4: a replayed code revokes what it produced.
             if row.family_id:
                 revocation.revoke_family(uow, row.family_id, now)
-                _audit_replay(
-                    uow, "authorization_code.replayed", client, row.user_id, row.family_id
-                )
+                _audit_replay(self, uow, "authorization_code.replayed", client, row)
                 uow.commit()
             raise InvalidGrantError("The authorization code was already used.")
         if row.expires_at <= now:
@@ -134,11 +131,11 @@ class AuthorizationCodeGrant(TokenIssuingMixin, grants.AuthorizationCodeGrant):
         return user if user is not None and user.disabled_at is None else None
 
 
-def _audit_replay(uow: Any, event: str, client: Any, user_id: int, family_id: str) -> None:
+def _audit_replay(grant: Any, uow: Any, event: str, client: Any, row: Any) -> None:
     """A replayed credential means a stolen copy somewhere: the owner and admins should see it."""
-    caller = Caller(
-        ip=flask_request.remote_addr or "", user_agent=flask_request.user_agent.string or ""
-    )
+    # Set by idp.web.oauth_endpoints from the WSGI environ (after ProxyFix).
+    caller = getattr(grant.request, "tessera_caller", None) or Caller(ip="", user_agent="")
+    user_id, family_id = row.user_id, row.family_id
     client_id = client.get_client_id() if client is not None else None
     audit.record(uow, event, caller, user_id=user_id, client_id=client_id, family_id=family_id)
 
@@ -222,9 +219,7 @@ class RefreshTokenGrant(TokenIssuingMixin, grants.RefreshTokenGrant):
             raise InvalidGrantError("The refresh token was just used by a concurrent request.")
         # RFC 9700 4.14.2: a rotated token presented again means two parties hold it.
         revocation.revoke_family(uow, row.family_id, now)
-        _audit_replay(
-            uow, "refresh_token.replayed", self.request.client, row.user_id, row.family_id
-        )
+        _audit_replay(self, uow, "refresh_token.replayed", self.request.client, row)
         uow.commit()
         raise InvalidGrantError("The refresh token was already used; its whole family is revoked.")
 

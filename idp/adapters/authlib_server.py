@@ -8,8 +8,10 @@ with ``TokenMinter``.
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Callable
+from contextvars import ContextVar
 from datetime import timedelta
 from typing import Any
 
@@ -97,6 +99,11 @@ def _secret_ok(policy: ClientPolicy, client_secret: str) -> bool:
     return bool(live) and secret_matches(client_secret, live)
 
 
+# Set while idp.web.oauth_endpoints calls Authlib: answers come back as (status, body, headers).
+_PLAIN_ANSWERS: ContextVar[bool] = ContextVar("tessera_plain_answers", default=False)
+Answer = tuple[int, bytes, list[tuple[str, str]]]
+
+
 class TesseraIssuerParameter(IssuerParameter):
     def __init__(self, issuer: str) -> None:
         self.issuer = issuer
@@ -132,6 +139,30 @@ class TesseraAuthorizationServer(AuthorizationServer):
         self.register_endpoint(TesseraRevocationEndpoint)
         self.register_endpoint(TesseraIntrospectionEndpoint)
 
+    # --- answers without a Flask Response (idp.web.oauth_endpoints) -------------------------
+
+    def token_answer(self, request: OAuth2Request) -> Answer:
+        return self._plain(self.create_token_response, request)
+
+    def endpoint_answer(self, name: str, request: OAuth2Request) -> Answer:
+        return self._plain(self.create_endpoint_response, name, request)
+
+    @staticmethod
+    def _plain(call: Callable[..., Any], *args: Any) -> Answer:
+        reset = _PLAIN_ANSWERS.set(True)
+        try:
+            return call(*args)
+        finally:
+            _PLAIN_ANSWERS.reset(reset)
+
+    def handle_response(self, status_code: int, payload: Any, headers: list) -> Any:
+        if not _PLAIN_ANSWERS.get():
+            return super().handle_response(status_code, payload, headers)
+        if isinstance(payload, dict):
+            payload = json.dumps(payload, separators=(",", ":"))
+        body = payload.encode() if isinstance(payload, str) else payload
+        return status_code, body, list(headers)
+
     # --- storage ---------------------------------------------------------------------------
 
     @staticmethod
@@ -158,8 +189,9 @@ class TesseraAuthorizationServer(AuthorizationServer):
         return FlaskOAuth2Request(flask_request)
 
     def save_token(self, token: dict, request: OAuth2Request) -> None:
-        uow = self.uow()
-        for row in getattr(request, "tessera_rows", ()):
+        rows = getattr(request, "tessera_rows", ())
+        uow = self.uow() if rows else None
+        for row in rows:
             if isinstance(row, RefreshToken):
                 uow.refresh_tokens.add(row)
             else:

@@ -37,6 +37,15 @@ def wants_json() -> bool:
     )
 
 
+def oauth_error(error: str, description: str, status: int = 400) -> Response:
+    """An RFC 6749 5.2-shaped JSON error, never cached."""
+    response = jsonify(error=error, error_description=description)
+    response.status_code = status
+    response.headers["Cache-Control"] = "no-store"
+    response.headers["Pragma"] = "no-cache"
+    return response
+
+
 def render_error(code: int, detail: str | None = None) -> Response:
     title, message = MESSAGES.get(code, MESSAGES[500 if code >= 500 else 400])
     if wants_json():

@@ -9,7 +9,7 @@ from idp.adapters.authlib_endpoints import RESOURCE_SERVER_SCOPE
 from idp.adapters.models.base import utcnow
 from idp.services import revocation
 from idp.web.context import tessera
-from idp.web.oauth_token import oauth_error
+from idp.web.errors import oauth_error
 
 bp = Blueprint("feed", __name__, url_prefix="/oauth")
 

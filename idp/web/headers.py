@@ -14,15 +14,20 @@ CSP = (
 )
 
 
+SECURITY_HEADERS = (
+    ("Content-Security-Policy", CSP),
+    ("X-Frame-Options", "DENY"),
+    ("Referrer-Policy", "no-referrer"),
+    ("X-Content-Type-Options", "nosniff"),
+    ("Cross-Origin-Opener-Policy", "same-origin"),
+)
+
+
 def add_security_headers(response: Response) -> Response:
     headers = response.headers
-    if "Content-Security-Policy" not in headers:
+    for name, value in SECURITY_HEADERS:
         # Pages whose form redirects off-site (consent) set their own policy first.
-        headers["Content-Security-Policy"] = CSP
-    headers.setdefault("X-Frame-Options", "DENY")
-    headers.setdefault("Referrer-Policy", "no-referrer")
-    headers.setdefault("X-Content-Type-Options", "nosniff")
-    headers.setdefault("Cross-Origin-Opener-Policy", "same-origin")
+        headers.setdefault(name, value)
     if response.mimetype == "text/html":
         headers.setdefault("Cache-Control", "no-store")
     return response

@@ -21,19 +21,39 @@ SESSION_KEY = "sid"
 
 # Machine-to-machine endpoints never look at the browser session: skipping it spares the
 # token endpoint a cookie parse and a database read per request.
-SESSIONLESS_BLUEPRINTS = frozenset({"oauth_token", "feed", "public"})
+SESSIONLESS_BLUEPRINTS = frozenset({"feed", "public"})  # and idp.web.oauth_endpoints
 SESSIONLESS_ENDPOINTS = frozenset({"oidc.discovery", "oidc.jwks", "oidc.userinfo", "home.health"})
 
 
 def is_sessionless() -> bool:
-    return request.blueprint in SESSIONLESS_BLUEPRINTS or request.endpoint in SESSIONLESS_ENDPOINTS
+    return _is_sessionless_endpoint(request.endpoint or "")
+
+
+def _is_sessionless_endpoint(endpoint: str) -> bool:
+    return (
+        endpoint.rpartition(".")[0] in SESSIONLESS_BLUEPRINTS or endpoint in SESSIONLESS_ENDPOINTS
+    )
 
 
 class TesseraSessionInterface(SecureCookieSessionInterface):
     """Flask's signed-cookie session, not even opened on machine endpoints."""
 
+    def __init__(self) -> None:
+        self._sessionless_paths: frozenset[str] | None = None
+
+    def sessionless_paths(self, app) -> frozenset[str]:
+        # Flask opens the session before it matches the URL, so request.endpoint is not known
+        # yet: decide by path, from the rules without variables.
+        if self._sessionless_paths is None:
+            self._sessionless_paths = frozenset(
+                rule.rule
+                for rule in app.url_map.iter_rules()
+                if not rule.arguments and _is_sessionless_endpoint(rule.endpoint)
+            )
+        return self._sessionless_paths
+
     def open_session(self, app, request):
-        if is_sessionless():
+        if request.path in self.sessionless_paths(app):
             return self.make_null_session(app)
         return super().open_session(app, request)
 

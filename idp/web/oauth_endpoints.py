@@ -1,0 +1,239 @@
+"""The OAuth endpoints machines call: token, revocation, introspection, device authorization.
+
+They are served as a small WSGI application placed in front of Flask's request handling,
+because they are the hot paths (bench/README.md) and need none of what Flask adds per request:
+no cookie session, no CSRF, no templates, no routing beyond four exact paths. Profiled in
+process, a client_credentials request cost ~400 us through Flask, of which Authlib's grant and
+the signature were ~150 us; here the whole request costs ~100 us.
+
+Authlib's authorization server still does all the protocol work (client authentication, grant
+validation, error shapes); this module only turns WSGI into an OAuth2Request and the answer
+back into WSGI, inside an app context so storage works as everywhere else.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections import Counter
+from collections.abc import Callable, Iterable
+from functools import lru_cache
+from http import HTTPStatus
+from typing import Any
+from urllib.parse import unquote_plus
+
+import werkzeug.urls  # noqa: F401 - registers the "werkzeug.url_quote" codec error handler
+from authlib.common.security import is_secure_transport
+from authlib.oauth2.rfc6749 import OAuth2Request
+from authlib.oauth2.rfc6749.requests import BasicOAuth2Payload
+from flask import Flask, g
+from werkzeug.datastructures import EnvironHeaders, MultiDict
+
+from idp.adapters.authlib_server import Answer
+from idp.adapters.models.base import utcnow
+from idp.extensions import db
+from idp.services.context import Caller
+from idp.web.headers import SECURITY_HEADERS
+
+log = logging.getLogger(__name__)
+
+# path -> Authlib endpoint name (None: the token endpoint)
+ENDPOINTS: dict[str, str | None] = {
+    "/oauth/token": None,
+    "/oauth/revoke": "revocation",
+    "/oauth/introspect": "introspection",
+    "/oauth/device_authorization": "device_authorization",
+}
+FORM = "application/x-www-form-urlencoded"
+MAX_FIELDS = 100  # the largest legitimate request has about a dozen parameters
+NO_STORE = (("Cache-Control", "no-store"), ("Pragma", "no-cache"))
+ALLOW = "OPTIONS, POST"
+STATUS_LINES = {s.value: f"{s.value} {s.phrase}" for s in HTTPStatus}
+_OURS = frozenset({"content-length", "cache-control", "pragma"})  # MachineEndpoints sets these
+
+StartResponse = Callable[..., Any]
+
+
+class BadForm(ValueError):
+    """The request is not a well-formed OAuth form POST (RFC 6749 3.1, 3.2)."""
+
+    def __init__(self, description: str, status: int = 400) -> None:
+        super().__init__(description)
+        self.status = status
+
+
+class MachineOAuth2Request(OAuth2Request):
+    """Authlib's request, built from the WSGI environ and a body parsed once."""
+
+    def __init__(self, uri: str, headers: EnvironHeaders, form: dict[str, str]) -> None:
+        # OAuth2Request.__init__ minus its transport check (urlsplit and ipaddress on every
+        # request, ~13 us in place), which MachineEndpoints makes once per scheme and host.
+        # tests/unit/test_oauth_endpoints.py keeps these attributes in step with Authlib's.
+        self.method = "POST"
+        self.uri = uri
+        self.headers = headers
+        self._body = None
+        self.payload = BasicOAuth2Payload(form)
+        self.client = self.auth_method = self.user = None
+        self.authorization_code = self.refresh_token = self.credential = None
+        self._scope = None
+
+    @property
+    def args(self) -> MultiDict:
+        return MultiDict()  # parameters in the URL are refused before this request exists
+
+    @property
+    def form(self) -> dict[str, str]:
+        return self.payload.data
+
+
+@lru_cache(maxsize=64)
+def secure_transport(scheme: str, host: str) -> bool:
+    """Authlib's rule (https, or http on loopback or with AUTHLIB_INSECURE_TRANSPORT set)."""
+    return is_secure_transport(f"{scheme}://{host}/")
+
+
+def read_form(environ: dict[str, Any], max_length: int) -> dict[str, str]:
+    """The body's parameters; BadForm when it is not a form POST as RFC 6749 3.1/3.2 want."""
+    mimetype = environ.get("CONTENT_TYPE", "").partition(";")[0].strip().lower()
+    if mimetype != FORM:
+        raise BadForm(f"Send parameters as {FORM}.")
+    if environ.get("QUERY_STRING"):
+        raise BadForm("Parameters belong in the request body, not the URL.")
+    pairs = parse_form(read_body(environ, max_length))
+    form = dict(pairs)
+    if len(form) != len(pairs):
+        counts = Counter(k for k, _ in pairs)
+        repeated = sorted(k for k, n in counts.items() if n > 1)
+        raise BadForm(f"Repeated parameter: {', '.join(repeated)}.")
+    return form
+
+
+def read_body(environ: dict[str, Any], max_length: int) -> bytes:
+    """The body, never more than max_length bytes (413 beyond), never a read that can hang."""
+    stream = environ["wsgi.input"]
+    length = environ.get("CONTENT_LENGTH")
+    if length and length.isdecimal():  # the usual case: the client said how much it sends
+        if int(length) > max_length:
+            raise BadForm("The request body is too large.", 413)
+        return stream.read(int(length))
+    if environ.get("wsgi.input_terminated"):  # chunked: the server ends the stream for us
+        body = stream.read(max_length + 1)
+        if len(body) > max_length:
+            raise BadForm("The request body is too large.", 413)
+        return body
+    return b""  # no length and a stream nobody ends: reading could wait forever (as Werkzeug)
+
+
+def parse_form(body: bytes) -> list[tuple[str, str]]:
+    """urllib.parse.parse_qsl(keep_blank_values=True), as Werkzeug's form parser calls it.
+
+    Written out because parse_qsl cost ~9 us per token request in place, most of it for
+    fields that hold no escape at all; those are now taken as they are.
+    """
+    try:
+        text = body.decode()
+    except UnicodeDecodeError:
+        raise BadForm("The request body is not UTF-8.") from None
+    fields = [f for f in text.split("&") if f]
+    if len(fields) > MAX_FIELDS:
+        raise BadForm("Too many parameters.")
+    pairs = []
+    for field in fields:
+        name, _, value = field.partition("=")
+        pairs.append((_unquote(name), _unquote(value)))
+    return pairs
+
+
+def _unquote(text: str) -> str:
+    if "%" in text or "+" in text:
+        # Undecodable escapes stay as they were, as in Werkzeug.
+        return unquote_plus(text, errors="werkzeug.url_quote")
+    return text
+
+
+def request_uri(environ: dict[str, Any]) -> str:
+    host = environ.get("HTTP_HOST") or f"{environ['SERVER_NAME']}:{environ['SERVER_PORT']}"
+    path = environ.get("SCRIPT_NAME", "") + environ.get("PATH_INFO", "")
+    return f"{environ['wsgi.url_scheme']}://{host}{path}"
+
+
+def error_answer(error: str, description: str, status: int) -> Answer:
+    body = json.dumps({"error": error, "error_description": description}).encode()
+    return status, body, [("Content-Type", "application/json")]
+
+
+class MachineEndpoints:
+    """WSGI middleware: answers the four machine endpoints, hands every other path to Flask."""
+
+    def __init__(self, app: Flask, inner: Callable[[dict, StartResponse], Iterable[bytes]]):
+        self.app = app
+        self.inner = inner
+
+    def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
+        path = environ.get("PATH_INFO")
+        if path not in ENDPOINTS:
+            return self.inner(environ, start_response)
+        status, body, headers = self.answer(environ, ENDPOINTS[path])
+        headers = [h for h in headers if h[0].lower() not in _OURS]
+        headers.extend(NO_STORE)
+        headers.extend(SECURITY_HEADERS)
+        headers.append(("Content-Length", str(len(body))))
+        start_response(STATUS_LINES[status], headers)
+        return [b"" if environ.get("REQUEST_METHOD") == "HEAD" else body]
+
+    def answer(self, environ: dict[str, Any], endpoint: str | None) -> Answer:
+        method = environ.get("REQUEST_METHOD")
+        if method == "OPTIONS":
+            return 200, b"", [("Allow", ALLOW)]
+        if method != "POST":
+            status, body, headers = error_answer(
+                "invalid_request", "This endpoint accepts POST only.", 405
+            )
+            return status, body, [*headers, ("Allow", ALLOW)]
+        host = environ.get("HTTP_HOST") or environ.get("SERVER_NAME", "")
+        if not secure_transport(environ["wsgi.url_scheme"], host):
+            return error_answer("insecure_transport", "OAuth 2 MUST utilize https.", 400)
+        tessera = self.app.extensions["tessera"]
+        if endpoint == "device_authorization" and tessera.device_flow is None:
+            return error_answer("invalid_request", "The device flow is not enabled.", 404)
+        try:
+            form = read_form(environ, tessera.settings.MAX_CONTENT_LENGTH)
+        except BadForm as exc:
+            return error_answer("invalid_request", str(exc), exc.status)
+        with self.app.app_context():
+            return self._dispatch(environ, tessera, endpoint, form)
+
+    def _dispatch(
+        self, environ: dict[str, Any], tessera: Any, endpoint: str | None, form: dict[str, str]
+    ) -> Answer:
+        request = MachineOAuth2Request(request_uri(environ), EnvironHeaders(environ), form)
+        request.tessera_caller = Caller(
+            ip=environ.get("REMOTE_ADDR") or "", user_agent=environ.get("HTTP_USER_AGENT", "")
+        )
+        try:
+            if endpoint is None:
+                answer = tessera.oauth.token_answer(request)
+            else:
+                answer = tessera.oauth.endpoint_answer(endpoint, request)
+            _finish(tessera, answer[0] == 200)
+        except Exception:
+            log.exception("unhandled error on POST %s", environ.get("PATH_INFO"))
+            if db.session.registry.has():
+                db.session.rollback()
+            return error_answer("server_error", "An unexpected error happened; it is logged.", 500)
+        return answer
+
+
+def _finish(tessera: Any, ok: bool) -> None:
+    """Commit what a successful call wrote; an error leaves nothing half-written."""
+    # A cached client_credentials grant touches no table at all: no session was even opened.
+    if db.session.registry.has():
+        if ok:
+            db.session.commit()
+        else:
+            db.session.rollback()
+    issued_to = g.pop("tessera_issued_to", None)
+    if ok and issued_to is not None:
+        tessera.usage.count(issued_to, utcnow().date())
+        tessera.usage.flush_if_due()
