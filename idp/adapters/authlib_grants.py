@@ -11,7 +11,7 @@ from __future__ import annotations
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from authlib.oauth2.rfc6749 import OAuth2Request, grants
 from authlib.oauth2.rfc6749.errors import InvalidGrantError, InvalidRequestError, InvalidScopeError
@@ -197,20 +197,23 @@ class RefreshTokenGrant(TokenIssuingMixin, grants.RefreshTokenGrant):
 
     def authenticate_refresh_token(self, refresh_token: str) -> Any:
         uow = self.server.uow()
-        row = uow.refresh_tokens.by_digest(token_digest(refresh_token))
-        if row is None or row.revoked_at is not None:
-            return None
         now = utcnow()
-        if row.rotated_at is not None or not uow.refresh_tokens.claim(row, now):
-            self._reject_reuse(uow, row, now)
+        digest = token_digest(refresh_token)
+        row = uow.refresh_tokens.claim_by_digest(digest, now)  # rotated here, atomically
+        if row is None:
+            spent = uow.refresh_tokens.by_digest(digest)
+            if spent is None or spent.revoked_at is not None:
+                return None
+            self._reject_reuse(uow, spent, now)
         if row.expires_at <= now or row.family_expires_at <= now:
             raise InvalidGrantError("The refresh token has expired.")
-        grant = uow.grants.by_pk(row.grant_pk)
-        if grant is None or grant.revoked_at is not None:
+        holder = uow.grants.with_user(row.grant_pk, row.user_id)
+        if holder is None or holder.revoked_at is not None:
             raise InvalidGrantError("The authorization was revoked.")
-        return RefreshView(row, grant.gid)
+        user = TokenUser(holder.user_id, holder.subject) if holder.disabled_at is None else None
+        return RefreshView(row, holder.gid, user)
 
-    def _reject_reuse(self, uow: Any, row: RefreshToken, now: Any) -> None:
+    def _reject_reuse(self, uow: Any, row: RefreshToken, now: Any) -> NoReturn:
         rotated_at = uow.refresh_tokens.rotated_at(row.id)
         grace = timedelta(seconds=self.server.settings.REFRESH_TOKEN_REUSE_GRACE)
         if rotated_at is not None and now - rotated_at <= grace:
@@ -224,17 +227,25 @@ class RefreshTokenGrant(TokenIssuingMixin, grants.RefreshTokenGrant):
         raise InvalidGrantError("The refresh token was already used; its whole family is revoked.")
 
     def authenticate_user(self, refresh_token: Any) -> Any:
-        user = self.server.uow().users.get(refresh_token.row.user_id)
-        return user if user is not None and user.disabled_at is None else None
+        return refresh_token.user  # read with the grant; None when the account is disabled
 
     def revoke_old_credential(self, refresh_token: Any) -> None:
         """Nothing to do: the old token was rotated atomically when it was authenticated."""
 
 
+@dataclass(frozen=True)
+class TokenUser:
+    """What minting needs of the user behind a refresh token (not the whole account row)."""
+
+    id: int
+    subject: str
+
+
 class RefreshView:
-    def __init__(self, row: RefreshToken, gid: str) -> None:
-        self.row = row
+    def __init__(self, row: Any, gid: str, user: TokenUser | None) -> None:
+        self.row = row  # the refresh token's columns, as claimed
         self.gid = gid
+        self.user = user
 
     def check_client(self, client: OAuthClient) -> bool:
         return self.row.client_pk == client.policy.pk

@@ -34,7 +34,6 @@ from idp.adapters.authlib_grants import (
 )
 from idp.adapters.client_cache import ClientPolicyCache, watch
 from idp.adapters.client_secrets import secret_matches, token_digest
-from idp.adapters.models import AccessTokenRecord, RefreshToken
 from idp.adapters.models.base import utcnow
 from idp.adapters.unit_of_work import SqlAlchemyUnitOfWork
 from idp.domain.clients import ClientPolicy, redirect_uri_matches
@@ -191,11 +190,8 @@ class TesseraAuthorizationServer(AuthorizationServer):
     def save_token(self, token: dict, request: OAuth2Request) -> None:
         rows = getattr(request, "tessera_rows", ())
         uow = self.uow() if rows else None
-        for row in rows:
-            if isinstance(row, RefreshToken):
-                uow.refresh_tokens.add(row)
-            else:
-                uow.access_tokens.add(row)
+        for repository, values in rows:  # Core inserts: no ORM unit of work on the hot path
+            getattr(uow, repository).insert(values)
         g.tessera_issued_to = request.client.policy.pk  # counted once the response is committed
 
     # --- token minting ---------------------------------------------------------------------
@@ -222,18 +218,17 @@ class TesseraAuthorizationServer(AuthorizationServer):
             "expires_in": minted.expires_in,
             "scope": " ".join(scopes),
         }
-        rows: list[Any] = []
+        rows: list[tuple[str, dict[str, Any]]] = []
         if user is not None and source is not None:
-            rows.append(
-                AccessTokenRecord(
-                    jti=minted.jti,
-                    client_pk=client.pk,
-                    user_id=user.id,
-                    grant_pk=source.grant_pk,
-                    family_id=source.family_id,
-                    expires_at=revocation.utc(minted.expires_at),
-                )
-            )
+            record = {
+                "jti": minted.jti,
+                "client_pk": client.pk,
+                "user_id": user.id,
+                "grant_pk": source.grant_pk,
+                "family_id": source.family_id,
+                "expires_at": revocation.utc(minted.expires_at),
+            }
+            rows.append(("access_tokens", record))
             wants_refresh = client.confidential or "offline_access" in scopes
             if include_refresh and "refresh_token" in client.grant_types and wants_refresh:
                 token["refresh_token"] = self._new_refresh_token(client, source, user, rows)
@@ -247,23 +242,21 @@ class TesseraAuthorizationServer(AuthorizationServer):
         value = new_opaque_token()
         absolute = client.refresh_token_ttl or self.settings.REFRESH_TOKEN_ABSOLUTE_TTL
         family_expires = source.family_expires_at or now + timedelta(seconds=absolute)
-        rows.append(
-            RefreshToken(
-                digest=token_digest(value),
-                family_id=source.family_id,
-                client_pk=client.pk,
-                user_id=user.id,
-                grant_pk=source.grant_pk,
-                scope=source.scope,  # a narrowed refresh keeps the full grant for the next one
-                audience=source.audience,
-                auth_time=source.auth_time,
-                created_at=now,
-                expires_at=min(
-                    now + timedelta(seconds=self.settings.REFRESH_TOKEN_IDLE_TTL), family_expires
-                ),
-                family_expires_at=family_expires,
-            )
-        )
+        idle_expiry = now + timedelta(seconds=self.settings.REFRESH_TOKEN_IDLE_TTL)
+        record = {
+            "digest": token_digest(value),
+            "family_id": source.family_id,
+            "client_pk": client.pk,
+            "user_id": user.id,
+            "grant_pk": source.grant_pk,
+            "scope": source.scope,  # a narrowed refresh keeps the full grant for the next one
+            "audience": source.audience,
+            "auth_time": source.auth_time,
+            "created_at": now,
+            "expires_at": min(idle_expiry, family_expires),
+            "family_expires_at": family_expires,
+        }
+        rows.append(("refresh_tokens", record))
         return value
 
 

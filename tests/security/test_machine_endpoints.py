@@ -160,3 +160,22 @@ def test_machine_pages_in_flask_do_not_open_the_cookie_session(client, path, mon
     assert opened == []
     client.get("/login")
     assert opened == ["/login"]
+
+
+def test_refresh_rotation_costs_four_statements(app, flow, web_app):
+    """Claim with UPDATE ... RETURNING, grant and user in one read, two inserts (bench/README.md)."""
+    tokens = flow.tokens(web_app, scope="openid offline_access")
+    statements: list[str] = []
+
+    def record(conn, cursor, statement, *args) -> None:
+        statements.append(statement.split(None, 1)[0].upper())
+
+    with app.app_context():
+        engine = db.engine
+    event.listen(engine, "before_cursor_execute", record)
+    try:
+        response = flow.refresh(web_app, tokens["refresh_token"])
+    finally:
+        event.remove(engine, "before_cursor_execute", record)
+    assert response.status_code == 200 and response.get_json()["refresh_token"]
+    assert statements == ["UPDATE", "SELECT", "INSERT", "INSERT"]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from sqlalchemy import func, select, update
+from sqlalchemy import Row, bindparam, func, insert, select, update
 
 from idp.adapters.models import (
     AccessTokenRecord,
@@ -13,8 +13,36 @@ from idp.adapters.models import (
     DeviceCode,
     Grant,
     RefreshToken,
+    User,
 )
 from idp.extensions import db
+
+# The refresh grant's statements, built once: constructing a statement costs more than running
+# it on SQLite, and Core statements skip the ORM's bulk-update and unit-of-work machinery.
+_tokens = RefreshToken.__table__
+_CLAIM_BY_DIGEST = (
+    update(_tokens)
+    .where(
+        _tokens.c.digest == bindparam("presented"),
+        _tokens.c.rotated_at.is_(None),
+        _tokens.c.revoked_at.is_(None),
+    )
+    .values(rotated_at=bindparam("claimed_at"))
+    .returning(*_tokens.c)
+)
+_GRANT_WITH_USER = (
+    select(
+        Grant.__table__.c.gid,
+        Grant.__table__.c.revoked_at,
+        User.__table__.c.id.label("user_id"),
+        User.__table__.c.subject,
+        User.__table__.c.disabled_at,
+    )
+    .join(User.__table__, User.__table__.c.id == bindparam("user_id"))
+    .where(Grant.__table__.c.id == bindparam("pk"))
+)
+_INSERT_REFRESH_TOKEN = insert(_tokens)
+_INSERT_ACCESS_TOKEN = insert(AccessTokenRecord.__table__)
 
 
 class SqlAlchemyClientRepository:
@@ -48,6 +76,10 @@ class SqlAlchemyGrantRepository:
 
     def by_pk(self, pk: int) -> Grant | None:
         return db.session.get(Grant, pk)
+
+    def with_user(self, pk: int, user_id: int) -> Row | None:
+        """gid, revoked_at, and the user's id, subject and disabled_at, in one read."""
+        return db.session.execute(_GRANT_WITH_USER, {"pk": pk, "user_id": user_id}).first()
 
     def by_gid(self, gid: str) -> Grant | None:
         return db.session.scalar(select(Grant).where(Grant.gid == gid))
@@ -108,26 +140,24 @@ class SqlAlchemyRefreshTokenRepository:
     def add(self, token: RefreshToken) -> None:
         db.session.add(token)
 
+    def insert(self, values: dict) -> None:
+        """A new token row without an ORM object (the token endpoint's path)."""
+        db.session.execute(_INSERT_REFRESH_TOKEN, values)
+
     def by_digest(self, digest: str) -> RefreshToken | None:
         return db.session.scalar(select(RefreshToken).where(RefreshToken.digest == digest))
 
-    def claim(self, token: RefreshToken, now: datetime) -> bool:
-        """Rotate: exactly one of two concurrent requests with the same token wins.
+    def claim_by_digest(self, digest: str, now: datetime) -> Row | None:
+        """Rotate the live token with this digest and return its columns, in one statement.
 
-        The conditional UPDATE takes the row lock on PostgreSQL; the loser re-reads the row
-        after the winner commits, finds rotated_at set and updates nothing.
+        None when there is no such token, or it was revoked or rotated already (by_digest then
+        tells which). Exactly one of two concurrent requests gets the row: the UPDATE takes the
+        row lock on PostgreSQL, and the loser re-reads the row after the winner commits, finds
+        rotated_at set and updates nothing.
         """
-        result = db.session.execute(
-            update(RefreshToken)
-            .where(
-                RefreshToken.id == token.id,
-                RefreshToken.rotated_at.is_(None),
-                RefreshToken.revoked_at.is_(None),
-            )
-            .values(rotated_at=now)
-            .execution_options(synchronize_session=False)
-        )
-        return result.rowcount == 1
+        return db.session.execute(
+            _CLAIM_BY_DIGEST, {"presented": digest, "claimed_at": now}
+        ).first()
 
     def rotated_at(self, token_id: int) -> datetime | None:
         """A fresh read, after a lost race: the row in the session may predate the winner's commit."""
@@ -164,6 +194,10 @@ class SqlAlchemyRefreshTokenRepository:
 class SqlAlchemyAccessTokenRepository:
     def add(self, record: AccessTokenRecord) -> None:
         db.session.add(record)
+
+    def insert(self, values: dict) -> None:
+        """A new jti record without an ORM object (the token endpoint's path)."""
+        db.session.execute(_INSERT_ACCESS_TOKEN, values)
 
     def get(self, jti: str) -> AccessTokenRecord | None:
         return db.session.get(AccessTokenRecord, jti)
