@@ -25,8 +25,8 @@ SECURITY_HEADERS = (
 
 def add_security_headers(response: Response) -> Response:
     headers = response.headers
+    # setdefault: pages whose form posts off-site (consent) set their own CSP first.
     for name, value in SECURITY_HEADERS:
-        # Pages whose form redirects off-site (consent) set their own policy first.
         headers.setdefault(name, value)
     if response.mimetype == "text/html":
         headers.setdefault("Cache-Control", "no-store")
