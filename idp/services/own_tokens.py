@@ -10,8 +10,6 @@ from typing import Any
 
 import jwt
 
-from idp.adapters.models.base import utcnow
-
 ALGORITHMS = ["ES256", "RS256", "EdDSA"]
 
 
@@ -42,12 +40,6 @@ def decode_access_token(keystore: Any, settings: Any, token: str) -> dict[str, A
 
 def is_revoked(uow: Any, claims: dict[str, Any]) -> bool:
     """Revoked jti, revoked grant, or an app that is suspended or gone."""
-    client = uow.clients.by_client_id(claims.get("client_id", ""))
-    if client is None or client.suspended_at is not None:
-        return True
-    gid = claims.get("gid")
-    if gid:
-        grant = uow.grants.by_gid(gid)
-        if grant is None or grant.revoked_at is not None:
-            return True
-    return uow.revocations.token_revoked(claims["jti"], utcnow())
+    return uow.revocations.access_token_revoked(
+        str(claims.get("client_id", "")), claims.get("gid"), str(claims["jti"])
+    )

@@ -183,3 +183,55 @@ def test_checklist_22_grant_revocation_stops_refresh_at_once(app, flow, web_app)
     fresh = flow.tokens(web_app)
     old_gid = jwt.decode(tokens["access_token"], options={"verify_signature": False})["gid"]
     assert jwt.decode(fresh["access_token"], options={"verify_signature": False})["gid"] != old_gid
+
+
+def test_rfc7662_introspection_and_userinfo_see_every_way_an_access_token_ends(
+    app, flow, web_app, service_app
+):
+    """One read decides (idp.adapters.repositories.revocations): jti, grant, app."""
+    from idp.adapters.models.base import utcnow
+    from idp.extensions import db
+
+    rs = resource_server(app)
+
+    def active(token: str) -> bool:
+        body = flow.client.post("/oauth/introspect", data={"token": token}, headers=rs.basic())
+        return body.get_json()["active"]
+
+    def userinfo(token: str) -> int:
+        return flow.client.get(
+            "/oauth/userinfo", headers={"Authorization": f"Bearer {token}"}
+        ).status_code
+
+    machine = flow.client.post(
+        "/oauth/token", data={"grant_type": "client_credentials"}, headers=service_app.basic()
+    ).get_json()["access_token"]
+    assert active(machine)  # no gid: only the app and the jti matter
+
+    by_jti = flow.tokens(web_app, scope="openid")["access_token"]
+    assert active(by_jti) and userinfo(by_jti) == 200
+    flow.client.post("/oauth/revoke", data={"token": by_jti}, headers=web_app.basic())
+    assert not active(by_jti) and userinfo(by_jti) == 401
+
+    by_grant = flow.tokens(web_app, scope="openid")["access_token"]
+    gid = jwt.decode(by_grant, options={"verify_signature": False})["gid"]
+    with app.app_context():
+        uow = SqlAlchemyUnitOfWork()
+        grant = uow.grants.by_gid(gid)
+        revocation.revoke_grant(uow, app.extensions["tessera"].revocation_window, grant, utcnow())
+        uow.commit()
+    assert not active(by_grant) and userinfo(by_grant) == 401
+
+    with app.app_context():
+        uow = SqlAlchemyUnitOfWork()
+        revocation.suspend_client(
+            uow, uow.clients.by_client_id(service_app.client_id), "t", utcnow()
+        )
+        uow.commit()
+    assert not active(machine)
+
+    with app.app_context():
+        uow = SqlAlchemyUnitOfWork()
+        db.session.delete(uow.clients.by_client_id(service_app.client_id))
+        uow.commit()
+    assert not active(machine)  # an app that is gone
