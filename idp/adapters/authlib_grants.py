@@ -103,24 +103,24 @@ class AuthorizationCodeGrant(TokenIssuingMixin, grants.AuthorizationCodeGrant):
 
     def query_authorization_code(self, code: str, client: OAuthClient) -> Any:
         uow = self.server.uow()
-        row = uow.codes.by_digest(token_digest(code))
-        if row is None or row.client_pk != client.policy.pk:
-            return None
         now = utcnow()
-        family_id = secrets.token_hex(16)
-        if row.used_at is not None or not uow.codes.claim(row, family_id, now):
+        digest = token_digest(code)
+        row = uow.codes.claim_by_digest(digest, client.policy.pk, secrets.token_hex(16), now)
+        if row is None:
+            spent = uow.codes.by_digest(digest)
+            if spent is None or spent.client_pk != client.policy.pk:
+                return None  # unknown, or another app's: left unused
             # RFC 6749 4.1.2 / RFC 9700 4.2.4: a replayed code revokes what it produced.
-            if row.family_id:
-                revocation.revoke_family(uow, row.family_id, now)
-                _audit_replay(self, uow, "authorization_code.replayed", client, row)
+            if spent.family_id:
+                revocation.revoke_family(uow, spent.family_id, now)
+                _audit_replay(self, uow, "authorization_code.replayed", client, spent)
                 uow.commit()
             raise InvalidGrantError("The authorization code was already used.")
         if row.expires_at <= now:
             raise InvalidGrantError("The authorization code has expired.")
-        grant = uow.grants.by_pk(row.grant_pk)
+        grant = uow.grants.standing(row.grant_pk)
         if grant is None or grant.revoked_at is not None:
             raise InvalidGrantError("The authorization was revoked.")
-        row.family_id = family_id
         return CodeView(row, grant.gid)
 
     def delete_authorization_code(self, authorization_code: Any) -> None:
@@ -143,8 +143,8 @@ def _audit_replay(grant: Any, uow: Any, event: str, client: Any, row: Any) -> No
 class CodeView:
     """What Authlib and the OpenID extension read from a stored code."""
 
-    def __init__(self, row: AuthorizationCode, gid: str) -> None:
-        self.row = row
+    def __init__(self, row: Any, gid: str) -> None:
+        self.row = row  # the code's columns, as claimed
         self.gid = gid
         self.code_challenge = row.code_challenge
         self.code_challenge_method = row.code_challenge_method

@@ -108,21 +108,11 @@ def test_cached_client_credentials_grant_touches_no_database(app, client, servic
     """The property the token endpoint's speed rests on (bench/README.md)."""
     data = {"grant_type": "client_credentials", "scope": "market:read"}
     assert client.post("/oauth/token", data=data, headers=service_app.basic()).status_code == 200
-    statements: list[str] = []
-
-    def record(conn, cursor, statement, *args) -> None:
-        statements.append(statement)
-
-    with app.app_context():
-        engine = db.engine
-    event.listen(engine, "before_cursor_execute", record)
-    try:
-        for _ in range(3):
-            response = client.post("/oauth/token", data=data, headers=service_app.basic())
-            assert response.status_code == 200
-    finally:
-        event.remove(engine, "before_cursor_execute", record)
-    assert statements == []
+    for _ in range(3):
+        response, statements = statement_kinds(
+            app, lambda: client.post("/oauth/token", data=data, headers=service_app.basic())
+        )
+        assert response.status_code == 200 and statements == []
 
 
 def test_checklist_13_replay_audit_names_the_forwarded_client_address(make_app_client_flow):
@@ -162,9 +152,8 @@ def test_machine_pages_in_flask_do_not_open_the_cookie_session(client, path, mon
     assert opened == ["/login"]
 
 
-def test_refresh_rotation_costs_four_statements(app, flow, web_app):
-    """Claim with UPDATE ... RETURNING, grant and user in one read, two inserts (bench/README.md)."""
-    tokens = flow.tokens(web_app, scope="openid offline_access")
+def statement_kinds(app, call) -> tuple[object, list[str]]:
+    """call()'s result, and the first word of every SQL statement it ran."""
     statements: list[str] = []
 
     def record(conn, cursor, statement, *args) -> None:
@@ -174,8 +163,25 @@ def test_refresh_rotation_costs_four_statements(app, flow, web_app):
         engine = db.engine
     event.listen(engine, "before_cursor_execute", record)
     try:
-        response = flow.refresh(web_app, tokens["refresh_token"])
+        return call(), statements
     finally:
         event.remove(engine, "before_cursor_execute", record)
+
+
+def test_refresh_rotation_costs_four_statements(app, flow, web_app):
+    """Claim with UPDATE ... RETURNING, grant and user in one read, two inserts (bench/README.md)."""
+    tokens = flow.tokens(web_app, scope="openid offline_access")
+    response, statements = statement_kinds(
+        app, lambda: flow.refresh(web_app, tokens["refresh_token"])
+    )
     assert response.status_code == 200 and response.get_json()["refresh_token"]
     assert statements == ["UPDATE", "SELECT", "INSERT", "INSERT"]
+
+
+def test_code_exchange_costs_five_statements(app, flow, web_app):
+    """Claim with UPDATE ... RETURNING, the grant, the user (for the ID token), two inserts."""
+    assert flow.tokens(web_app, scope="openid")  # the key store has read its keys
+    code = flow.code(web_app, scope="openid offline_access")
+    response, statements = statement_kinds(app, lambda: flow.exchange(web_app, code))
+    assert response.status_code == 200 and response.get_json()["id_token"]
+    assert statements == ["UPDATE", "SELECT", "SELECT", "INSERT", "INSERT"]

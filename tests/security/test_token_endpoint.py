@@ -58,6 +58,8 @@ def test_checklist_12_code_bound_to_client(app, flow, web_app, spa_app):
               "code_verifier": flow.verifier, "client_id": spa_app.client_id},
     )  # fmt: skip
     assert response.status_code == 400 and response.get_json()["error"] == "invalid_grant"
+    # Another app's attempt does not use the code up: its own app can still redeem it.
+    assert flow.exchange(web_app, code).status_code == 200
 
 
 def test_checklist_12_code_bound_to_redirect_uri(flow, web_app):

@@ -41,6 +41,20 @@ _GRANT_WITH_USER = (
     .join(User.__table__, User.__table__.c.id == bindparam("user_id"))
     .where(Grant.__table__.c.id == bindparam("pk"))
 )
+_codes = AuthorizationCode.__table__
+_CLAIM_CODE = (
+    update(_codes)
+    .where(
+        _codes.c.code_digest == bindparam("presented"),
+        _codes.c.client_pk == bindparam("client"),
+        _codes.c.used_at.is_(None),
+    )
+    .values(used_at=bindparam("claimed_at"), family_id=bindparam("family"))
+    .returning(*_codes.c)
+)
+_GRANT_STANDING = select(Grant.__table__.c.gid, Grant.__table__.c.revoked_at).where(
+    Grant.__table__.c.id == bindparam("pk")
+)
 _INSERT_REFRESH_TOKEN = insert(_tokens)
 _INSERT_ACCESS_TOKEN = insert(AccessTokenRecord.__table__)
 
@@ -76,6 +90,10 @@ class SqlAlchemyGrantRepository:
 
     def by_pk(self, pk: int) -> Grant | None:
         return db.session.get(Grant, pk)
+
+    def standing(self, pk: int) -> Row | None:
+        """gid and revoked_at, without loading the grant."""
+        return db.session.execute(_GRANT_STANDING, {"pk": pk}).first()
 
     def with_user(self, pk: int, user_id: int) -> Row | None:
         """gid, revoked_at, and the user's id, subject and disabled_at, in one read."""
@@ -125,15 +143,16 @@ class SqlAlchemyCodeRepository:
             select(AuthorizationCode).where(AuthorizationCode.code_digest == digest)
         )
 
-    def claim(self, code: AuthorizationCode, family_id: str, now: datetime) -> bool:
-        """Mark the code used; False when another request used it first (one use, atomically)."""
-        result = db.session.execute(
-            update(AuthorizationCode)
-            .where(AuthorizationCode.id == code.id, AuthorizationCode.used_at.is_(None))
-            .values(used_at=now, family_id=family_id)
-            .execution_options(synchronize_session=False)
-        )
-        return result.rowcount == 1
+    def claim_by_digest(
+        self, digest: str, client_pk: int, family_id: str, now: datetime
+    ) -> Row | None:
+        """Use the unused code with this digest issued to this app; its columns, or None.
+
+        One statement, so one use even under concurrency (as RefreshToken's claim_by_digest).
+        None when there is no such code for this app or it was used (by_digest tells which).
+        """
+        params = {"presented": digest, "client": client_pk, "claimed_at": now, "family": family_id}
+        return db.session.execute(_CLAIM_CODE, params).first()
 
 
 class SqlAlchemyRefreshTokenRepository:
