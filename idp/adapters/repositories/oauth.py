@@ -17,8 +17,9 @@ from idp.adapters.models import (
 )
 from idp.extensions import db
 
-# The refresh grant's statements, built once: constructing a statement costs more than running
-# it on SQLite, and Core statements skip the ORM's bulk-update and unit-of-work machinery.
+# The token endpoint's statements (refresh rotation, code exchange), built once: constructing a
+# statement costs more than running it on SQLite, and Core statements skip the ORM's
+# bulk-update and unit-of-work machinery.
 _tokens = RefreshToken.__table__
 _CLAIM_BY_DIGEST = (
     update(_tokens)
