@@ -13,8 +13,8 @@ from sqlalchemy import event, select
 
 from idp.adapters.models import AuditEvent
 from idp.extensions import db
+from idp.web.oauth_endpoints import ENDPOINTS
 
-PATHS = ["/oauth/token", "/oauth/revoke", "/oauth/introspect", "/oauth/device_authorization"]
 SECURITY = {
     "X-Frame-Options": "DENY",
     "Referrer-Policy": "no-referrer",
@@ -50,7 +50,7 @@ def test_checklist_16_every_answer_is_no_store_json_with_security_headers(client
             assert response.get_json()["error"]
 
 
-@pytest.mark.parametrize("path", PATHS)
+@pytest.mark.parametrize("path", list(ENDPOINTS))
 def test_checklist_16_other_methods_get_405_naming_post(client, path):
     for method in ("GET", "PUT", "DELETE", "HEAD"):
         response = client.open(path, method=method)
