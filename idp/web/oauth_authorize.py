@@ -67,8 +67,14 @@ def _redirect_with(redirect_uri: str, params: list[tuple[str, str]]) -> Response
     return response
 
 
-def _error_redirect(redirect_uri: str, error: str, description: str, state: str | None) -> Response:
-    params = [("error", error), ("error_description", description)]
+def _error_redirect(
+    redirect_uri: str, refused: Refusal | OAuth2Error, state: str | None
+) -> Response:
+    if isinstance(refused, Refusal):
+        description = refused.description
+    else:
+        description = refused.get_error_description()
+    params = [("error", refused.error), ("error_description", description)]
     if state:
         params.append(("state", state))
     params.append(("iss", tessera().settings.ISSUER))
@@ -231,14 +237,8 @@ def authorize() -> Response:
     params["redirect_uri"] = redirect_uri
     try:
         return _decide(params, policy, redirect_uri)
-    except Refusal as refusal:
-        return _error_redirect(
-            redirect_uri, refusal.error, refusal.description, params.get("state")
-        )
-    except OAuth2Error as error:
-        return _error_redirect(
-            redirect_uri, error.error, error.get_error_description(), params.get("state")
-        )
+    except (Refusal, OAuth2Error) as refused:
+        return _error_redirect(redirect_uri, refused, params.get("state"))
 
 
 @bp.route("/oauth/authorize", methods=["POST"])
@@ -269,11 +269,5 @@ def consent_decision() -> Response:
             raise Refusal("access_denied", "The user denied the request.")
         grant_row = consent.record_consent(server.uow(), caller(), user, policy, scopes)
         return _issue_code(grant, params, grant_row.id, audience)
-    except Refusal as refusal:
-        return _error_redirect(
-            redirect_uri, refusal.error, refusal.description, params.get("state")
-        )
-    except OAuth2Error as error:
-        return _error_redirect(
-            redirect_uri, error.error, error.get_error_description(), params.get("state")
-        )
+    except (Refusal, OAuth2Error) as refused:
+        return _error_redirect(redirect_uri, refused, params.get("state"))
