@@ -103,6 +103,25 @@ class TokenMinter:
         self._clock = clock
         self._headers: dict[tuple[str, str, str | None], bytes] = {}
 
+    @classmethod
+    def from_settings(
+        cls,
+        settings: Any,
+        keys: SigningKeys,
+        catalogue: ScopeCatalogue,
+        clock: Callable[[], float] = time.time,
+    ) -> TokenMinter:
+        """The minter the TESSERA_* settings describe (issuer, algorithm, lifetimes)."""
+        return cls(
+            issuer=settings.ISSUER,
+            keys=keys,
+            catalogue=catalogue,
+            access_alg=settings.ACCESS_TOKEN_ALG,
+            access_ttl=settings.ACCESS_TOKEN_TTL,
+            id_token_ttl=settings.ID_TOKEN_TTL,
+            clock=clock,
+        )
+
     def tier_claim(self, client: ClientPolicy) -> dict[str, Any]:
         tier = self._catalogue.tier(client.tier)
         return {

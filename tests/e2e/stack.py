@@ -245,17 +245,8 @@ def start_tessera(tmp: Path, clock: SkewedClock) -> tuple[Any, Any, str]:
         )
     )
     tessera = app.extensions["tessera"]
-    settings = tessera.settings
     # Same minter, with the injectable clock the tests shift.
-    minter = TokenMinter(
-        issuer=settings.ISSUER,
-        keys=tessera.keystore,
-        catalogue=tessera.catalogue,
-        access_alg=settings.ACCESS_TOKEN_ALG,
-        access_ttl=settings.ACCESS_TOKEN_TTL,
-        id_token_ttl=settings.ID_TOKEN_TTL,
-        clock=clock,
-    )
+    minter = TokenMinter.from_settings(tessera.settings, tessera.keystore, tessera.catalogue, clock)
     tessera.minter = tessera.oauth.minter = minter
     with app.app_context():
         upgrade()
