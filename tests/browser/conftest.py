@@ -18,15 +18,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from werkzeug.serving import make_server
 
-from idp import create_app
 from idp.adapters.unit_of_work import SqlAlchemyUnitOfWork
 from idp.extensions import db
 from idp.services import accounts, clients
 from idp.services.context import Caller
 from portal.services import access_requests
-from tests.conftest import PASSWORD, base_config
+from tests.conftest import PASSWORD
+from tests.live_server import start_live_tessera, stop_live_tessera
 
 ROOT = Path(__file__).resolve().parents[2]
 SHOTS = ROOT / "test-output" / "screenshots"
@@ -106,31 +105,12 @@ def chromium() -> str:
 
 @pytest.fixture(scope="session")
 def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveTessera]:
-    from flask_migrate import upgrade
-
     tmp = tmp_path_factory.mktemp("browser")
-    holder: dict[str, Any] = {}
-    # Bind first, so the issuer is the URL the browser and the OAuth client really use.
-    server = make_server("127.0.0.1", 0, lambda e, s: holder["app"](e, s), threaded=True)
-    issuer = f"http://127.0.0.1:{server.server_port}"
-    app = create_app(
-        base_config(f"sqlite:///{tmp / 'tessera.db'}", tmp / "instance", ISSUER=issuer)
-    )
-    with app.app_context():
-        upgrade()
-        app.extensions["tessera"].keystore.ensure_keys()
-        db.session.remove()
-    holder["app"] = app
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
+    app, server, issuer = start_live_tessera(f"sqlite:///{tmp / 'tessera.db'}", tmp / "instance")
     try:
         yield LiveTessera(issuer, app)
     finally:
-        server.shutdown()
-        server.server_close()
-        with app.app_context():
-            db.session.remove()
-            db.engine.dispose()
+        stop_live_tessera(app, server)
 
 
 class _Callback(BaseHTTPRequestHandler):

@@ -23,15 +23,14 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import requests
-from werkzeug.serving import make_server
 
-from idp import create_app
 from idp.adapters.unit_of_work import SqlAlchemyUnitOfWork
 from idp.extensions import db
 from idp.services import accounts, clients
 from idp.services.context import Caller
 from idp.services.tokens import TokenMinter
-from tests.conftest import PASSWORD, base_config
+from tests.conftest import PASSWORD
+from tests.live_server import start_live_tessera
 
 ROOT = Path(__file__).resolve().parents[2]
 CALLBACK = "http://127.0.0.1:9/callback"
@@ -231,30 +230,21 @@ APP_SPECS = {
 
 def start_tessera(tmp: Path, clock: SkewedClock) -> tuple[Any, Any, str]:
     """Tessera on 127.0.0.1:<free port>, issuer = its real URL, on a migrated SQLite file."""
-    from flask_migrate import upgrade
 
-    holder: dict[str, Any] = {}
-    server = make_server("127.0.0.1", 0, lambda e, s: holder["app"](e, s), threaded=True)
-    issuer = f"http://127.0.0.1:{server.server_port}"
-    app = create_app(
-        base_config(
-            f"sqlite:///{tmp / 'tessera.db'}",
-            tmp / "instance",
-            ISSUER=issuer,
-            REVOCATION_POLL_INTERVAL=1,
+    def use_clock(app: Any) -> None:
+        # Same minter, with the injectable clock the tests shift.
+        tessera = app.extensions["tessera"]
+        minter = TokenMinter.from_settings(
+            tessera.settings, tessera.keystore, tessera.catalogue, clock
         )
+        tessera.minter = tessera.oauth.minter = minter
+
+    return start_live_tessera(
+        f"sqlite:///{tmp / 'tessera.db'}",
+        tmp / "instance",
+        prepare=use_clock,
+        REVOCATION_POLL_INTERVAL=1,
     )
-    tessera = app.extensions["tessera"]
-    # Same minter, with the injectable clock the tests shift.
-    minter = TokenMinter.from_settings(tessera.settings, tessera.keystore, tessera.catalogue, clock)
-    tessera.minter = tessera.oauth.minter = minter
-    with app.app_context():
-        upgrade()
-        tessera.keystore.ensure_keys()
-        db.session.remove()
-    holder["app"] = app
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    return app, server, issuer
 
 
 def seed(app: Any) -> dict[str, App]:

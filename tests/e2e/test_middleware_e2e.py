@@ -26,6 +26,7 @@ from idp.extensions import db
 from idp.services import clients
 from idp.services.context import Caller
 from tests.e2e.stack import SkewedClock, Stack, seed, start_examples, start_tessera
+from tests.live_server import stop_live_tessera
 
 pytestmark = pytest.mark.e2e
 
@@ -60,11 +61,9 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     finally:
         for proc in built.procs:
             proc.stop()
-        server.shutdown()
+        stop_live_tessera(app, server)
         for key in redis_client.scan_iter(f"{namespace}:*"):
             redis_client.delete(key)
-        with app.app_context():
-            db.engine.dispose()
 
 
 def bearer(token: str) -> dict[str, str]:

@@ -13,10 +13,8 @@ from __future__ import annotations
 import os
 import re
 import secrets
-import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 from urllib.parse import urljoin, urlsplit
 
@@ -24,14 +22,13 @@ import pytest
 import requests
 import sqlalchemy as sa
 from sqlalchemy.engine import make_url
-from werkzeug.serving import make_server
 
-from idp import create_app
 from idp.adapters.unit_of_work import SqlAlchemyUnitOfWork
 from idp.extensions import db
 from idp.services import accounts, clients
 from idp.services.context import Caller
-from tests.conftest import PASSWORD, base_config
+from tests.conftest import PASSWORD
+from tests.live_server import start_live_tessera, stop_live_tessera
 
 CSRF_RE = re.compile(r'name="csrf_token" type="hidden" value="([^"]+)"')
 PENDING_RE = re.compile(r'name="pending_id" value="([^"]+)"')
@@ -97,32 +94,15 @@ def _drop_postgres_database(url: str) -> None:
     admin.dispose()
 
 
-def _start(database_url: str, instance: Path) -> tuple[Any, Any, str]:
-    from flask_migrate import upgrade
-
-    holder: dict[str, Any] = {}
-    # Bind first: the issuer must be the URL the libraries will really talk to.
-    server = make_server("127.0.0.1", 0, lambda e, s: holder["app"](e, s), threaded=True)
-    issuer = f"http://127.0.0.1:{server.server_port}"
-    # No grace for a rotated refresh token: a replay is always treated as theft (RFC 9700 4.14.2).
-    app = create_app(
-        base_config(database_url, instance, ISSUER=issuer, REFRESH_TOKEN_REUSE_GRACE=0)
+def _seed_user(app: Any) -> None:
+    accounts.register(
+        SqlAlchemyUnitOfWork(),
+        app.extensions["tessera"].hasher,
+        Caller(),
+        username=USERNAME,
+        email=EMAIL,
+        password=PASSWORD,
     )
-    with app.app_context():
-        upgrade()
-        app.extensions["tessera"].keystore.ensure_keys()
-        accounts.register(
-            SqlAlchemyUnitOfWork(),
-            app.extensions["tessera"].hasher,
-            Caller(),
-            username=USERNAME,
-            email=EMAIL,
-            password=PASSWORD,
-        )
-        db.session.remove()
-    holder["app"] = app
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    return app, server, issuer
 
 
 @pytest.fixture(scope="session")
@@ -132,15 +112,14 @@ def live_server(backend: str, tmp_path_factory: pytest.TempPathFactory) -> Itera
         database_url = f"sqlite:///{tmp / 'tessera.db'}"
     else:
         database_url = _own_postgres_database(os.environ["TESSERA_TEST_POSTGRES_URL"])
-    app, server, issuer = _start(database_url, tmp / "instance")
+    # No grace for a rotated refresh token: a replay is always treated as theft (RFC 9700 4.14.2).
+    app, server, issuer = start_live_tessera(
+        database_url, tmp / "instance", prepare=_seed_user, REFRESH_TOKEN_REUSE_GRACE=0
+    )
     try:
         yield LiveServer(issuer, app)
     finally:
-        server.shutdown()
-        server.server_close()
-        with app.app_context():
-            db.session.remove()
-            db.engine.dispose()
+        stop_live_tessera(app, server)
         if backend == "postgresql":
             _drop_postgres_database(database_url)
 
