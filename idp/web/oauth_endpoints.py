@@ -152,8 +152,11 @@ def _unquote(text: str) -> str:
     return text
 
 
-def request_uri(environ: dict[str, Any]) -> str:
-    host = environ.get("HTTP_HOST") or f"{environ['SERVER_NAME']}:{environ['SERVER_PORT']}"
+def request_host(environ: dict[str, Any]) -> str:
+    return environ.get("HTTP_HOST") or f"{environ['SERVER_NAME']}:{environ['SERVER_PORT']}"
+
+
+def request_uri(environ: dict[str, Any], host: str) -> str:
     path = environ.get("SCRIPT_NAME", "") + environ.get("PATH_INFO", "")
     return f"{environ['wsgi.url_scheme']}://{host}{path}"
 
@@ -191,7 +194,7 @@ class MachineEndpoints:
                 "invalid_request", "This endpoint accepts POST only.", 405
             )
             return status, body, [*headers, ("Allow", ALLOW)]
-        host = environ.get("HTTP_HOST") or environ.get("SERVER_NAME", "")
+        host = request_host(environ)
         if not secure_transport(environ["wsgi.url_scheme"], host):
             return error_answer("insecure_transport", "OAuth 2 MUST utilize https.", 400)
         tessera = self.app.extensions["tessera"]
@@ -202,12 +205,17 @@ class MachineEndpoints:
         except BadForm as exc:
             return error_answer("invalid_request", str(exc), exc.status)
         with self.app.app_context():
-            return self._dispatch(environ, tessera, endpoint, form)
+            return self._dispatch(environ, request_uri(environ, host), tessera, endpoint, form)
 
     def _dispatch(
-        self, environ: dict[str, Any], tessera: Any, endpoint: str | None, form: dict[str, str]
+        self,
+        environ: dict[str, Any],
+        uri: str,
+        tessera: Any,
+        endpoint: str | None,
+        form: dict[str, str],
     ) -> Answer:
-        request = MachineOAuth2Request(request_uri(environ), EnvironHeaders(environ), form)
+        request = MachineOAuth2Request(uri, EnvironHeaders(environ), form)
         request.tessera_caller = Caller(
             ip=environ.get("REMOTE_ADDR") or "", user_agent=environ.get("HTTP_USER_AGENT", "")
         )
