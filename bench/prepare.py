@@ -19,16 +19,16 @@ from urllib.parse import quote
 
 from sqlalchemy import func, insert, select
 
-from idp.adapters.client_cache import load_policy
-from idp.adapters.client_secrets import token_digest
-from idp.adapters.models import AuthorizationCode, Grant, RefreshToken
-from idp.adapters.models.base import utcnow
-from idp.adapters.unit_of_work import SqlAlchemyUnitOfWork
+from idp.domain.clock import utcnow
+from idp.domain.credentials import token_digest
 from idp.extensions import db
 from idp.services import accounts
 from idp.services.clients import ClientSpec, create_client
 from idp.services.context import Caller
 from idp.services.tokens import AccessTokenRequest
+from idp.storage.client_cache import load_policy
+from idp.storage.models import AuthorizationCode, Grant, RefreshToken
+from idp.storage.unit_of_work import SqlAlchemyUnitOfWork
 
 CALLER = Caller(ip="127.0.0.1", user_agent="tessera-bench")
 REDIRECT_URI = "http://127.0.0.1:8000/callback"

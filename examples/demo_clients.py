@@ -14,9 +14,9 @@ import sys
 from pathlib import Path
 
 from idp import create_app
-from idp.adapters.unit_of_work import SqlAlchemyUnitOfWork
 from idp.services import clients
 from idp.services.context import Caller
+from idp.storage.unit_of_work import SqlAlchemyUnitOfWork
 
 CALLBACK = "http://127.0.0.1:8400/callback"
 APPS = {

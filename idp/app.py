@@ -11,11 +11,6 @@ from flask import Flask
 from sqlalchemy.exc import SQLAlchemyError
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from idp.adapters.keystore import KeyStore
-from idp.adapters.password_hasher import Argon2PasswordHasher
-from idp.adapters.repositories.usage import UsageCounter
-from idp.adapters.throttle import LoginThrottle, RegistrationThrottle
-from idp.adapters.user_code_throttle import UserCodeThrottle
 from idp.config import PROJECT_ROOT, Settings, load_settings
 from idp.domain.scopes import ScopeCatalogue, load_catalogue
 from idp.extensions import csrf, db
@@ -23,6 +18,11 @@ from idp.services.accounts import SessionPolicy
 from idp.services.device_flow import DeviceFlow
 from idp.services.revocation import RevocationWindow
 from idp.services.tokens import TokenMinter
+from idp.storage.keystore import KeyStore
+from idp.storage.password_hasher import Argon2PasswordHasher
+from idp.storage.repositories.usage import UsageCounter
+from idp.storage.throttle import LoginThrottle, RegistrationThrottle
+from idp.storage.user_code_throttle import UserCodeThrottle
 
 
 @dataclass
@@ -90,15 +90,15 @@ def create_app(config: dict[str, Any] | None = None, *, migrations: bool = True)
             compare_type=True,
         )
     csrf.init_app(app)
-    import idp.adapters.models  # noqa: F401 - every table registered for Alembic
+    import idp.storage.models  # noqa: F401 - every table registered for Alembic
 
     tessera = _wire(settings)
     app.extensions["tessera"] = tessera
-    from idp.adapters.authlib_server import TesseraAuthorizationServer
+    from idp.protocol.server import TesseraAuthorizationServer
 
     tessera.oauth = TesseraAuthorizationServer(app, tessera)
     if tessera.device_flow is not None:
-        from idp.adapters.authlib_device import TesseraDeviceAuthorizationEndpoint
+        from idp.protocol.device_authorization import TesseraDeviceAuthorizationEndpoint
 
         tessera.oauth.register_endpoint(TesseraDeviceAuthorizationEndpoint)
     _ensure_signing_keys(app, tessera.keystore)
@@ -195,7 +195,7 @@ def _register_web(app: Flask) -> None:
 
 def _wrap_wsgi(app: Flask, settings: Settings) -> None:
     """The machine endpoints in front of Flask, and ProxyFix in front of both."""
-    from idp.web.oauth_endpoints import MachineEndpoints
+    from idp.protocol.machine_endpoints import MachineEndpoints
 
     app.wsgi_app = MachineEndpoints(app, app.wsgi_app)
     if settings.TRUSTED_PROXIES:

@@ -15,9 +15,9 @@ import click
 from flask import Flask, current_app
 from flask.cli import FlaskGroup, with_appcontext
 
-from idp.adapters.unit_of_work import SqlAlchemyUnitOfWork
 from idp.services import accounts
 from idp.services.context import Caller
+from idp.storage.unit_of_work import SqlAlchemyUnitOfWork
 
 CLI_CALLER = Caller(ip="cli", user_agent="tessera-cli")
 
@@ -122,7 +122,7 @@ def serve(host: str, port: int, workers: int | None, access_log: bool | None) ->
 @with_appcontext
 def prune(as_json: bool) -> None:
     """Delete expired codes, tokens, device codes, sessions and revocation events (run daily)."""
-    from idp.adapters.models.base import utcnow
+    from idp.domain.clock import utcnow
     from idp.services.maintenance import prune as prune_expired
 
     settings = _tessera().settings

@@ -17,12 +17,12 @@ from flask import current_app
 from flask.cli import with_appcontext
 from sqlalchemy import select
 
-from idp.adapters.models import Client, SigningKey, User
-from idp.adapters.unit_of_work import SqlAlchemyUnitOfWork
 from idp.domain.clients import APP_TYPES
 from idp.extensions import db
 from idp.services import clients as client_service
 from idp.services.context import Caller
+from idp.storage.models import Client, SigningKey, User
+from idp.storage.unit_of_work import SqlAlchemyUnitOfWork
 
 CLI_CALLER = Caller(ip="cli", user_agent="tessera-cli")
 DEFAULT_GRACE = 3600

@@ -11,9 +11,9 @@ from dataclasses import replace
 
 from flask import current_app
 
-from idp.adapters.unit_of_work import SqlAlchemyUnitOfWork
 from idp.services.clients import ClientSpec, create_client
 from idp.services.context import Caller
+from idp.storage.unit_of_work import SqlAlchemyUnitOfWork
 
 DEMO_OWNER = "admin"
 DEMO_CALLER = Caller(ip="cli", user_agent="tessera-cli")

@@ -8,7 +8,7 @@ Create Date: ${create_date}
 from alembic import op
 import sqlalchemy as sa
 
-import idp.adapters.models.base
+import idp.storage.models.base
 ${imports if imports else ""}
 
 # revision identifiers, used by Alembic.

@@ -180,9 +180,9 @@ def auth(client: FlaskClient) -> AuthActions:
 @pytest.fixture
 def user(app: Flask):
     """A registered account `trader` with PASSWORD."""
-    from idp.adapters.unit_of_work import SqlAlchemyUnitOfWork
     from idp.services import accounts
     from idp.services.context import Caller
+    from idp.storage.unit_of_work import SqlAlchemyUnitOfWork
 
     with app.app_context():
         created = accounts.register(

@@ -11,11 +11,11 @@ from typing import Any
 
 from email_validator import EmailNotValidError, validate_email
 
-from idp.adapters.models import LoginSession, User
-from idp.adapters.models.base import utcnow
+from idp.domain.clock import utcnow
 from idp.domain.passwords import PasswordRejected, check_password
 from idp.services import audit
 from idp.services.context import Caller
+from idp.storage.models import LoginSession, User
 
 USERNAME_RE = re.compile(r"^[A-Za-z0-9_.-]{3,32}$")
 

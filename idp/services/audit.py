@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from idp.adapters.models import AuditEvent
 from idp.services.context import Caller
+from idp.storage.models import AuditEvent
 
 
 def record(

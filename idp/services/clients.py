@@ -8,13 +8,13 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from idp.adapters.client_secrets import digest_secret, generate_secret
-from idp.adapters.models import Client, ClientSecret
-from idp.adapters.models.base import utcnow
 from idp.domain.clients import APP_TYPES, check_redirect_uris
+from idp.domain.clock import utcnow
+from idp.domain.credentials import digest_secret, generate_secret
 from idp.domain.scopes import ScopeCatalogue
 from idp.services import audit, revocation
 from idp.services.context import Caller
+from idp.storage.models import Client, ClientSecret
 
 
 class ClientError(ValueError):

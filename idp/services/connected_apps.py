@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from idp.adapters.models.base import utcnow
+from idp.domain.clock import utcnow
 from idp.domain.scopes import ScopeCatalogue
 from idp.services import audit, revocation
 from idp.services.context import Caller

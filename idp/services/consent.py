@@ -5,11 +5,11 @@ from __future__ import annotations
 import secrets
 from typing import Any
 
-from idp.adapters.models import Grant
-from idp.adapters.models.base import utcnow
 from idp.domain.clients import ClientPolicy
+from idp.domain.clock import utcnow
 from idp.services import audit
 from idp.services.context import Caller
+from idp.storage.models import Grant
 
 
 def granted_scopes(uow: Any, user_id: int, client_pk: int) -> tuple[Grant | None, set[str]]:

@@ -16,13 +16,13 @@ from typing import Any
 from authlib.common.urls import add_params_to_uri
 from authlib.oauth2.rfc6749.errors import InvalidGrantError
 
-from idp.adapters.client_secrets import token_digest
-from idp.adapters.models import DeviceCode
-from idp.adapters.models.base import utcnow
 from idp.domain.clients import ClientPolicy
+from idp.domain.clock import utcnow
+from idp.domain.credentials import token_digest
 from idp.services import audit, consent
 from idp.services.context import Caller
 from idp.services.tokens import new_opaque_token
+from idp.storage.models import DeviceCode
 
 # RFC 8628 6.1: 20 consonants, no vowels (no words) and no digits (no 0/O, 1/I confusion).
 # 20^8 is about 2^34.6 codes; guessing is throttled at /device on top of that.

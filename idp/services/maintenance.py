@@ -13,7 +13,8 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import delete, or_
 
-from idp.adapters.models import (
+from idp.extensions import db
+from idp.storage.models import (
     AccessTokenRecord,
     AuthorizationCode,
     DeviceCode,
@@ -21,7 +22,6 @@ from idp.adapters.models import (
     RefreshToken,
     RevocationEvent,
 )
-from idp.extensions import db
 
 GRACE = timedelta(days=1)
 

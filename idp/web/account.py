@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from flask import Blueprint, flash, redirect, render_template, request, session, url_for
 
-from idp.adapters.unit_of_work import SqlAlchemyUnitOfWork
 from idp.services import accounts
+from idp.storage.unit_of_work import SqlAlchemyUnitOfWork
 from idp.web.context import caller, tessera
 from idp.web.forms import ChangePasswordForm
 from idp.web.sessions import SESSION_KEY, current_user, login_required

@@ -6,8 +6,8 @@ from urllib.parse import parse_qs, urlsplit
 
 from flask import Blueprint, redirect, render_template, request, url_for
 
-from idp.adapters.unit_of_work import SqlAlchemyUnitOfWork
 from idp.services import accounts
+from idp.storage.unit_of_work import SqlAlchemyUnitOfWork
 from idp.web.context import caller, tessera
 from idp.web.forms import ConfirmForm, LoginForm, RegisterForm
 from idp.web.safe_next import safe_next

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from flask import Blueprint, abort, flash, redirect, render_template, url_for
 
-from idp.adapters.unit_of_work import SqlAlchemyUnitOfWork
 from idp.services import connected_apps
+from idp.storage.unit_of_work import SqlAlchemyUnitOfWork
 from idp.web.context import caller, tessera
 from idp.web.sessions import current_user, login_required
 

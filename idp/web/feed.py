@@ -5,8 +5,8 @@ from __future__ import annotations
 from authlib.oauth2.rfc6749.errors import OAuth2Error
 from flask import Blueprint, Response, jsonify, request
 
-from idp.adapters.authlib_endpoints import RESOURCE_SERVER_SCOPE
-from idp.adapters.models.base import utcnow
+from idp.domain.clock import utcnow
+from idp.protocol.endpoints import RESOURCE_SERVER_SCOPE
 from idp.services import revocation
 from idp.web.context import tessera
 from idp.web.errors import oauth_error

@@ -8,8 +8,8 @@ from html import escape
 from flask import Blueprint, Response, abort
 from sqlalchemy import select
 
-from idp.adapters.models import Client, ClientLogo
 from idp.extensions import db
+from idp.storage.models import Client, ClientLogo
 
 bp = Blueprint("public", __name__)
 

@@ -11,9 +11,9 @@ from functools import wraps
 from flask import g, redirect, request, session, url_for
 from flask.sessions import SecureCookieSessionInterface
 
-from idp.adapters.models import LoginSession, User
-from idp.adapters.unit_of_work import SqlAlchemyUnitOfWork
 from idp.services import accounts
+from idp.storage.models import LoginSession, User
+from idp.storage.unit_of_work import SqlAlchemyUnitOfWork
 from idp.web.context import caller, tessera
 
 SESSION_KEY = "sid"
@@ -21,7 +21,7 @@ SESSION_KEY = "sid"
 
 # Machine-to-machine endpoints never look at the browser session: skipping it spares the
 # token endpoint a cookie parse and a database read per request.
-SESSIONLESS_BLUEPRINTS = frozenset({"feed", "public"})  # and idp.web.oauth_endpoints
+SESSIONLESS_BLUEPRINTS = frozenset({"feed", "public"})  # and idp.protocol.machine_endpoints
 SESSIONLESS_ENDPOINTS = frozenset({"oidc.discovery", "oidc.jwks", "oidc.userinfo", "home.health"})
 
 

@@ -8,7 +8,7 @@ Create Date: 2026-11-28 01:58:42.317460
 from alembic import op
 import sqlalchemy as sa
 
-import idp.adapters.models.base
+import idp.storage.models.base
 
 
 # revision identifiers, used by Alembic.
@@ -30,10 +30,10 @@ def upgrade():
     sa.Column('email_verified', sa.Boolean(), nullable=False),
     sa.Column('password_hash', sa.String(length=255), nullable=False),
     sa.Column('is_admin', sa.Boolean(), nullable=False),
-    sa.Column('disabled_at', idp.adapters.models.base.UTCDateTime(timezone=True), nullable=True),
-    sa.Column('created_at', idp.adapters.models.base.UTCDateTime(timezone=True), nullable=False),
-    sa.Column('updated_at', idp.adapters.models.base.UTCDateTime(timezone=True), nullable=False),
-    sa.Column('password_changed_at', idp.adapters.models.base.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('disabled_at', idp.storage.models.base.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('created_at', idp.storage.models.base.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('updated_at', idp.storage.models.base.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('password_changed_at', idp.storage.models.base.UTCDateTime(timezone=True), nullable=False),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_users')),
     sa.UniqueConstraint('email_key', name=op.f('uq_users_email_key')),
     sa.UniqueConstraint('subject', name=op.f('uq_users_subject')),
@@ -41,7 +41,7 @@ def upgrade():
     )
     op.create_table('audit_events',
     sa.Column('id', sa.Integer(), nullable=False),
-    sa.Column('at', idp.adapters.models.base.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('at', idp.storage.models.base.UTCDateTime(timezone=True), nullable=False),
     sa.Column('event', sa.String(length=64), nullable=False),
     sa.Column('user_id', sa.Integer(), nullable=True),
     sa.Column('client_id', sa.String(length=64), nullable=True),
@@ -60,9 +60,9 @@ def upgrade():
     op.create_table('login_sessions',
     sa.Column('id_digest', sa.String(length=64), nullable=False),
     sa.Column('user_id', sa.Integer(), nullable=False),
-    sa.Column('created_at', idp.adapters.models.base.UTCDateTime(timezone=True), nullable=False),
-    sa.Column('last_seen_at', idp.adapters.models.base.UTCDateTime(timezone=True), nullable=False),
-    sa.Column('auth_time', idp.adapters.models.base.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('created_at', idp.storage.models.base.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('last_seen_at', idp.storage.models.base.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('auth_time', idp.storage.models.base.UTCDateTime(timezone=True), nullable=False),
     sa.Column('amr', sa.String(length=64), nullable=False),
     sa.Column('ip', sa.String(length=64), nullable=False),
     sa.Column('user_agent', sa.String(length=255), nullable=False),

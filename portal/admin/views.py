@@ -11,8 +11,8 @@ from typing import Any
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 
-from idp.adapters.models import User
-from idp.adapters.unit_of_work import SqlAlchemyUnitOfWork
+from idp.storage.models import User
+from idp.storage.unit_of_work import SqlAlchemyUnitOfWork
 from idp.web.context import caller, tessera
 from idp.web.errors import render_error
 from idp.web.sessions import current_user

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from flask import abort, flash, redirect, render_template, request, url_for
 
-from idp.adapters.models import Client
-from idp.adapters.unit_of_work import SqlAlchemyUnitOfWork
+from idp.storage.models import Client
+from idp.storage.unit_of_work import SqlAlchemyUnitOfWork
 from idp.web.context import caller, tessera
 from idp.web.forms import ConfirmForm
 from portal.admin.forms import LimitsForm, ReasonForm

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from flask import request
 
-from idp.adapters.models import User
-from idp.adapters.unit_of_work import SqlAlchemyUnitOfWork
 from idp.services.own_tokens import decode_access_token, is_revoked
+from idp.storage.models import User
+from idp.storage.unit_of_work import SqlAlchemyUnitOfWork
 from idp.web.context import tessera
 from portal.api.errors import ApiError
 

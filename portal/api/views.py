@@ -13,11 +13,11 @@ from typing import Any
 
 from flask import Blueprint, Response, jsonify, request, url_for
 
-from idp.adapters.unit_of_work import SqlAlchemyUnitOfWork
 from idp.domain.clients import APP_TYPES
 from idp.extensions import csrf
 from idp.services import clients
 from idp.services.clients import ClientError, ClientSpec
+from idp.storage.unit_of_work import SqlAlchemyUnitOfWork
 from idp.web.context import caller, tessera
 from portal.api.auth import authenticate
 from portal.api.body import Field, check_fields, read_json

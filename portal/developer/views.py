@@ -22,11 +22,11 @@ from flask import (
 )
 from werkzeug.datastructures import FileStorage
 
-from idp.adapters.keystore import fernet_from
-from idp.adapters.unit_of_work import SqlAlchemyUnitOfWork
 from idp.domain.clients import APP_TYPES
 from idp.services import clients
 from idp.services.clients import ClientError, ClientSpec
+from idp.storage.keystore import fernet_from
+from idp.storage.unit_of_work import SqlAlchemyUnitOfWork
 from idp.web.context import caller, tessera
 from idp.web.sessions import current_user, login_required
 from portal.developer.charts import bar_chart

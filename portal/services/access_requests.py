@@ -9,12 +9,12 @@ from typing import Any
 
 from sqlalchemy import select
 
-from idp.adapters.models import AccessRequest, Client
-from idp.adapters.models.base import utcnow
+from idp.domain.clock import utcnow
 from idp.domain.scopes import ScopeCatalogue
 from idp.extensions import db
 from idp.services import audit
 from idp.services.context import Caller
+from idp.storage.models import AccessRequest, Client
 
 PENDING, APPROVED, DENIED = "pending", "approved", "denied"
 

@@ -11,12 +11,12 @@ from typing import Any
 
 from sqlalchemy import func, or_, select
 
-from idp.adapters.models import Client, User
-from idp.adapters.models.base import utcnow
+from idp.domain.clock import utcnow
 from idp.domain.scopes import ScopeCatalogue
 from idp.extensions import db
 from idp.services import audit, clients
 from idp.services.context import Caller
+from idp.storage.models import Client, User
 
 MAX_RPS = 10_000.0
 MAX_BURST = 100_000

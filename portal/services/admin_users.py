@@ -11,11 +11,11 @@ from typing import Any
 
 from sqlalchemy import func, select
 
-from idp.adapters.models import Client, Grant, User
-from idp.adapters.models.base import utcnow
+from idp.domain.clock import utcnow
 from idp.extensions import db
 from idp.services import audit, revocation
 from idp.services.context import Caller
+from idp.storage.models import Client, Grant, User
 from portal.services.admin_apps import AdminError, clean_text
 
 

@@ -11,13 +11,13 @@ from typing import Any
 
 from sqlalchemy import exists, or_, select
 
-from idp.adapters.models import Client, ClientMember, User
-from idp.adapters.models.base import utcnow
+from idp.domain.clock import utcnow
 from idp.domain.scopes import ScopeCatalogue
 from idp.extensions import db
 from idp.services import audit
 from idp.services.clients import ClientError, ClientSpec, validate_spec
 from idp.services.context import Caller
+from idp.storage.models import Client, ClientMember, User
 
 OWNER, DEVELOPER = "owner", "developer"
 ROLES = (OWNER, DEVELOPER)

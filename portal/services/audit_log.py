@@ -8,8 +8,8 @@ from typing import Any
 
 from sqlalchemy import select
 
-from idp.adapters.models import AuditEvent, User
 from idp.extensions import db
+from idp.storage.models import AuditEvent, User
 from portal.services.admin_apps import clean_text
 
 PAGE_SIZE = 50

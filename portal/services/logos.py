@@ -11,11 +11,11 @@ import io
 import warnings
 from typing import Any
 
-from idp.adapters.models import Client, ClientLogo
-from idp.adapters.models.base import utcnow
+from idp.domain.clock import utcnow
 from idp.extensions import db
 from idp.services import audit
 from idp.services.context import Caller
+from idp.storage.models import Client, ClientLogo
 
 MAX_BYTES = 256 * 1024
 MAX_SIDE = 256

@@ -7,9 +7,9 @@ from datetime import date, datetime, timedelta
 
 from sqlalchemy import func, select
 
-from idp.adapters.models import AccessTokenRecord, Client, Grant, UsageDaily
-from idp.adapters.models.base import utcnow
+from idp.domain.clock import utcnow
 from idp.extensions import db
+from idp.storage.models import AccessTokenRecord, Client, Grant, UsageDaily
 
 DAYS = 30
 

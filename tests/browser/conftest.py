@@ -19,10 +19,10 @@ from typing import Any
 
 import pytest
 
-from idp.adapters.unit_of_work import SqlAlchemyUnitOfWork
 from idp.extensions import db
 from idp.services import accounts, clients
 from idp.services.context import Caller
+from idp.storage.unit_of_work import SqlAlchemyUnitOfWork
 from portal.services import access_requests
 from tests.conftest import PASSWORD
 from tests.live_server import start_live_tessera, stop_live_tessera

@@ -24,11 +24,11 @@ from urllib.parse import parse_qs, urlsplit
 
 import requests
 
-from idp.adapters.unit_of_work import SqlAlchemyUnitOfWork
 from idp.extensions import db
 from idp.services import accounts, clients
 from idp.services.context import Caller
 from idp.services.tokens import TokenMinter
+from idp.storage.unit_of_work import SqlAlchemyUnitOfWork
 from tests.conftest import PASSWORD
 from tests.live_server import start_live_tessera
 

@@ -21,10 +21,10 @@ import requests
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
-from idp.adapters.unit_of_work import SqlAlchemyUnitOfWork
 from idp.extensions import db
 from idp.services import clients
 from idp.services.context import Caller
+from idp.storage.unit_of_work import SqlAlchemyUnitOfWork
 from tests.e2e.stack import SkewedClock, Stack, seed, start_examples, start_tessera
 from tests.live_server import stop_live_tessera
 

@@ -7,8 +7,8 @@ from datetime import UTC, datetime, timedelta
 from freezegun import freeze_time
 from sqlalchemy import func, select
 
-from idp.adapters.models import AuditEvent, LoginSession, User
 from idp.extensions import db
+from idp.storage.models import AuditEvent, LoginSession, User
 from tests.conftest import PASSWORD, csrf_token
 
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from sqlalchemy import func, select
 
-from idp.adapters.models import User
 from idp.extensions import db
+from idp.storage.models import User
 from tests.conftest import csrf_token
 
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from sqlalchemy import func, select
 
-from idp.adapters.models import User
 from idp.extensions import db
+from idp.storage.models import User
 
 
 def test_seed_demo_is_idempotent(app):

@@ -11,8 +11,8 @@ import pytest
 from freezegun import freeze_time
 from sqlalchemy import select
 
-from idp.adapters.models import AuditEvent, Client, Grant, User
 from idp.extensions import db
+from idp.storage.models import AuditEvent, Client, Grant, User
 from tests.conftest import AuthActions
 from tests.security.conftest import App, Flow
 

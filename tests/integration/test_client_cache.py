@@ -6,10 +6,10 @@ from datetime import UTC, datetime, timedelta
 
 from freezegun import freeze_time
 
-from idp.adapters.client_cache import ClientPolicyCache
-from idp.adapters.unit_of_work import SqlAlchemyUnitOfWork
 from idp.services import clients
 from idp.services.context import Caller
+from idp.storage.client_cache import ClientPolicyCache
+from idp.storage.unit_of_work import SqlAlchemyUnitOfWork
 from tests.security.conftest import App, register_app
 
 GRANT = {"grant_type": "client_credentials"}

@@ -7,11 +7,11 @@ import re
 import jwt
 import pytest
 
-from idp.adapters.models import AuditEvent, Grant
-from idp.adapters.unit_of_work import SqlAlchemyUnitOfWork
 from idp.extensions import db
 from idp.services import accounts, clients
 from idp.services.context import Caller
+from idp.storage.models import AuditEvent, Grant
+from idp.storage.unit_of_work import SqlAlchemyUnitOfWork
 from tests.conftest import PASSWORD, AuthActions, csrf_token
 from tests.security.conftest import WEB_REDIRECT, Flow, register_app
 

@@ -12,11 +12,11 @@ from authlib.oauth2.rfc6749.errors import InvalidGrantError
 from freezegun import freeze_time
 from sqlalchemy import select
 
-from idp.adapters.models import AuditEvent, DeviceCode, Grant
-from idp.adapters.unit_of_work import SqlAlchemyUnitOfWork
 from idp.extensions import db
 from idp.services import clients
 from idp.services.context import Caller
+from idp.storage.models import AuditEvent, DeviceCode, Grant
+from idp.storage.unit_of_work import SqlAlchemyUnitOfWork
 from tests.conftest import csrf_token
 
 ISSUER = "http://localhost"

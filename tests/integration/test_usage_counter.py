@@ -6,10 +6,10 @@ from datetime import date
 
 from sqlalchemy import select
 
-from idp.adapters.models import UsageDaily
-from idp.adapters.repositories.usage import UsageCounter
 from idp.extensions import db
 from idp.services import clients
+from idp.storage.models import UsageDaily
+from idp.storage.repositories.usage import UsageCounter
 from tests.security.conftest import register_app
 
 

@@ -23,10 +23,10 @@ import requests
 import sqlalchemy as sa
 from sqlalchemy.engine import make_url
 
-from idp.adapters.unit_of_work import SqlAlchemyUnitOfWork
 from idp.extensions import db
 from idp.services import accounts, clients
 from idp.services.context import Caller
+from idp.storage.unit_of_work import SqlAlchemyUnitOfWork
 from tests.conftest import PASSWORD
 from tests.live_server import start_live_tessera, stop_live_tessera
 

@@ -39,7 +39,7 @@ SCRIPT = textwrap.dedent(
 
 FORBIDDEN_TOP = {"flask", "flask_sqlalchemy", "sqlalchemy", "authlib", "limits", "redis"}
 FORBIDDEN_TOP |= {"starlette", "websockets", "werkzeug"}
-FORBIDDEN_IDP = ("idp.app", "idp.adapters", "idp.services", "idp.web", "idp.domain")
+FORBIDDEN_IDP = ("idp.app", "idp.storage", "idp.services", "idp.web", "idp.domain")
 
 
 def test_middleware_imports_nothing_from_the_idp() -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import jwt
 import pytest
 
-from idp.adapters.models import AccessRequest, Client
+from idp.storage.models import AccessRequest, Client
 from tests.conftest import AuthActions
 from tests.integration.test_connected_apps import feed_body
 from tests.portal.test_admin_fixtures import (

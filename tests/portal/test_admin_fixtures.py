@@ -6,11 +6,11 @@ import re
 
 from sqlalchemy import select
 
-from idp.adapters.models import AuditEvent
-from idp.adapters.unit_of_work import SqlAlchemyUnitOfWork
 from idp.extensions import db
 from idp.services import accounts, clients
 from idp.services.context import Caller
+from idp.storage.models import AuditEvent
+from idp.storage.unit_of_work import SqlAlchemyUnitOfWork
 from portal.services import access_requests
 from tests.conftest import PASSWORD, AuthActions
 from tests.security.conftest import WEB_REDIRECT, App, register_app

@@ -8,11 +8,11 @@ import jwt
 import pytest
 from freezegun import freeze_time
 
-from idp.adapters.models import AuditEvent, Grant, LoginSession, User
-from idp.adapters.unit_of_work import SqlAlchemyUnitOfWork
 from idp.extensions import db
 from idp.services import audit
 from idp.services.context import Caller
+from idp.storage.models import AuditEvent, Grant, LoginSession, User
+from idp.storage.unit_of_work import SqlAlchemyUnitOfWork
 from tests.conftest import AuthActions
 from tests.integration.test_connected_apps import feed_gids
 from tests.portal.test_admin_fixtures import browser_for, events, load, register, token_on, web_app

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from idp.adapters.models import AccessRequest, Client
-from idp.adapters.unit_of_work import SqlAlchemyUnitOfWork
 from idp.extensions import db
 from idp.services.context import Caller
+from idp.storage.models import AccessRequest, Client
+from idp.storage.unit_of_work import SqlAlchemyUnitOfWork
 from portal.services import access_requests
 from tests.conftest import csrf_token
 from tests.portal.test_developer_fixtures import (

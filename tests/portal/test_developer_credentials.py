@@ -7,8 +7,8 @@ from datetime import UTC, date, datetime, timedelta
 import pytest
 from freezegun import freeze_time
 
-from idp.adapters.models import UsageDaily
 from idp.extensions import db
+from idp.storage.models import UsageDaily
 from tests.conftest import csrf_token
 from tests.portal.test_developer_fixtures import (
     SECRET_RE,

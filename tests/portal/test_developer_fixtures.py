@@ -7,11 +7,11 @@ import re
 
 from PIL import Image
 
-from idp.adapters.models import Client
-from idp.adapters.unit_of_work import SqlAlchemyUnitOfWork
 from idp.extensions import db
 from idp.services import accounts, clients
 from idp.services.context import Caller
+from idp.storage.models import Client
+from idp.storage.unit_of_work import SqlAlchemyUnitOfWork
 from tests.conftest import PASSWORD, AuthActions, csrf_token
 
 CLIENT_ID_RE = re.compile(r"/developers/apps/([^/]+)/credentials")

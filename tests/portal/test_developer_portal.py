@@ -7,8 +7,8 @@ import io
 import pytest
 from PIL import Image
 
-from idp.adapters.models import ClientLogo, ClientMember
 from idp.extensions import db
+from idp.storage.models import ClientLogo, ClientMember
 from tests.conftest import csrf_token
 from tests.portal.test_developer_fixtures import (
     count_clients,

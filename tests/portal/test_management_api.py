@@ -7,9 +7,9 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from freezegun import freeze_time
 
-from idp.adapters.unit_of_work import SqlAlchemyUnitOfWork
 from idp.services import clients
 from idp.services.context import Caller
+from idp.storage.unit_of_work import SqlAlchemyUnitOfWork
 from tests.portal.test_developer_fixtures import load_client, make_client, register_user, token_for
 from tests.security.conftest import WEB_REDIRECT, Flow, register_app
 

@@ -11,9 +11,9 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
-from idp.adapters.unit_of_work import SqlAlchemyUnitOfWork
 from idp.services import clients
 from idp.services.context import Caller
+from idp.storage.unit_of_work import SqlAlchemyUnitOfWork
 
 WEB_REDIRECT = "https://app.example.com/callback"
 SPA_REDIRECT = "http://127.0.0.1/callback"

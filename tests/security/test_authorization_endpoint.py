@@ -266,8 +266,8 @@ def test_oidc_request_objects_not_supported(flow, web_app):
 
 
 def test_suspended_app_is_an_error_page(app, flow, web_app):
-    from idp.adapters.unit_of_work import SqlAlchemyUnitOfWork
     from idp.services.context import Caller
+    from idp.storage.unit_of_work import SqlAlchemyUnitOfWork
 
     with app.app_context():
         uow = SqlAlchemyUnitOfWork()

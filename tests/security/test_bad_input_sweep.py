@@ -6,7 +6,7 @@ import re
 
 import pytest
 
-from idp.web.oauth_endpoints import ENDPOINTS
+from idp.protocol.machine_endpoints import ENDPOINTS
 
 JUNK_QUERIES = [
     "",
@@ -35,7 +35,7 @@ HEADERS = [
 
 
 def concrete_paths(app) -> list[tuple[str, set[str]]]:
-    # The machine endpoints are answered in front of Flask's router (idp.web.oauth_endpoints).
+    # The machine endpoints are answered in front of Flask's router (idp.protocol.machine_endpoints).
     paths = [(path, {"GET", "POST", "PUT"}) for path in ENDPOINTS]
     for rule in app.url_map.iter_rules():
         if rule.endpoint == "static":

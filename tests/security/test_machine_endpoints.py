@@ -1,4 +1,4 @@
-"""The machine endpoints served in front of Flask (idp.web.oauth_endpoints): the same answers and
+"""The machine endpoints served in front of Flask (idp.protocol.machine_endpoints): the same answers and
 protections Flask gave them, on every path of the wrapper.
 """
 
@@ -11,9 +11,9 @@ from flask.sessions import SecureCookieSessionInterface
 from freezegun import freeze_time
 from sqlalchemy import event, select
 
-from idp.adapters.models import AuditEvent
 from idp.extensions import db
-from idp.web.oauth_endpoints import ENDPOINTS
+from idp.protocol.machine_endpoints import ENDPOINTS
+from idp.storage.models import AuditEvent
 
 SECURITY = {
     "X-Frame-Options": "DENY",

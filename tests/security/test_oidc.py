@@ -91,8 +91,8 @@ def test_jwks_has_public_keys_only(client):
 
 
 def test_rp_initiated_logout_with_registered_uri(app, flow, web_app):
-    from idp.adapters.unit_of_work import SqlAlchemyUnitOfWork
     from idp.extensions import db
+    from idp.storage.unit_of_work import SqlAlchemyUnitOfWork
 
     with app.app_context():
         c = SqlAlchemyUnitOfWork().clients.by_client_id(web_app.client_id)

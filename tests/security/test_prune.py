@@ -8,14 +8,14 @@ from datetime import UTC, datetime, timedelta
 from freezegun import freeze_time
 from sqlalchemy import func, select
 
-from idp.adapters.models import (
+from idp.extensions import db
+from idp.storage.models import (
     AccessTokenRecord,
     AuthorizationCode,
     LoginSession,
     RefreshToken,
     RevocationEvent,
 )
-from idp.extensions import db
 from tests.security.conftest import Flow
 
 

@@ -6,9 +6,9 @@ import base64
 
 import jwt
 
-from idp.adapters.unit_of_work import SqlAlchemyUnitOfWork
 from idp.services import clients, revocation
 from idp.services.context import Caller
+from idp.storage.unit_of_work import SqlAlchemyUnitOfWork
 from tests.security.conftest import register_app
 
 
@@ -141,7 +141,7 @@ def test_feed_snapshot_then_delta_with_cursor(app, flow, web_app, service_app):
     with app.app_context():
         uow = SqlAlchemyUnitOfWork()
         grant = uow.grants.active_for_client(uow.clients.by_client_id(web_app.client_id).id)[0]
-        from idp.adapters.models.base import utcnow
+        from idp.domain.clock import utcnow
 
         revocation.revoke_grant(uow, app.extensions["tessera"].revocation_window, grant, utcnow())
         clients.suspend(uow, Caller(), uow.clients.by_client_id(service_app.client_id), "abuse")
@@ -170,7 +170,7 @@ def test_checklist_22_grant_revocation_stops_refresh_at_once(app, flow, web_app)
     with app.app_context():
         uow = SqlAlchemyUnitOfWork()
         grant = uow.grants.active_for_client(uow.clients.by_client_id(web_app.client_id).id)[0]
-        from idp.adapters.models.base import utcnow
+        from idp.domain.clock import utcnow
 
         revocation.revoke_grant(uow, app.extensions["tessera"].revocation_window, grant, utcnow())
         uow.commit()
@@ -188,8 +188,8 @@ def test_checklist_22_grant_revocation_stops_refresh_at_once(app, flow, web_app)
 def test_rfc7662_introspection_and_userinfo_see_every_way_an_access_token_ends(
     app, flow, web_app, service_app
 ):
-    """One read decides (idp.adapters.repositories.revocations): jti, grant, app."""
-    from idp.adapters.models.base import utcnow
+    """One read decides (idp.storage.repositories.revocations): jti, grant, app."""
+    from idp.domain.clock import utcnow
     from idp.extensions import db
 
     rs = resource_server(app)

@@ -9,9 +9,9 @@ import pytest
 from freezegun import freeze_time
 from sqlalchemy import select
 
-from idp.adapters.client_secrets import digest_secret
-from idp.adapters.models import AuditEvent, ClientSecret, RefreshToken, RevocationEvent
+from idp.domain.credentials import digest_secret
 from idp.extensions import db
+from idp.storage.models import AuditEvent, ClientSecret, RefreshToken, RevocationEvent
 
 ISSUER = "http://localhost"
 
@@ -184,9 +184,9 @@ def test_checklist_14_secret_is_256_bits_and_stored_as_digest(app, web_app):
 
 
 def test_checklist_14_secret_rotation_overlap(app, client, service_app):
-    from idp.adapters.unit_of_work import SqlAlchemyUnitOfWork
     from idp.services import clients
     from idp.services.context import Caller
+    from idp.storage.unit_of_work import SqlAlchemyUnitOfWork
 
     with freeze_time(datetime.now(UTC)) as frozen:
         with app.app_context():
@@ -309,9 +309,9 @@ def test_web_app_cannot_use_client_credentials(client, web_app):
 
 
 def test_suspended_app_is_invalid_client_at_token_endpoint(app, client, service_app):
-    from idp.adapters.unit_of_work import SqlAlchemyUnitOfWork
     from idp.services import clients
     from idp.services.context import Caller
+    from idp.storage.unit_of_work import SqlAlchemyUnitOfWork
 
     with app.app_context():
         uow = SqlAlchemyUnitOfWork()

@@ -1,4 +1,4 @@
-"""idp.web.oauth_endpoints without a server: form parsing, the Authlib request, transport rule."""
+"""idp.protocol.machine_endpoints without a server: form parsing, the Authlib request, transport rule."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import pytest
 from authlib.oauth2.rfc6749 import OAuth2Request
 from werkzeug.datastructures import EnvironHeaders
 
-from idp.web.oauth_endpoints import (
+from idp.protocol.machine_endpoints import (
     MAX_FIELDS,
     BadForm,
     MachineOAuth2Request,

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from idp.adapters.password_hasher import Argon2PasswordHasher
 from idp.domain.passwords import PasswordRejected, check_password, common_passwords
+from idp.storage.password_hasher import Argon2PasswordHasher
 
 
 def test_checklist_19_minimum_length():

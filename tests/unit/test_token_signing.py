@@ -5,9 +5,9 @@ from __future__ import annotations
 import jwt
 import pytest
 
-from idp.adapters.keystore import ActiveKey, _generate
 from idp.domain.scopes import ScopeCatalogue
 from idp.services.tokens import TokenMinter
+from idp.storage.keystore import ActiveKey, _generate
 
 
 @pytest.mark.parametrize("alg", ["ES256", "RS256", "EdDSA"])

@@ -6,9 +6,9 @@ from datetime import datetime
 
 from sqlalchemy import delete, func, or_, select
 
-from idp.adapters.models import AuditEvent, LoginSession, User
-from idp.adapters.models.base import utcnow
+from idp.domain.clock import utcnow
 from idp.extensions import db
+from idp.storage.models import AuditEvent, LoginSession, User
 
 
 class SqlAlchemyUserRepository:

@@ -18,9 +18,9 @@ from datetime import UTC
 from sqlalchemy import event, select
 from sqlalchemy.orm import Session
 
-from idp.adapters.models import Client, ClientSecret
 from idp.domain.clients import ClientPolicy
 from idp.extensions import db
+from idp.storage.models import Client, ClientSecret
 
 MAX_ENTRIES = 10_000
 ALL = object()

@@ -7,8 +7,8 @@ from typing import Any
 from authlib.oauth2.rfc7009 import RevocationEndpoint
 from authlib.oauth2.rfc7662 import IntrospectionEndpoint
 
-from idp.adapters.client_secrets import token_digest
-from idp.adapters.models.base import utcnow
+from idp.domain.clock import utcnow
+from idp.domain.credentials import token_digest
 from idp.services import revocation
 from idp.services.own_tokens import decode_access_token, is_revoked
 

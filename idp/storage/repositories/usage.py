@@ -22,8 +22,8 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import Session
 
-from idp.adapters.models import UsageDaily
 from idp.extensions import db
+from idp.storage.models import UsageDaily
 
 log = logging.getLogger(__name__)
 

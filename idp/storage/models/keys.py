@@ -7,8 +7,9 @@ from datetime import datetime
 from sqlalchemy import JSON, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from idp.adapters.models.base import UTCDateTime, utcnow
+from idp.domain.clock import utcnow
 from idp.extensions import db
+from idp.storage.models.base import UTCDateTime
 
 
 class SigningKey(db.Model):

@@ -23,9 +23,9 @@ from jwt.algorithms import ECAlgorithm, OKPAlgorithm, RSAAlgorithm
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from idp.adapters.models import SigningKey
-from idp.adapters.models.base import utcnow
+from idp.domain.clock import utcnow
 from idp.extensions import db
+from idp.storage.models import SigningKey
 
 THUMBPRINT_MEMBERS = {
     "RSA": ("e", "kty", "n"),

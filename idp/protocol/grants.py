@@ -19,15 +19,15 @@ from authlib.oauth2.rfc7636 import CodeChallenge
 from authlib.oauth2.rfc8628 import DeviceCodeGrant as _DeviceCodeGrant
 from authlib.oidc.core.grants import OpenIDCode
 
-from idp.adapters.client_secrets import token_digest
-from idp.adapters.models import AuthorizationCode, RefreshToken
-from idp.adapters.models.base import utcnow
 from idp.domain.clients import CLIENT_CREDENTIALS, resolve_requested_scopes
+from idp.domain.clock import utcnow
+from idp.domain.credentials import token_digest
 from idp.services import audit, revocation
 from idp.services.context import Caller
+from idp.storage.models import AuthorizationCode, RefreshToken
 
 if TYPE_CHECKING:
-    from idp.adapters.authlib_server import OAuthClient, TesseraAuthorizationServer
+    from idp.protocol.server import OAuthClient, TesseraAuthorizationServer
 
 
 class S256CodeChallenge(CodeChallenge):
@@ -133,7 +133,7 @@ class AuthorizationCodeGrant(TokenIssuingMixin, grants.AuthorizationCodeGrant):
 
 def _audit_replay(grant: Any, uow: Any, event: str, client: Any, row: Any) -> None:
     """A replayed credential means a stolen copy somewhere: the owner and admins should see it."""
-    # Set by idp.web.oauth_endpoints from the WSGI environ (after ProxyFix).
+    # Set by idp.protocol.machine_endpoints from the WSGI environ (after ProxyFix).
     caller = getattr(grant.request, "tessera_caller", None) or Caller(ip="", user_agent="")
     user_id, family_id = row.user_id, row.family_id
     client_id = client.get_client_id() if client is not None else None

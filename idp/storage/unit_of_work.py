@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from idp.adapters.repositories.accounts import (
+from idp.extensions import db
+from idp.storage.repositories.accounts import (
     SqlAlchemyAuditLog,
     SqlAlchemySessionRepository,
     SqlAlchemyUserRepository,
 )
-from idp.adapters.repositories.oauth import (
+from idp.storage.repositories.oauth import (
     SqlAlchemyAccessTokenRepository,
     SqlAlchemyClientRepository,
     SqlAlchemyCodeRepository,
@@ -15,8 +16,7 @@ from idp.adapters.repositories.oauth import (
     SqlAlchemyGrantRepository,
     SqlAlchemyRefreshTokenRepository,
 )
-from idp.adapters.repositories.revocations import SqlAlchemyRevocationLog
-from idp.extensions import db
+from idp.storage.repositories.revocations import SqlAlchemyRevocationLog
 
 
 class SqlAlchemyUnitOfWork:

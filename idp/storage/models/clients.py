@@ -18,8 +18,9 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from idp.adapters.models.base import UTCDateTime, utcnow
+from idp.domain.clock import utcnow
 from idp.extensions import db
+from idp.storage.models.base import UTCDateTime
 
 
 class Client(db.Model):

@@ -6,7 +6,8 @@ from datetime import UTC, datetime
 
 from sqlalchemy import Row, bindparam, func, insert, select, update
 
-from idp.adapters.models import (
+from idp.extensions import db
+from idp.storage.models import (
     AccessTokenRecord,
     AuthorizationCode,
     Client,
@@ -15,7 +16,6 @@ from idp.adapters.models import (
     RefreshToken,
     User,
 )
-from idp.extensions import db
 
 # The token endpoint's statements (refresh rotation, code exchange), built once: constructing a
 # statement costs more than running it on SQLite, and Core statements skip the ORM's

@@ -1,7 +1,7 @@
 """Authlib's authorization server, wired to Tessera's storage and policy.
 
 Authlib does the protocol plumbing (parsing, client authentication, grant state machines,
-PKCE, error shapes); this module registers our grants (idp.adapters.authlib_grants: no
+PKCE, error shapes); this module registers our grants (idp.protocol.grants: no
 implicit or password grant), looks apps up through the process cache, and mints every token
 with ``TokenMinter``.
 """
@@ -22,7 +22,10 @@ from authlib.oauth2.rfc9207 import IssuerParameter
 from flask import g
 from flask import request as flask_request
 
-from idp.adapters.authlib_grants import (
+from idp.domain.clients import ClientPolicy, redirect_uri_matches
+from idp.domain.clock import utcnow
+from idp.domain.credentials import secret_matches, token_digest
+from idp.protocol.grants import (
     AuthorizationCodeGrant,
     ClientCredentialsGrant,
     DeviceCodeGrant,
@@ -32,13 +35,10 @@ from idp.adapters.authlib_grants import (
     TesseraOpenIDCode,
     grant_source,
 )
-from idp.adapters.client_cache import ClientPolicyCache, watch
-from idp.adapters.client_secrets import secret_matches, token_digest
-from idp.adapters.models.base import utcnow
-from idp.adapters.unit_of_work import SqlAlchemyUnitOfWork
-from idp.domain.clients import ClientPolicy, redirect_uri_matches
 from idp.services import revocation
 from idp.services.tokens import AccessTokenRequest, new_opaque_token
+from idp.storage.client_cache import ClientPolicyCache, watch
+from idp.storage.unit_of_work import SqlAlchemyUnitOfWork
 
 
 class OAuthClient(ClientMixin):
@@ -98,7 +98,7 @@ def _secret_ok(policy: ClientPolicy, client_secret: str) -> bool:
     return bool(live) and secret_matches(client_secret, live)
 
 
-# Set while idp.web.oauth_endpoints calls Authlib: answers come back as (status, body, headers).
+# Set while idp.protocol.machine_endpoints calls Authlib: answers come back as (status, body, headers).
 _PLAIN_ANSWERS: ContextVar[bool] = ContextVar("tessera_plain_answers", default=False)
 Answer = tuple[int, bytes, list[tuple[str, str]]]
 
@@ -130,7 +130,7 @@ class TesseraAuthorizationServer(AuthorizationServer):
         if self.device_flow is not None:
             self.register_grant(DeviceCodeGrant)
         self.register_extension(lambda server: _issuer_extension(server, self.settings.ISSUER))
-        from idp.adapters.authlib_endpoints import (
+        from idp.protocol.endpoints import (
             TesseraIntrospectionEndpoint,
             TesseraRevocationEndpoint,
         )
@@ -138,7 +138,7 @@ class TesseraAuthorizationServer(AuthorizationServer):
         self.register_endpoint(TesseraRevocationEndpoint)
         self.register_endpoint(TesseraIntrospectionEndpoint)
 
-    # --- answers without a Flask Response (idp.web.oauth_endpoints) -------------------------
+    # --- answers without a Flask Response (idp.protocol.machine_endpoints) -------------------------
 
     def token_answer(self, request: OAuth2Request) -> Answer:
         return self._plain(self.create_token_response, request)

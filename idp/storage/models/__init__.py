@@ -1,7 +1,7 @@
 """SQLAlchemy models. Imported as one package so Alembic sees every table."""
 
-from idp.adapters.models.accounts import AuditEvent, LoginSession, User
-from idp.adapters.models.clients import (
+from idp.storage.models.accounts import AuditEvent, LoginSession, User
+from idp.storage.models.clients import (
     AccessRequest,
     Client,
     ClientLogo,
@@ -9,8 +9,8 @@ from idp.adapters.models.clients import (
     ClientSecret,
     UsageDaily,
 )
-from idp.adapters.models.keys import RevocationEvent, SigningKey
-from idp.adapters.models.tokens import (
+from idp.storage.models.keys import RevocationEvent, SigningKey
+from idp.storage.models.tokens import (
     AccessTokenRecord,
     AuthorizationCode,
     DeviceCode,

@@ -29,9 +29,9 @@ from authlib.oauth2.rfc6749.requests import BasicOAuth2Payload
 from flask import Flask, g
 from werkzeug.datastructures import EnvironHeaders, MultiDict
 
-from idp.adapters.authlib_server import Answer
-from idp.adapters.models.base import utcnow
+from idp.domain.clock import utcnow
 from idp.extensions import db
+from idp.protocol.server import Answer
 from idp.services.context import Caller
 from idp.web.headers import SECURITY_HEADERS
 

@@ -6,8 +6,8 @@ from datetime import datetime
 
 from sqlalchemy import bindparam, exists, func, or_, select
 
-from idp.adapters.models import Client, Grant, RevocationEvent
 from idp.extensions import db
+from idp.storage.models import Client, Grant, RevocationEvent
 
 _clients, _grants, _events = Client.__table__.c, Grant.__table__.c, RevocationEvent.__table__.c
 # Everything that can end an access token early, in one round trip (userinfo, introspection and
