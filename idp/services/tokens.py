@@ -24,6 +24,7 @@ from jwt.utils import base64url_encode, der_to_raw_signature
 
 from idp.domain.claims import user_claims
 from idp.domain.clients import ClientPolicy
+from idp.domain.rate_limits import effective_limits
 from idp.domain.scopes import ScopeCatalogue
 
 _HASHES = {"RS256": hashlib.sha256, "ES256": hashlib.sha256, "EdDSA": hashlib.sha512}
@@ -123,12 +124,7 @@ class TokenMinter:
         )
 
     def tier_claim(self, client: ClientPolicy) -> dict[str, Any]:
-        tier = self._catalogue.tier(client.tier)
-        return {
-            "name": tier.name,
-            "rps": client.custom_rps if client.custom_rps is not None else tier.rps,
-            "burst": client.custom_burst if client.custom_burst is not None else tier.burst,
-        }
+        return effective_limits(client, self._catalogue.tier(client.tier)).as_claim()
 
     def access_token(self, req: AccessTokenRequest) -> MintedAccessToken:
         now = int(self._clock())

@@ -1,4 +1,4 @@
-"""The repositories a use case needs, and the one transaction they share."""
+"""The repositories a use case needs, and the one transaction they share (idp.services.ports)."""
 
 from __future__ import annotations
 
@@ -31,6 +31,13 @@ class SqlAlchemyUnitOfWork:
         self.access_tokens = SqlAlchemyAccessTokenRepository()
         self.device_codes = SqlAlchemyDeviceCodeRepository()
         self.revocations = SqlAlchemyRevocationLog()
+
+    def __enter__(self) -> SqlAlchemyUnitOfWork:
+        return self
+
+    def __exit__(self, exc_type: object, exc: object, tb: object) -> None:
+        if exc_type is not None:
+            self.rollback()
 
     def commit(self) -> None:
         db.session.commit()

@@ -59,17 +59,29 @@ class FakeAuditLog:
 
 
 class FakeUnitOfWork:
-    def __init__(self) -> None:
+    """The account repositories, plus any others a test passes by name (``grants=...``)."""
+
+    def __init__(self, **repositories) -> None:
         self.users = FakeUserRepository()
         self.sessions = FakeSessionRepository()
         self.audit = FakeAuditLog()
+        for name, repository in repositories.items():
+            setattr(self, name, repository)
         self.commits = 0
+        self.rollbacks = 0
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, exc_type, exc, tb):
+        if exc_type is not None:
+            self.rollback()
 
     def commit(self):
         self.commits += 1
 
     def rollback(self):
-        pass
+        self.rollbacks += 1
 
 
 class FakeHasher:

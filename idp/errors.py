@@ -1,0 +1,75 @@
+"""One error model for every surface.
+
+``OAuthError`` is a protocol refusal: ``error`` is the RFC code, ``description`` what the client
+(or the person at the browser) is told, ``detail`` what only the log sees. The subclasses mirror
+the RFC codes (``InvalidGrant`` for ``invalid_grant``). ``FieldErrors`` is a use case's refusal
+of what somebody typed: readable messages keyed by the field they belong to, shown next to that
+field on a page, under its key in the management API, on one line in the CLI.
+
+Each surface maps these in one place: idp.web.errors (pages), idp.web.oauth_errors (redirects
+and JSON from the authorization endpoint), portal.api.errors (the management API).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+
+class OAuthError(Exception):
+    """A refusal with an RFC 6749 (or OpenID, RFC 8707, RFC 8628) error code."""
+
+    error = "invalid_request"
+    status_code = 400
+
+    def __init__(self, description: str, *, detail: str | None = None) -> None:
+        super().__init__(description)
+        self.description = description
+        self.detail = detail
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.error!r}, {self.description!r})"
+
+
+def _code(name: str, error: str, status: int = 400) -> type[OAuthError]:
+    return type(name, (OAuthError,), {"error": error, "status_code": status, "__doc__": error})
+
+
+InvalidRequest = _code("InvalidRequest", "invalid_request")
+InvalidClient = _code("InvalidClient", "invalid_client", 401)
+InvalidGrant = _code("InvalidGrant", "invalid_grant")
+UnauthorizedClient = _code("UnauthorizedClient", "unauthorized_client")
+UnsupportedGrantType = _code("UnsupportedGrantType", "unsupported_grant_type")
+UnsupportedResponseType = _code("UnsupportedResponseType", "unsupported_response_type")
+InvalidScope = _code("InvalidScope", "invalid_scope")
+InvalidTarget = _code("InvalidTarget", "invalid_target")
+AccessDenied = _code("AccessDenied", "access_denied", 403)
+LoginRequired = _code("LoginRequired", "login_required")
+ConsentRequired = _code("ConsentRequired", "consent_required")
+RequestNotSupported = _code("RequestNotSupported", "request_not_supported")
+RequestUriNotSupported = _code("RequestUriNotSupported", "request_uri_not_supported")
+ServerError = _code("ServerError", "server_error", 500)
+TemporarilyUnavailable = _code("TemporarilyUnavailable", "temporarily_unavailable", 503)
+
+
+class FieldErrors(ValueError):
+    """Readable reasons keyed by field (``""`` for the form as a whole)."""
+
+    def __init__(
+        self, errors: Mapping[str, list[str]] | str | None = None, field: str = ""
+    ) -> None:
+        if isinstance(errors, str):
+            errors = {field: [errors]}
+        self.errors: dict[str, list[str]] = {k: list(v) for k, v in (errors or {}).items()}
+        super().__init__(
+            "; ".join(f"{k}: {' '.join(v)}" if k else " ".join(v) for k, v in self.errors.items())
+        )
+
+    @property
+    def message(self) -> str:
+        """Every reason in one sentence, for a flash message or a CLI line."""
+        return " ".join(m for messages in self.errors.values() for m in messages)
+
+    @property
+    def field(self) -> str:
+        """The first field named (``""`` when the reason is about the whole form)."""
+        return next(iter(self.errors), "")
