@@ -1,4 +1,7 @@
-"""Account forms. Flask-WTF adds the CSRF token to each (SECURITY-CHECKLIST 10)."""
+"""Account forms, and how a use case's FieldErrors land on any form.
+
+Flask-WTF adds the CSRF token to each form (SECURITY-CHECKLIST 10).
+"""
 
 from __future__ import annotations
 
@@ -7,6 +10,17 @@ from wtforms import EmailField, PasswordField, StringField
 from wtforms.validators import DataRequired, Length
 
 from idp.domain.passwords import MAX_LENGTH
+from idp.errors import FieldErrors
+
+
+def apply_field_errors(form: FlaskForm, exc: FieldErrors) -> None:
+    """Show each message next to its field; a message for a field the form lacks (or for the
+    form as a whole, ``""``) shows above the form."""
+    for name, messages in exc.errors.items():
+        if name and name in form:
+            form[name].errors = [*form[name].errors, *messages]
+        else:
+            form.form_errors.extend(messages)
 
 
 class LoginForm(FlaskForm):
