@@ -15,6 +15,7 @@ import click
 from flask import Flask, current_app
 from flask.cli import FlaskGroup, with_appcontext
 
+from idp.errors import FieldErrors
 from idp.services import accounts
 from idp.services.context import Caller
 from idp.storage.unit_of_work import SqlAlchemyUnitOfWork
@@ -55,8 +56,8 @@ def create_admin(username: str, email: str, password: str) -> None:
     existing = uow.users.by_login(username)
     try:
         user, _ = _ensure_user(username, email, password, admin=True)
-    except accounts.AccountError as exc:
-        raise click.ClickException(str(exc)) from None
+    except FieldErrors as exc:
+        raise click.ClickException(exc.message) from None
     if existing is not None and not user.is_admin:
         user.is_admin = True
         uow.commit()

@@ -13,19 +13,12 @@ from email_validator import EmailNotValidError, validate_email
 
 from idp.domain.clock import utcnow
 from idp.domain.passwords import PasswordRejected, check_password
+from idp.errors import FieldErrors
 from idp.services import audit
 from idp.services.context import Caller
 from idp.storage.models import LoginSession, User
 
 USERNAME_RE = re.compile(r"^[A-Za-z0-9_.-]{3,32}$")
-
-
-class AccountError(ValueError):
-    """A readable reason, tied to a form field when ``field`` is set."""
-
-    def __init__(self, message: str, field: str | None = None) -> None:
-        super().__init__(message)
-        self.field = field
 
 
 class LoginThrottled(Exception):
@@ -62,20 +55,20 @@ def register(
             raise RegistrationThrottled(wait)
     username, email = username.strip(), email.strip()
     if not USERNAME_RE.match(username):
-        raise AccountError("3 to 32 letters, digits, dots, dashes or underscores.", "username")
+        raise FieldErrors("3 to 32 letters, digits, dots, dashes or underscores.", "username")
     try:
         email = validate_email(email, check_deliverability=False).normalized
     except EmailNotValidError as exc:
-        raise AccountError(str(exc), "email") from None
+        raise FieldErrors(str(exc), "email") from None
     try:
         check_password(password, username=username, email=email)
     except PasswordRejected as exc:
-        raise AccountError(str(exc), "password") from None
+        raise FieldErrors(str(exc), "password") from None
     if uow.users.username_taken(username):
-        raise AccountError("This username is taken.", "username")
+        raise FieldErrors("This username is taken.", "username")
     if uow.users.email_taken(email):
         # Registration necessarily tells whether an email is known; login does not.
-        raise AccountError("An account with this email already exists.", "email")
+        raise FieldErrors("An account with this email already exists.", "email")
     user = uow.users.add(
         User(
             subject=secrets.token_hex(16),
@@ -96,7 +89,7 @@ def register(
 def authenticate(
     uow: Any, hasher: Any, throttle: Any, caller: Caller, *, login: str, password: str
 ) -> User:
-    """The user for these credentials, or AccountError / LoginThrottled.
+    """The user for these credentials, or FieldErrors / LoginThrottled.
 
     Unknown account, wrong password and disabled account take the same work and give the same
     message (SECURITY-CHECKLIST 20), so neither timing nor wording reveals who has an account.
@@ -118,7 +111,7 @@ def authenticate(
             uow, "login.failed", caller, user_id=user.id if user else None, login=login[:254]
         )
         uow.commit()
-        raise AccountError(INVALID_LOGIN)
+        raise FieldErrors(INVALID_LOGIN)
     if hasher.needs_rehash(user.password_hash):
         user.password_hash = hasher.hash(password)
         audit.record(uow, "password.rehashed", caller, user_id=user.id)
@@ -129,11 +122,11 @@ def change_password(
     uow: Any, hasher: Any, caller: Caller, user: User, *, current: str, new: str, keep_session: str
 ) -> None:
     if not hasher.verify(user.password_hash, current):
-        raise AccountError("Your current password is not correct.", "current_password")
+        raise FieldErrors("Your current password is not correct.", "current_password")
     try:
         check_password(new, username=user.username, email=user.email)
     except PasswordRejected as exc:
-        raise AccountError(str(exc), "new_password") from None
+        raise FieldErrors(str(exc), "new_password") from None
     user.password_hash = hasher.hash(new)
     user.password_changed_at = user.updated_at = utcnow()
     # Other devices' sessions end: a password change is what people do when they fear theft.

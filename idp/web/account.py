@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from flask import Blueprint, flash, redirect, render_template, request, session, url_for
 
+from idp.errors import FieldErrors
 from idp.services import accounts
 from idp.storage.unit_of_work import SqlAlchemyUnitOfWork
 from idp.web.context import caller, tessera
-from idp.web.forms import ChangePasswordForm
+from idp.web.forms import ChangePasswordForm, apply_field_errors
 from idp.web.sessions import SESSION_KEY, current_user, login_required
 
 bp = Blueprint("account", __name__, url_prefix="/account")
@@ -35,9 +36,8 @@ def change_password():
                 new=form.new_password.data,
                 keep_session=accounts.session_digest(session[SESSION_KEY]),
             )
-        except accounts.AccountError as exc:
-            target = getattr(form, exc.field, None) if exc.field else None
-            (target.errors if target is not None else form.form_errors).append(str(exc))
+        except FieldErrors as exc:
+            apply_field_errors(form, exc)
         else:
             flash("Your password was changed. Other devices were signed out.", "success")
             return redirect(url_for("account.index"), code=303)

@@ -6,10 +6,11 @@ from urllib.parse import parse_qs, urlsplit
 
 from flask import Blueprint, redirect, render_template, request, url_for
 
+from idp.errors import FieldErrors
 from idp.services import accounts
 from idp.storage.unit_of_work import SqlAlchemyUnitOfWork
 from idp.web.context import caller, tessera
-from idp.web.forms import ConfirmForm, LoginForm, RegisterForm
+from idp.web.forms import ConfirmForm, LoginForm, RegisterForm, apply_field_errors
 from idp.web.safe_next import safe_next
 from idp.web.sessions import current_user, sign_in, sign_out
 
@@ -52,8 +53,8 @@ def login():
             form.form_errors.append(str(exc))
             response = _login_page(form, next_url)
             return response, 429, {"Retry-After": str(exc.retry_after)}
-        except accounts.AccountError as exc:
-            form.form_errors.append(str(exc))
+        except FieldErrors as exc:
+            apply_field_errors(form, exc)
             status = 401
         else:
             sign_in(user)
@@ -83,9 +84,8 @@ def register():
             form.form_errors.append(str(exc))
             page = render_template("idp/register.html", form=form, next_url=next_url)
             return page, 429, {"Retry-After": str(exc.retry_after)}
-        except accounts.AccountError as exc:
-            target = getattr(form, exc.field, None) if exc.field else None
-            (target.errors if target is not None else form.form_errors).append(str(exc))
+        except FieldErrors as exc:
+            apply_field_errors(form, exc)
             status = 400
         else:
             sign_in(user)

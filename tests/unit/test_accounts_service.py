@@ -7,6 +7,7 @@ from datetime import timedelta
 import pytest
 from freezegun import freeze_time
 
+from idp.errors import FieldErrors
 from idp.services import accounts
 from idp.services.context import Caller
 from tests.unit.fakes import FakeHasher, FakeThrottle, FakeUnitOfWork
@@ -42,7 +43,7 @@ def test_register_normalises_keys(uow):
     ],
 )
 def test_register_rejects_with_field(uow, username, email, password, field):
-    with pytest.raises(accounts.AccountError) as excinfo:
+    with pytest.raises(FieldErrors) as excinfo:
         accounts.register(
             uow, FakeHasher(), CALLER, username=username, email=email, password=password
         )
@@ -54,7 +55,7 @@ def test_checklist_20_unknown_account_does_the_same_work(uow):
     make_user(uow)
     hasher, throttle = FakeHasher(), FakeThrottle()
     for login in ("nobody", "trader"):
-        with pytest.raises(accounts.AccountError, match="Incorrect username or password"):
+        with pytest.raises(FieldErrors, match="Incorrect username or password"):
             accounts.authenticate(
                 uow, hasher, throttle, CALLER, login=login, password="wrong password"
             )
@@ -67,7 +68,7 @@ def test_disabled_account_cannot_sign_in(uow):
 
     user = make_user(uow)
     user.disabled_at = datetime.now(UTC)
-    with pytest.raises(accounts.AccountError):
+    with pytest.raises(FieldErrors):
         accounts.authenticate(
             uow, FakeHasher(), FakeThrottle(), CALLER, login="trader", password=PW
         )
