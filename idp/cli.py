@@ -127,7 +127,12 @@ def prune(as_json: bool) -> None:
     from idp.services.maintenance import prune as prune_expired
 
     settings = _tessera().settings
-    report = prune_expired(utcnow(), settings.SESSION_IDLE_TTL, settings.SESSION_ABSOLUTE_TTL)
+    report = prune_expired(
+        SqlAlchemyUnitOfWork(),
+        utcnow(),
+        settings.SESSION_IDLE_TTL,
+        settings.SESSION_ABSOLUTE_TTL,
+    )
     if as_json:
         click.echo(json.dumps(report.as_dict()))
     else:

@@ -16,7 +16,7 @@ from idp.domain.passwords import PasswordRejected, check_password
 from idp.errors import FieldErrors
 from idp.services import audit
 from idp.services.context import Caller
-from idp.storage.models import LoginSession, User
+from idp.services.ports import Record, UnitOfWork
 
 USERNAME_RE = re.compile(r"^[A-Za-z0-9_.-]{3,32}$")
 
@@ -39,7 +39,7 @@ INVALID_LOGIN = "Incorrect username or password."
 
 
 def register(
-    uow: Any,
+    uow: UnitOfWork,
     hasher: Any,
     caller: Caller,
     *,
@@ -47,7 +47,7 @@ def register(
     email: str,
     password: str,
     throttle: Any = None,
-) -> User:
+) -> Record:
     """A new account; `throttle` (the web's per-IP registration limit) is None for operators."""
     if throttle is not None:
         wait = throttle.retry_after(caller.ip)
@@ -69,15 +69,13 @@ def register(
     if uow.users.email_taken(email):
         # Registration necessarily tells whether an email is known; login does not.
         raise FieldErrors("An account with this email already exists.", "email")
-    user = uow.users.add(
-        User(
-            subject=secrets.token_hex(16),
-            username=username,
-            username_key=username.lower(),
-            email=email,
-            email_key=email.lower(),
-            password_hash=hasher.hash(password),
-        )
+    user = uow.users.create(
+        subject=secrets.token_hex(16),
+        username=username,
+        username_key=username.lower(),
+        email=email,
+        email_key=email.lower(),
+        password_hash=hasher.hash(password),
     )
     audit.record(uow, "account.registered", caller, user_id=user.id, username=username)
     uow.commit()
@@ -87,8 +85,8 @@ def register(
 
 
 def authenticate(
-    uow: Any, hasher: Any, throttle: Any, caller: Caller, *, login: str, password: str
-) -> User:
+    uow: UnitOfWork, hasher: Any, throttle: Any, caller: Caller, *, login: str, password: str
+) -> Record:
     """The user for these credentials, or FieldErrors / LoginThrottled.
 
     Unknown account, wrong password and disabled account take the same work and give the same
@@ -119,7 +117,14 @@ def authenticate(
 
 
 def change_password(
-    uow: Any, hasher: Any, caller: Caller, user: User, *, current: str, new: str, keep_session: str
+    uow: UnitOfWork,
+    hasher: Any,
+    caller: Caller,
+    user: Record,
+    *,
+    current: str,
+    new: str,
+    keep_session: str,
 ) -> None:
     if not hasher.verify(user.password_hash, current):
         raise FieldErrors("Your current password is not correct.", "current_password")
@@ -147,7 +152,7 @@ class SessionPolicy:
     idle_ttl: int
     absolute_ttl: int
 
-    def expired(self, login_session: LoginSession, now: datetime) -> bool:
+    def expired(self, login_session: Record, now: datetime) -> bool:
         return now - login_session.last_seen_at > timedelta(
             seconds=self.idle_ttl
         ) or now - login_session.created_at > timedelta(seconds=self.absolute_ttl)
@@ -159,31 +164,31 @@ class SessionPolicy:
 
 
 def open_session(
-    uow: Any, caller: Caller, user: User, *, previous_token: str | None, amr: str = "pwd"
+    uow: UnitOfWork, caller: Caller, user: Record, *, previous_token: str | None, amr: str = "pwd"
 ) -> str:
     """A new session id at every login (SECURITY-CHECKLIST 21); the old one, if any, is dropped."""
     if previous_token:
         uow.sessions.delete(session_digest(previous_token))
     token = secrets.token_urlsafe(32)
     now = utcnow()
-    uow.sessions.add(
-        LoginSession(
-            id_digest=session_digest(token),
-            user_id=user.id,
-            created_at=now,
-            last_seen_at=now,
-            auth_time=now,
-            amr=amr,
-            ip=caller.ip[:64],
-            user_agent=caller.user_agent[:255],
-        )
+    uow.sessions.create(
+        id_digest=session_digest(token),
+        user_id=user.id,
+        created_at=now,
+        last_seen_at=now,
+        auth_time=now,
+        amr=amr,
+        ip=caller.ip[:64],
+        user_agent=caller.user_agent[:255],
     )
     audit.record(uow, "login.succeeded", caller, user_id=user.id)
     uow.commit()
     return token
 
 
-def resume_session(uow: Any, policy: SessionPolicy, token: str) -> tuple[LoginSession, User] | None:
+def resume_session(
+    uow: UnitOfWork, policy: SessionPolicy, token: str
+) -> tuple[Record, Record] | None:
     """The live session and its user, or None when unknown, expired or the user is disabled."""
     login_session = uow.sessions.get(session_digest(token))
     if login_session is None:
@@ -200,7 +205,7 @@ def resume_session(uow: Any, policy: SessionPolicy, token: str) -> tuple[LoginSe
     return login_session, user
 
 
-def close_session(uow: Any, caller: Caller, token: str, user_id: int | None) -> None:
+def close_session(uow: UnitOfWork, caller: Caller, token: str, user_id: int | None) -> None:
     uow.sessions.delete(session_digest(token))
     if user_id is not None:
         audit.record(uow, "logout", caller, user_id=user_id)

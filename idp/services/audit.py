@@ -5,11 +5,11 @@ from __future__ import annotations
 from typing import Any
 
 from idp.services.context import Caller
-from idp.storage.models import AuditEvent
+from idp.services.ports import UnitOfWork
 
 
 def record(
-    uow: Any,
+    uow: UnitOfWork,
     event: str,
     caller: Caller,
     *,
@@ -18,12 +18,10 @@ def record(
     **data: Any,
 ) -> None:
     uow.audit.record(
-        AuditEvent(
-            event=event,
-            user_id=user_id,
-            client_id=client_id,
-            ip=caller.ip[:64],
-            user_agent=caller.user_agent[:255],
-            data=data,
-        )
+        event=event,
+        user_id=user_id,
+        client_id=client_id,
+        ip=caller.ip[:64],
+        user_agent=caller.user_agent[:255],
+        data=data,
     )

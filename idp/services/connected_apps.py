@@ -8,12 +8,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 
 from idp.domain.clock import utcnow
 from idp.domain.scopes import ScopeCatalogue
 from idp.services import audit, revocation
 from idp.services.context import Caller
+from idp.services.ports import UnitOfWork
 
 
 class NotConnected(LookupError):
@@ -59,7 +59,7 @@ def _latest(*moments: datetime | None) -> datetime | None:
     return max(known) if known else None
 
 
-def connected_apps(uow: Any, catalogue: ScopeCatalogue, user_id: int) -> list[ConnectedApp]:
+def connected_apps(uow: UnitOfWork, catalogue: ScopeCatalogue, user_id: int) -> list[ConnectedApp]:
     """Every app holding an active grant from this user, most recently used first."""
     found = []
     for grant in uow.grants.active_for_user(user_id):
@@ -88,7 +88,7 @@ def connected_apps(uow: Any, catalogue: ScopeCatalogue, user_id: int) -> list[Co
 
 
 def revoke(
-    uow: Any,
+    uow: UnitOfWork,
     window: revocation.RevocationWindow,
     caller: Caller,
     user_id: int,

@@ -3,34 +3,28 @@
 from __future__ import annotations
 
 import secrets
-from typing import Any
 
 from idp.domain.clients import ClientPolicy
 from idp.domain.clock import utcnow
 from idp.services import audit
 from idp.services.context import Caller
-from idp.storage.models import Grant
+from idp.services.ports import Record, UnitOfWork
 
 
-def granted_scopes(uow: Any, user_id: int, client_pk: int) -> tuple[Grant | None, set[str]]:
+def granted_scopes(uow: UnitOfWork, user_id: int, client_pk: int) -> tuple[Record | None, set[str]]:
     grant = uow.grants.active(user_id, client_pk)
     return grant, set(grant.scopes.split()) if grant else set()
 
 
 def record_consent(
-    uow: Any, caller: Caller, user: Any, client: ClientPolicy, scopes: tuple[str, ...]
-) -> Grant:
+    uow: UnitOfWork, caller: Caller, user: Record, client: ClientPolicy, scopes: tuple[str, ...]
+) -> Record:
     """The user's active grant for this app, created or widened to include `scopes`."""
     now = utcnow()
     grant = uow.grants.active(user.id, client.pk)
     if grant is None:
-        grant = uow.grants.add(
-            Grant(
-                gid=secrets.token_hex(16),
-                user_id=user.id,
-                client_pk=client.pk,
-                scopes=" ".join(scopes),
-            )
+        grant = uow.grants.create(
+            gid=secrets.token_hex(16), user_id=user.id, client_pk=client.pk, scopes=" ".join(scopes)
         )
         audit.record(
             uow,
@@ -58,7 +52,7 @@ def record_consent(
 
 
 def record_denial(
-    uow: Any, caller: Caller, user: Any, client: ClientPolicy, scopes: tuple[str, ...]
+    uow: UnitOfWork, caller: Caller, user: Record, client: ClientPolicy, scopes: tuple[str, ...]
 ) -> None:
     audit.record(
         uow,

@@ -11,17 +11,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import delete, or_
-
-from idp.extensions import db
-from idp.storage.models import (
-    AccessTokenRecord,
-    AuthorizationCode,
-    DeviceCode,
-    LoginSession,
-    RefreshToken,
-    RevocationEvent,
-)
+from idp.services.ports import UnitOfWork
 
 GRACE = timedelta(days=1)
 
@@ -39,34 +29,21 @@ class PruneReport:
         return asdict(self)
 
 
-def prune(now: datetime, session_idle_ttl: int, session_absolute_ttl: int) -> PruneReport:
-    def gone(statement) -> int:
-        return (
-            db.session.execute(statement.execution_options(synchronize_session=False)).rowcount or 0
+def prune(
+    uow: UnitOfWork, now: datetime, session_idle_ttl: int, session_absolute_ttl: int
+) -> PruneReport:
+    with uow:
+        rows = uow.pruning
+        report = PruneReport(
+            authorization_codes=rows.authorization_codes_expired_before(now - GRACE),
+            refresh_tokens=rows.refresh_tokens_whose_family_expired_before(now),
+            access_token_records=rows.access_token_records_expired_before(now),
+            device_codes=rows.device_codes_expired_before(now - GRACE),
+            revocation_events=rows.revocation_events_lapsed_before(now),
+            login_sessions=rows.login_sessions_idle_or_started_before(
+                last_seen=now - timedelta(seconds=session_idle_ttl),
+                created=now - timedelta(seconds=session_absolute_ttl),
+            ),
         )
-
-    report = PruneReport(
-        authorization_codes=gone(
-            delete(AuthorizationCode).where(AuthorizationCode.expires_at < now - GRACE)
-        ),
-        refresh_tokens=gone(delete(RefreshToken).where(RefreshToken.family_expires_at < now)),
-        access_token_records=gone(
-            delete(AccessTokenRecord).where(AccessTokenRecord.expires_at < now)
-        ),
-        device_codes=gone(delete(DeviceCode).where(DeviceCode.expires_at < now - GRACE)),
-        revocation_events=gone(
-            delete(RevocationEvent).where(
-                RevocationEvent.until.is_not(None), RevocationEvent.until < now
-            )
-        ),
-        login_sessions=gone(
-            delete(LoginSession).where(
-                or_(
-                    LoginSession.last_seen_at < now - timedelta(seconds=session_idle_ttl),
-                    LoginSession.created_at < now - timedelta(seconds=session_absolute_ttl),
-                )
-            )
-        ),
-    )
-    db.session.commit()
+        uow.commit()
     return report

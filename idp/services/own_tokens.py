@@ -10,6 +10,8 @@ from typing import Any
 
 import jwt
 
+from idp.services.ports import UnitOfWork
+
 ALGORITHMS = ["ES256", "RS256", "EdDSA"]
 
 
@@ -38,7 +40,7 @@ def decode_access_token(keystore: Any, settings: Any, token: str) -> dict[str, A
         return None
 
 
-def is_revoked(uow: Any, claims: dict[str, Any]) -> bool:
+def is_revoked(uow: UnitOfWork, claims: dict[str, Any]) -> bool:
     """Revoked jti, revoked grant, or an app that is suspended or gone."""
     return uow.revocations.access_token_revoked(
         str(claims.get("client_id", "")), claims.get("gid"), str(claims["jti"])

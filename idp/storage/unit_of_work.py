@@ -8,6 +8,7 @@ from idp.storage.repositories.accounts import (
     SqlAlchemySessionRepository,
     SqlAlchemyUserRepository,
 )
+from idp.storage.repositories.maintenance import SqlAlchemyPruning
 from idp.storage.repositories.oauth import (
     SqlAlchemyAccessTokenRepository,
     SqlAlchemyClientRepository,
@@ -31,6 +32,7 @@ class SqlAlchemyUnitOfWork:
         self.access_tokens = SqlAlchemyAccessTokenRepository()
         self.device_codes = SqlAlchemyDeviceCodeRepository()
         self.revocations = SqlAlchemyRevocationLog()
+        self.pruning = SqlAlchemyPruning()
 
     def __enter__(self) -> SqlAlchemyUnitOfWork:
         return self

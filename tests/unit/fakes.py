@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 
 class FakeUserRepository:
     def __init__(self) -> None:
@@ -20,8 +22,11 @@ class FakeUserRepository:
     def email_taken(self, email):
         return any(u.email_key == email.lower() for u in self.rows.values())
 
-    def add(self, user):
-        user.id = len(self.rows) + 1
+    def create(self, **fields):
+        user = SimpleNamespace(
+            id=len(self.rows) + 1, is_admin=False, disabled_at=None, email_verified=False
+        )
+        vars(user).update(fields)
         self.rows[user.id] = user
         return user
 
@@ -33,8 +38,10 @@ class FakeSessionRepository:
     def get(self, digest):
         return self.rows.get(digest)
 
-    def add(self, s):
+    def create(self, **fields):
+        s = SimpleNamespace(**fields)
         self.rows[s.id_digest] = s
+        return s
 
     def delete(self, digest):
         self.rows.pop(digest, None)
@@ -51,8 +58,8 @@ class FakeAuditLog:
     def __init__(self) -> None:
         self.events: list = []
 
-    def record(self, event):
-        self.events.append(event)
+    def record(self, **fields):
+        self.events.append(SimpleNamespace(**fields))
 
     def names(self) -> list[str]:
         return [e.event for e in self.events]

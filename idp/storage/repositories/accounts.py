@@ -33,7 +33,8 @@ class SqlAlchemyUserRepository:
     def email_taken(self, email: str) -> bool:
         return db.session.scalar(select(User.id).where(User.email_key == email.lower())) is not None
 
-    def add(self, user: User) -> User:
+    def create(self, **fields: object) -> User:
+        user = User(**fields)
         db.session.add(user)
         db.session.flush()
         return user
@@ -53,8 +54,11 @@ class SqlAlchemySessionRepository:
     def get(self, id_digest: str) -> LoginSession | None:
         return db.session.get(LoginSession, id_digest)
 
-    def add(self, login_session: LoginSession) -> None:
+    def create(self, **fields: object) -> LoginSession:
+        # No flush: the session's key is ours, and the commit that ends the login writes it.
+        login_session = LoginSession(**fields)
         db.session.add(login_session)
+        return login_session
 
     def delete(self, id_digest: str) -> None:
         db.session.execute(delete(LoginSession).where(LoginSession.id_digest == id_digest))
@@ -70,8 +74,26 @@ class SqlAlchemySessionRepository:
 
 
 class SqlAlchemyAuditLog:
-    def record(self, event: AuditEvent) -> None:
-        db.session.add(event)
+    def record(
+        self,
+        *,
+        event: str,
+        user_id: int | None,
+        client_id: str | None,
+        ip: str,
+        user_agent: str,
+        data: dict,
+    ) -> None:
+        db.session.add(
+            AuditEvent(
+                event=event,
+                user_id=user_id,
+                client_id=client_id,
+                ip=ip,
+                user_agent=user_agent,
+                data=data,
+            )
+        )
 
     def query(
         self,

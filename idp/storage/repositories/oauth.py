@@ -103,7 +103,8 @@ class SqlAlchemyGrantRepository:
     def by_gid(self, gid: str) -> Grant | None:
         return db.session.scalar(select(Grant).where(Grant.gid == gid))
 
-    def add(self, grant: Grant) -> Grant:
+    def create(self, **fields: object) -> Grant:
+        grant = Grant(**fields)
         db.session.add(grant)
         db.session.flush()
         return grant
