@@ -113,6 +113,9 @@ def authenticate(
     if hasher.needs_rehash(user.password_hash):
         user.password_hash = hasher.hash(password)
         audit.record(uow, "password.rehashed", caller, user_id=user.id)
+        # Committed here, not left for the login that usually follows: the new hash must not
+        # depend on the caller opening a session.
+        uow.commit()
     return user
 
 

@@ -6,8 +6,7 @@ from flask import Blueprint, flash, redirect, render_template, request, session,
 
 from idp.errors import FieldErrors
 from idp.services import accounts
-from idp.storage.unit_of_work import SqlAlchemyUnitOfWork
-from idp.web.context import caller, tessera
+from idp.web.context import caller, tessera, uow
 from idp.web.forms import ChangePasswordForm, apply_field_errors
 from idp.web.sessions import SESSION_KEY, current_user, login_required
 
@@ -27,15 +26,16 @@ def change_password():
     user = current_user()
     if form.validate_on_submit():
         try:
-            accounts.change_password(
-                SqlAlchemyUnitOfWork(),
-                tessera().hasher,
-                caller(),
-                user,
-                current=form.current_password.data,
-                new=form.new_password.data,
-                keep_session=accounts.session_digest(session[SESSION_KEY]),
-            )
+            with uow() as work:
+                accounts.change_password(
+                    work,
+                    tessera().hasher,
+                    caller(),
+                    user,
+                    current=form.current_password.data,
+                    new=form.new_password.data,
+                    keep_session=accounts.session_digest(session[SESSION_KEY]),
+                )
         except FieldErrors as exc:
             apply_field_errors(form, exc)
         else:

@@ -8,8 +8,7 @@ from flask import Blueprint, redirect, render_template, request, url_for
 
 from idp.errors import FieldErrors
 from idp.services import accounts
-from idp.storage.unit_of_work import SqlAlchemyUnitOfWork
-from idp.web.context import caller, tessera
+from idp.web.context import caller, tessera, uow
 from idp.web.forms import ConfirmForm, LoginForm, RegisterForm, apply_field_errors
 from idp.web.safe_next import safe_next
 from idp.web.sessions import current_user, sign_in, sign_out
@@ -41,14 +40,15 @@ def login():
     if form.validate_on_submit():
         services = tessera()
         try:
-            user = accounts.authenticate(
-                SqlAlchemyUnitOfWork(),
-                services.hasher,
-                services.throttle,
-                caller(),
-                login=form.login.data,
-                password=form.password.data,
-            )
+            with uow() as work:
+                user = accounts.authenticate(
+                    work,
+                    services.hasher,
+                    services.throttle,
+                    caller(),
+                    login=form.login.data,
+                    password=form.password.data,
+                )
         except accounts.LoginThrottled as exc:
             form.form_errors.append(str(exc))
             response = _login_page(form, next_url)
@@ -71,15 +71,16 @@ def register():
     status = 200
     if form.validate_on_submit():
         try:
-            user = accounts.register(
-                SqlAlchemyUnitOfWork(),
-                tessera().hasher,
-                caller(),
-                username=form.username.data,
-                email=form.email.data,
-                password=form.password.data,
-                throttle=tessera().register_throttle,
-            )
+            with uow() as work:
+                user = accounts.register(
+                    work,
+                    tessera().hasher,
+                    caller(),
+                    username=form.username.data,
+                    email=form.email.data,
+                    password=form.password.data,
+                    throttle=tessera().register_throttle,
+                )
         except accounts.RegistrationThrottled as exc:
             form.form_errors.append(str(exc))
             page = render_template("idp/register.html", form=form, next_url=next_url)

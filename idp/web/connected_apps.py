@@ -5,8 +5,7 @@ from __future__ import annotations
 from flask import Blueprint, abort, flash, redirect, render_template, url_for
 
 from idp.services import connected_apps
-from idp.storage.unit_of_work import SqlAlchemyUnitOfWork
-from idp.web.context import caller, tessera
+from idp.web.context import caller, tessera, uow
 from idp.web.sessions import current_user, login_required
 
 bp = Blueprint("connected_apps", __name__, url_prefix="/account/apps")
@@ -15,9 +14,8 @@ bp = Blueprint("connected_apps", __name__, url_prefix="/account/apps")
 @bp.route("", methods=["GET"])
 @login_required
 def index():
-    found = connected_apps.connected_apps(
-        SqlAlchemyUnitOfWork(), tessera().catalogue, current_user().id
-    )
+    with uow() as work:
+        found = connected_apps.connected_apps(work, tessera().catalogue, current_user().id)
     return render_template("account/apps.html", apps=found)
 
 
@@ -26,9 +24,10 @@ def index():
 def revoke(gid: str):
     # CSRFProtect has already refused a POST without a valid token (400) before we get here.
     try:
-        name = connected_apps.revoke(
-            SqlAlchemyUnitOfWork(), tessera().revocation_window, caller(), current_user().id, gid
-        )
+        with uow() as work:
+            name = connected_apps.revoke(
+                work, tessera().revocation_window, caller(), current_user().id, gid
+            )
     except connected_apps.NotConnected:
         abort(404)
     flash(f"{name} no longer has access to your account.", "success")

@@ -13,8 +13,7 @@ from flask.sessions import SecureCookieSessionInterface
 
 from idp.services import accounts
 from idp.storage.models import LoginSession, User
-from idp.storage.unit_of_work import SqlAlchemyUnitOfWork
-from idp.web.context import caller, tessera
+from idp.web.context import caller, tessera, uow
 
 SESSION_KEY = "sid"
 
@@ -70,7 +69,8 @@ def load_login_session() -> None:
     token = session.get(SESSION_KEY)
     if not isinstance(token, str):
         return
-    found = accounts.resume_session(SqlAlchemyUnitOfWork(), tessera().session_policy, token)
+    with uow() as work:
+        found = accounts.resume_session(work, tessera().session_policy, token)
     if found is None:
         session.pop(SESSION_KEY, None)
         return
@@ -87,13 +87,14 @@ def current_login_session() -> LoginSession | None:
 
 def sign_in(user: User, amr: str = "pwd") -> None:
     previous = session.get(SESSION_KEY)
-    token = accounts.open_session(
-        SqlAlchemyUnitOfWork(),
-        caller(),
-        user,
-        previous_token=previous if isinstance(previous, str) else None,
-        amr=amr,
-    )
+    with uow() as work:
+        token = accounts.open_session(
+            work,
+            caller(),
+            user,
+            previous_token=previous if isinstance(previous, str) else None,
+            amr=amr,
+        )
     # Keep a pending authorization request across the login; drop everything else.
     pending = {k: v for k, v in session.items() if k.startswith("pending_")}
     session.clear()
@@ -107,7 +108,8 @@ def sign_out() -> None:
     token = session.get(SESSION_KEY)
     user = current_user()
     if isinstance(token, str):
-        accounts.close_session(SqlAlchemyUnitOfWork(), caller(), token, user.id if user else None)
+        with uow() as work:
+            accounts.close_session(work, caller(), token, user.id if user else None)
     session.clear()
     g.user, g.login_session = None, None
 
