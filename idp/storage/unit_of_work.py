@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from sqlalchemy import text
+
 from idp.extensions import db
 from idp.storage.repositories.accounts import (
     SqlAlchemyAuditLog,
@@ -17,6 +19,7 @@ from idp.storage.repositories.oauth import (
     SqlAlchemyGrantRepository,
     SqlAlchemyRefreshTokenRepository,
 )
+from idp.storage.repositories.public_assets import SqlAlchemyPublicAssets
 from idp.storage.repositories.revocations import SqlAlchemyRevocationLog
 
 
@@ -33,6 +36,7 @@ class SqlAlchemyUnitOfWork:
         self.device_codes = SqlAlchemyDeviceCodeRepository()
         self.revocations = SqlAlchemyRevocationLog()
         self.pruning = SqlAlchemyPruning()
+        self.public_assets = SqlAlchemyPublicAssets()
 
     def __enter__(self) -> SqlAlchemyUnitOfWork:
         return self
@@ -46,3 +50,7 @@ class SqlAlchemyUnitOfWork:
 
     def rollback(self) -> None:
         db.session.rollback()
+
+    def ping(self) -> None:
+        """Raises when the database does not answer (the health check)."""
+        db.session.execute(text("SELECT 1"))

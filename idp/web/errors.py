@@ -8,7 +8,7 @@ from flask import Flask, Response, jsonify, make_response, render_template, requ
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException, InternalServerError
 
-from idp.extensions import db
+from idp.web.context import uow
 
 log = logging.getLogger(__name__)
 
@@ -85,5 +85,5 @@ def register_error_handlers(app: Flask) -> None:
         if isinstance(exc, HTTPException):
             return http_error(exc)
         log.exception("unhandled error on %s %s", request.method, request.path)
-        db.session.rollback()
+        uow().rollback()
         return render_error(InternalServerError.code)

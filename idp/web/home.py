@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 from flask import Blueprint, jsonify, redirect, url_for
-from sqlalchemy import text
 
-from idp.extensions import db
+from idp.web.context import uow
 from idp.web.sessions import current_user
 
 bp = Blueprint("home", __name__)
@@ -18,5 +17,5 @@ def index():
 
 @bp.route("/healthz")
 def health():
-    db.session.execute(text("SELECT 1"))
+    uow().ping()
     return jsonify(status="ok")

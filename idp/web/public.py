@@ -6,10 +6,8 @@ import hashlib
 from html import escape
 
 from flask import Blueprint, Response, abort
-from sqlalchemy import select
 
-from idp.extensions import db
-from idp.storage.models import Client, ClientLogo
+from idp.web.context import uow
 
 bp = Blueprint("public", __name__)
 
@@ -23,17 +21,14 @@ PLACEHOLDER = (
 
 @bp.route("/apps/<client_id>/logo")
 def client_logo(client_id: str) -> Response:
-    row = db.session.execute(
-        select(Client.id, Client.name).where(Client.client_id == client_id)
-    ).first()
-    if row is None:
+    logo = uow().public_assets.logo(client_id)
+    if logo is None:
         abort(404)
-    logo = db.session.get(ClientLogo, row.id)
-    if logo is not None:
+    if logo.data is not None:
         response = Response(logo.data, mimetype=logo.content_type)
     else:
         hue = int(hashlib.sha256(client_id.encode()).hexdigest()[:4], 16) % 360
-        letter = escape((row.name.strip()[:1] or "?").upper())
+        letter = escape((logo.name.strip()[:1] or "?").upper())
         response = Response(PLACEHOLDER.format(hue=hue, letter=letter), mimetype="image/svg+xml")
     response.headers["Cache-Control"] = "public, max-age=300"
     response.headers["Content-Security-Policy"] = (
