@@ -159,11 +159,11 @@ def _register_web(app: Flask) -> None:
     from idp.web import (
         account,
         auth,
+        authorize,
         connected_apps,
         device,
         feed,
         home,
-        oauth_authorize,
         oidc,
         public,
     )
@@ -180,7 +180,7 @@ def _register_web(app: Flask) -> None:
         auth.bp,
         account.bp,
         connected_apps.bp,
-        oauth_authorize.bp,
+        authorize.bp,
         oidc.bp,
         feed.bp,
         public.bp,

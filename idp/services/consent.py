@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import secrets
+from collections.abc import Callable
+from typing import TypeVar
 
 from idp.domain.clients import ClientPolicy
 from idp.domain.clock import utcnow
@@ -51,6 +53,26 @@ def record_consent(
     return grant
 
 
+T = TypeVar("T")
+
+
+def approve(
+    uow: UnitOfWork,
+    caller: Caller,
+    user: Record,
+    client: ClientPolicy,
+    scopes: tuple[str, ...],
+    issue: Callable[[Record], T],
+) -> T:
+    """Consent given, now or before: the grant is recorded or widened and `issue` (the protocol
+    layer's code issuance) runs on it, in one transaction: no code is stored without the consent it rests on."""
+    with uow:
+        grant = record_consent(uow, caller, user, client, scopes)
+        issued = issue(grant)
+        uow.commit()
+    return issued
+
+
 def record_denial(
     uow: UnitOfWork, caller: Caller, user: Record, client: ClientPolicy, scopes: tuple[str, ...]
 ) -> None:
@@ -62,3 +84,4 @@ def record_denial(
         client_id=client.client_id,
         scopes=list(scopes),
     )
+    uow.commit()

@@ -1,0 +1,173 @@
+"""The authorization endpoint (RFC 6749 4.1, OIDC Core 3.1.2): checks, login, consent, code.
+
+GET runs the declared checks (idp.web.authorize.pipeline), Authlib's validation (scope, PKCE),
+then asks the user to sign in or consent when needed; the consent form POSTs back here. Every
+refusal is answered by idp.web.authorize.responses.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from authlib.oauth2.rfc6749 import OAuth2Request
+from authlib.oauth2.rfc6749.requests import BasicOAuth2Payload
+from flask import Blueprint, Response, redirect, request, session, url_for
+
+from idp.domain.clients import ClientPolicy, missing_consent
+from idp.errors import AccessDenied, OAuthError
+from idp.services import consent
+from idp.web.authorize import consent_page as pending
+from idp.web.authorize.consent_page import consent_page
+from idp.web.authorize.pipeline import (
+    REQUEST_CHECKS,
+    TRUST_CHECKS,
+    AuthorizationRequest,
+    consent_possible,
+    login_possible,
+    run,
+)
+from idp.web.authorize.responses import authlib_refusals, refusal
+from idp.web.context import caller, tessera, uow
+from idp.web.forms import ConfirmForm
+from idp.web.sessions import current_login_session, current_user
+
+bp = Blueprint("oauth_authorize", __name__)
+
+LOGIN_MARK = "pending_login_at"
+
+
+@dataclass(frozen=True)
+class CodeContext:
+    """What the stored code remembers beyond Authlib's fields."""
+
+    grant_pk: int
+    audience: str
+    auth_time: datetime
+    amr: str
+
+
+def _authorization_request(query: dict[str, list[str]], query_length: int) -> AuthorizationRequest:
+    services = tessera()
+
+    def find_client(client_id: str) -> ClientPolicy | None:
+        client = services.oauth.query_client(client_id)
+        return client.policy if client is not None else None
+
+    return AuthorizationRequest(
+        query=query,
+        query_length=query_length,
+        find_client=find_client,
+        resources=services.settings.resources,
+        default_audience=services.settings.audience,
+    )
+
+
+def _needs_login(params: dict[str, str]) -> bool:
+    login_session = current_login_session()
+    if current_user() is None or login_session is None:
+        return True
+    auth_time = login_session.auth_time.timestamp()
+    marked = session.get(LOGIN_MARK)
+    if isinstance(marked, int | float) and auth_time >= marked:
+        return False  # this is the fresh login we asked for
+    if "login" in params.get("prompt", "").split():
+        return True
+    max_age = params.get("max_age")
+    return max_age is not None and time.time() - auth_time > int(max_age)
+
+
+def _send_to_login() -> Response:
+    session[LOGIN_MARK] = int(time.time())
+    return redirect(url_for("auth.login", next=request.full_path), code=303)
+
+
+def _validated_grant(auth: AuthorizationRequest, user: Any) -> Any:
+    """Authlib's checks (scope, PKCE); its refusals come out as ours."""
+    url = f"{tessera().settings.ISSUER.rstrip('/')}/oauth/authorize"
+    oauth_request = OAuth2Request("GET", url, headers=dict(request.headers))
+    oauth_request.payload = BasicOAuth2Payload(auth.params)
+    with authlib_refusals():
+        return tessera().oauth.get_consent_grant(request=oauth_request, end_user=user)
+
+
+def _issue_code(grant: Any, grant_pk: int, audience: str) -> Response:
+    login_session = current_login_session()
+    grant.request.tessera_context = CodeContext(
+        grant_pk, audience, login_session.auth_time, login_session.amr
+    )
+    session.pop(LOGIN_MARK, None)
+    with authlib_refusals():
+        response = tessera().oauth.create_authorization_response(
+            request=grant.request, grant_user=current_user(), grant=grant
+        )
+    response.status_code = 303  # RFC 9700 4.12: never 307 after the consent POST
+    return response
+
+
+def _approve(auth: AuthorizationRequest, grant: Any, scopes: tuple[str, ...]) -> Response:
+    """Consent recorded (or found) and the code issued, in the consent service's transaction."""
+    return consent.approve(
+        uow(),
+        caller(),
+        current_user(),
+        auth.client,
+        scopes,
+        lambda row: _issue_code(grant, row.id, auth.audience),
+    )
+
+
+def _decide(auth: AuthorizationRequest) -> Response:
+    """After the checks: sign in if needed, then consent or a code."""
+    grant = _validated_grant(auth, current_user())
+    if _needs_login(auth.params):
+        login_possible(auth)
+        return _send_to_login()
+    scopes = tuple(grant.request.scope.split())
+    existing, granted = consent.granted_scopes(uow(), current_user().id, auth.client.pk)
+    missing = missing_consent(granted, scopes)
+    if existing is not None and not missing and "consent" not in auth.prompt:
+        return _approve(auth, grant, scopes)
+    consent_possible(auth)
+    return consent_page(auth.client, auth.params, scopes, missing)
+
+
+@bp.route("/oauth/authorize", methods=["GET"])
+def authorize() -> Response:
+    auth = _authorization_request(request.args.to_dict(flat=False), len(request.query_string))
+    try:
+        run(TRUST_CHECKS, auth)
+        run(REQUEST_CHECKS, auth)
+        return _decide(auth)
+    except OAuthError as refused:
+        return refusal(refused, auth)
+
+
+@bp.route("/oauth/authorize", methods=["POST"])
+def consent_decision() -> Response:
+    try:
+        waiting = pending.pending_request(ConfirmForm().validate_on_submit())
+        pending.check_pending_id(waiting, request.form.get("pending_id", ""))
+    except OAuthError as refused:
+        return refusal(refused, None)
+    if current_user() is None:
+        return _send_to_login()
+    pending.forget_pending()
+    auth = _authorization_request({k: [v] for k, v in waiting["params"].items()}, 0)
+    try:
+        run(TRUST_CHECKS, auth)
+        run(REQUEST_CHECKS, auth)
+        return _answer_consent(auth, request.form.get("decision"))
+    except OAuthError as refused:
+        return refusal(refused, auth)
+
+
+def _answer_consent(auth: AuthorizationRequest, decision: str | None) -> Response:
+    grant = _validated_grant(auth, current_user())
+    scopes = tuple(grant.request.scope.split())
+    if decision != "allow":
+        consent.record_denial(uow(), caller(), current_user(), auth.client, scopes)
+        raise AccessDenied("The user denied the request.")
+    return _approve(auth, grant, scopes)
