@@ -8,6 +8,7 @@ from flask import Flask, Response, jsonify, make_response, render_template, requ
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException, InternalServerError
 
+from idp.errors import OAuthError
 from idp.web.context import uow
 
 log = logging.getLogger(__name__)
@@ -46,6 +47,17 @@ def oauth_error(error: str, description: str, status: int = 400) -> Response:
     return response
 
 
+def oauth_refusal(refused: OAuthError) -> Response:
+    """An OAuthError raised by a view, as RFC 6749 5.2 JSON: the client reads the description,
+    only the log sees the detail. (The authorization endpoint answers in the browser instead:
+    idp.web.authorize.responses.)"""
+    if refused.detail:
+        log.info(
+            "refused %s %s (%s): %s", request.method, request.path, refused.error, refused.detail
+        )
+    return oauth_error(refused.error, refused.description, refused.status_code)
+
+
 def render_error(code: int, detail: str | None = None) -> Response:
     title, message = MESSAGES.get(code, MESSAGES[500 if code >= 500 else 400])
     if wants_json():
@@ -64,6 +76,8 @@ def render_error(code: int, detail: str | None = None) -> Response:
 
 
 def register_error_handlers(app: Flask) -> None:
+    app.register_error_handler(OAuthError, oauth_refusal)
+
     @app.errorhandler(CSRFError)
     def csrf_error(exc: CSRFError):
         return render_error(
