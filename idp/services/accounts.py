@@ -7,7 +7,6 @@ import re
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
 
 from email_validator import EmailNotValidError, validate_email
 
@@ -16,7 +15,13 @@ from idp.domain.passwords import PasswordRejected, check_password
 from idp.errors import FieldErrors
 from idp.services import audit
 from idp.services.context import Caller
-from idp.services.ports import Record, UnitOfWork
+from idp.services.ports import (
+    LoginThrottle,
+    PasswordHasher,
+    Record,
+    RegistrationThrottle,
+    UnitOfWork,
+)
 
 USERNAME_RE = re.compile(r"^[A-Za-z0-9_.-]{3,32}$")
 
@@ -40,13 +45,13 @@ INVALID_LOGIN = "Incorrect username or password."
 
 def register(
     uow: UnitOfWork,
-    hasher: Any,
+    hasher: PasswordHasher,
     caller: Caller,
     *,
     username: str,
     email: str,
     password: str,
-    throttle: Any = None,
+    throttle: RegistrationThrottle | None = None,
 ) -> Record:
     """A new account; `throttle` (the web's per-IP registration limit) is None for operators."""
     if throttle is not None:
@@ -85,7 +90,13 @@ def register(
 
 
 def authenticate(
-    uow: UnitOfWork, hasher: Any, throttle: Any, caller: Caller, *, login: str, password: str
+    uow: UnitOfWork,
+    hasher: PasswordHasher,
+    throttle: LoginThrottle,
+    caller: Caller,
+    *,
+    login: str,
+    password: str,
 ) -> Record:
     """The user for these credentials, or FieldErrors / LoginThrottled.
 
@@ -121,7 +132,7 @@ def authenticate(
 
 def change_password(
     uow: UnitOfWork,
-    hasher: Any,
+    hasher: PasswordHasher,
     caller: Caller,
     user: Record,
     *,
