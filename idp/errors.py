@@ -6,8 +6,10 @@ the RFC codes (``InvalidGrant`` for ``invalid_grant``). ``FieldErrors`` is a use
 of what somebody typed: readable messages keyed by the field they belong to, shown next to that
 field on a page, under its key in the management API, on one line in the CLI.
 
-Each surface maps these in one place: idp.web.errors (pages), idp.web.oauth_errors (redirects
-and JSON from the authorization endpoint), portal.api.errors (the management API).
+Each surface maps these in one place: idp.web.errors (pages, and JSON for an OAuthError a view
+raises), idp.web.authorize.responses (the authorization endpoint: an error page or a redirect
+back to the app), idp.web.forms.apply_field_errors (FieldErrors on a form), portal.api.errors
+(the management API).
 """
 
 from __future__ import annotations
