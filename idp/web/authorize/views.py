@@ -19,8 +19,12 @@ from flask import Blueprint, Response, redirect, request, session, url_for
 from idp.domain.clients import ClientPolicy, missing_consent
 from idp.errors import AccessDenied, OAuthError
 from idp.services import consent
-from idp.web.authorize import consent_page as pending
-from idp.web.authorize.consent_page import consent_page
+from idp.web.authorize.consent_page import (
+    check_pending_id,
+    consent_page,
+    forget_pending,
+    pending_request,
+)
 from idp.web.authorize.pipeline import (
     REQUEST_CHECKS,
     TRUST_CHECKS,
@@ -134,6 +138,15 @@ def _decide(auth: AuthorizationRequest) -> Response:
     return consent_page(auth.client, auth.params, scopes, missing)
 
 
+def _answer_consent(auth: AuthorizationRequest, decision: str | None) -> Response:
+    grant = _validated_grant(auth, current_user())
+    scopes = tuple(grant.request.scope.split())
+    if decision != "allow":
+        consent.record_denial(uow(), caller(), current_user(), auth.client, scopes)
+        raise AccessDenied("The user denied the request.")
+    return _approve(auth, grant, scopes)
+
+
 @bp.route("/oauth/authorize", methods=["GET"])
 def authorize() -> Response:
     auth = _authorization_request(request.args.to_dict(flat=False), len(request.query_string))
@@ -148,26 +161,17 @@ def authorize() -> Response:
 @bp.route("/oauth/authorize", methods=["POST"])
 def consent_decision() -> Response:
     try:
-        waiting = pending.pending_request(ConfirmForm().validate_on_submit())
-        pending.check_pending_id(waiting, request.form.get("pending_id", ""))
+        pending = pending_request(ConfirmForm().validate_on_submit())
+        check_pending_id(pending, request.form.get("pending_id", ""))
     except OAuthError as refused:
         return refusal(refused, None)
     if current_user() is None:
         return _send_to_login()
-    pending.forget_pending()
-    auth = _authorization_request({k: [v] for k, v in waiting["params"].items()}, 0)
+    forget_pending()
+    auth = _authorization_request({k: [v] for k, v in pending["params"].items()}, 0)
     try:
         run(TRUST_CHECKS, auth)
         run(REQUEST_CHECKS, auth)
         return _answer_consent(auth, request.form.get("decision"))
     except OAuthError as refused:
         return refusal(refused, auth)
-
-
-def _answer_consent(auth: AuthorizationRequest, decision: str | None) -> Response:
-    grant = _validated_grant(auth, current_user())
-    scopes = tuple(grant.request.scope.split())
-    if decision != "allow":
-        consent.record_denial(uow(), caller(), current_user(), auth.client, scopes)
-        raise AccessDenied("The user denied the request.")
-    return _approve(auth, grant, scopes)
