@@ -21,8 +21,7 @@ from idp.services.tokens import TokenMinter
 from idp.storage.keystore import KeyStore
 from idp.storage.password_hasher import Argon2PasswordHasher
 from idp.storage.repositories.usage import UsageCounter
-from idp.storage.throttle import LoginThrottle, RegistrationThrottle
-from idp.storage.user_code_throttle import UserCodeThrottle
+from idp.storage.throttle import LoginThrottle, RegistrationThrottle, UserCodeThrottle
 
 
 @dataclass
