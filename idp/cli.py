@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import click
-from flask import Flask, current_app
+from flask import current_app
 from flask.cli import FlaskGroup, with_appcontext
 
 from idp.errors import FieldErrors
@@ -166,11 +166,8 @@ def prune(as_json: bool) -> None:
             click.echo(f"{name.replace('_', ' ')}: {count} deleted")
 
 
-def register_commands(app: Flask) -> None:
-    from idp.cli_clients import clients_group, keys_group
-
-    for command in (create_admin, seed_demo, serve, prune, clients_group, keys_group):
-        app.cli.add_command(command)
+# The app-level commands; idp.app adds them, with cli_clients' groups, to Flask's CLI.
+COMMANDS = (create_admin, seed_demo, serve, prune)
 
 
 def main() -> None:

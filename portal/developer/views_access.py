@@ -7,6 +7,7 @@ from flask import flash, redirect, render_template, request, url_for
 from idp.domain.clients import APP_TYPES
 from idp.errors import FieldErrors
 from idp.services import access_requests, app_admin, app_members, apps
+from idp.services.ports import Record
 from idp.web.context import caller, tessera, uow
 from idp.web.forms import ConfirmForm
 from idp.web.sessions import current_user
@@ -60,7 +61,8 @@ def revoke_old(client_id: str):
     return redirect(url_for("developer.credentials", client_id=client.client_id), code=303)
 
 
-def _ask(kind: str, form, client) -> None:
+def _ask(kind: str, form: ScopeRequestForm | TierRequestForm, client: Record) -> None:
+    """File the request the submitted form asks for."""
     catalogue, user_id = tessera().catalogue, current_user().id
     with uow() as work:
         if kind == "scopes":
