@@ -23,7 +23,8 @@ from idp.domain.clock import utcnow
 from idp.domain.credentials import token_digest
 from idp.extensions import db
 from idp.services import accounts
-from idp.services.clients import ClientSpec, create_client
+from idp.services.app_specs import ClientSpec
+from idp.services.apps import create_client
 from idp.services.context import Caller
 from idp.services.tokens import AccessTokenRequest
 from idp.storage.client_cache import load_policy

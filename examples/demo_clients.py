@@ -14,21 +14,21 @@ import sys
 from pathlib import Path
 
 from idp import create_app
-from idp.services import clients
+from idp.services import apps
 from idp.services.context import Caller
 from idp.storage.unit_of_work import SqlAlchemyUnitOfWork
 
 CALLBACK = "http://127.0.0.1:8400/callback"
 APPS = {
-    "resource_server": clients.ClientSpec(
+    "resource_server": apps.ClientSpec(
         name="Market API (make demo)",
         app_type="service",
         scopes=["market:read", "revocations:read"],
     ),
-    "bot": clients.ClientSpec(
+    "bot": apps.ClientSpec(
         name="Market Bot (make demo)", app_type="service", scopes=["market:read", "ws:connect"]
     ),
-    "trader": clients.ClientSpec(
+    "trader": apps.ClientSpec(
         name="Market Trader (make demo)",
         app_type="web",
         redirect_uris=[CALLBACK],
@@ -49,7 +49,7 @@ def ensure_apps() -> dict[str, dict[str, str]]:
             if known and uow.clients.by_client_id(known["client_id"]) is not None:
                 out[key] = known
                 continue
-            client, secret = clients.create_client(
+            client, secret = apps.create_client(
                 uow,
                 app.extensions["tessera"].catalogue,
                 Caller(),

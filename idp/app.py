@@ -21,8 +21,7 @@ from idp.services.tokens import TokenMinter
 from idp.storage.keystore import KeyStore
 from idp.storage.password_hasher import Argon2PasswordHasher
 from idp.storage.repositories.usage import UsageCounter
-from idp.storage.throttle import LoginThrottle, RegistrationThrottle
-from idp.storage.user_code_throttle import UserCodeThrottle
+from idp.storage.throttle import LoginThrottle, RegistrationThrottle, UserCodeThrottle
 
 
 @dataclass
@@ -104,9 +103,11 @@ def create_app(config: dict[str, Any] | None = None, *, migrations: bool = True)
     _ensure_signing_keys(app, tessera.keystore)
     _register_web(app)
     _wrap_wsgi(app, settings)
-    from idp.cli import register_commands
+    from idp.cli import COMMANDS
+    from idp.cli_clients import clients_group, keys_group
 
-    register_commands(app)
+    for command in (*COMMANDS, clients_group, keys_group):
+        app.cli.add_command(command)
     return app
 
 

@@ -10,38 +10,68 @@ import os
 import secrets
 import sys
 from pathlib import Path
+from typing import Any
 
 import click
-from flask import Flask, current_app
+from flask import current_app
 from flask.cli import FlaskGroup, with_appcontext
 
 from idp.errors import FieldErrors
-from idp.services import accounts
+from idp.services import accounts, users_admin
 from idp.services.context import Caller
 from idp.storage.unit_of_work import SqlAlchemyUnitOfWork
 
 CLI_CALLER = Caller(ip="cli", user_agent="tessera-cli")
+# FieldErrors keys are ClientSpec fields; say which option to fix.
+OPTION_OF_FIELD = {
+    "app_type": "--type",
+    "redirect_uris": "--redirect-uri",
+    "post_logout_redirect_uris": "--post-logout-redirect-uri",
+    "scopes": "--scope",
+    "homepage_url": "--homepage",
+}
 
 
-def _tessera():
+def tessera() -> Any:
     return current_app.extensions["tessera"]
+
+
+def unit_of_work() -> SqlAlchemyUnitOfWork:
+    """The commands' one way to storage: a command enters it and calls a use case."""
+    return SqlAlchemyUnitOfWork()
+
+
+class FieldErrorsGroup(click.Group):
+    """A use case's FieldErrors become the command's error: one line per problem, by option."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except FieldErrors as exc:
+            raise click.ClickException(
+                "\n".join(
+                    f"{OPTION_OF_FIELD.get(key, '--' + key.replace('_', '-'))}: {message}"
+                    for key, messages in exc.errors.items()
+                    for message in messages
+                )
+            ) from None
 
 
 def _ensure_user(
     username: str, email: str, password: str | None, *, admin: bool
 ) -> tuple[object, str | None]:
     """The user, created when missing; returns the generated password only on creation."""
-    uow = SqlAlchemyUnitOfWork()
+    uow = unit_of_work()
     user = uow.users.by_login(username)
     if user is not None:
         return user, None
     password = password or secrets.token_urlsafe(12)
-    user = accounts.register(
-        uow, _tessera().hasher, CLI_CALLER, username=username, email=email, password=password
-    )
-    if admin:
-        user.is_admin = True
-        uow.commit()
+    with uow:
+        user = accounts.register(
+            uow, tessera().hasher, CLI_CALLER, username=username, email=email, password=password
+        )
+        if admin:
+            users_admin.make_admin(uow, user)
     return user, password
 
 
@@ -52,15 +82,15 @@ def _ensure_user(
 @with_appcontext
 def create_admin(username: str, email: str, password: str) -> None:
     """Create an administrator account, or make an existing account an administrator."""
-    uow = SqlAlchemyUnitOfWork()
+    uow = unit_of_work()
     existing = uow.users.by_login(username)
     try:
         user, _ = _ensure_user(username, email, password, admin=True)
     except FieldErrors as exc:
         raise click.ClickException(exc.message) from None
     if existing is not None and not user.is_admin:
-        user.is_admin = True
-        uow.commit()
+        with uow:
+            users_admin.make_admin(uow, user)
     click.echo(f"{user.username} is an administrator.")
 
 
@@ -87,8 +117,9 @@ def seed_demo() -> None:
             printed.append(f"{'admin' if admin else 'user'} account: {username} / {password}")
     from idp.demo import seed_demo_clients
 
-    printed.extend(seed_demo_clients())
-    _tessera().keystore.ensure_keys()  # a fresh instance can sign before its first request
+    with unit_of_work() as uow:
+        printed.extend(seed_demo_clients(uow, tessera().catalogue))
+    tessera().keystore.ensure_keys()  # a fresh instance can sign before its first request
     if printed:
         path = _remember_demo_credentials(printed)
         click.echo(f"Demo data created. These secrets are shown once (a copy is in {path}):")
@@ -126,7 +157,7 @@ def prune(as_json: bool) -> None:
     from idp.domain.clock import utcnow
     from idp.services.maintenance import prune as prune_expired
 
-    settings = _tessera().settings
+    settings = tessera().settings
     report = prune_expired(
         SqlAlchemyUnitOfWork(),
         utcnow(),
@@ -140,11 +171,8 @@ def prune(as_json: bool) -> None:
             click.echo(f"{name.replace('_', ' ')}: {count} deleted")
 
 
-def register_commands(app: Flask) -> None:
-    from idp.cli_clients import clients_group, keys_group
-
-    for command in (create_admin, seed_demo, serve, prune, clients_group, keys_group):
-        app.cli.add_command(command)
+# The app-level commands; idp.app adds them, with cli_clients' groups, to Flask's CLI.
+COMMANDS = (create_admin, seed_demo, serve, prune)
 
 
 def main() -> None:

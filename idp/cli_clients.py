@@ -1,6 +1,6 @@
 """Operator commands for apps and signing keys: ``tessera clients ...`` and ``tessera keys ...``.
 
-Thin over idp.services.clients and the KeyStore, so the CLI, the portal and the management API
+Thin over idp.services.apps and the KeyStore, so the CLI, the portal and the management API
 share one definition of a valid app and one audit trail. Every command takes ``--json`` for
 scripts (like ``hydra create client``); a secret is printed once, when it is made.
 """
@@ -13,34 +13,19 @@ from datetime import datetime
 from typing import Any
 
 import click
-from flask import current_app
 from flask.cli import with_appcontext
-from sqlalchemy import select
 
+from idp.cli import CLI_CALLER, FieldErrorsGroup, tessera, unit_of_work
 from idp.domain.clients import APP_TYPES
-from idp.extensions import db
-from idp.services import clients as client_service
-from idp.services.context import Caller
-from idp.storage.models import Client, SigningKey, User
-from idp.storage.unit_of_work import SqlAlchemyUnitOfWork
+from idp.services import apps
+from idp.services.app_admin import registration
+from idp.services.app_specs import ClientSpec
+from idp.services.ports import Record, UnitOfWork
 
-CLI_CALLER = Caller(ip="cli", user_agent="tessera-cli")
 DEFAULT_GRACE = 3600
-# ClientError keys are ClientSpec fields; say which option to fix.
-OPTION_OF_FIELD = {
-    "app_type": "--type",
-    "redirect_uris": "--redirect-uri",
-    "post_logout_redirect_uris": "--post-logout-redirect-uri",
-    "scopes": "--scope",
-    "homepage_url": "--homepage",
-}
 json_option = click.option(
     "--json", "as_json", is_flag=True, help="Print machine-readable JSON instead of text."
 )
-
-
-def _tessera() -> Any:
-    return current_app.extensions["tessera"]
 
 
 def _iso(value: datetime | None) -> str | None:
@@ -60,47 +45,11 @@ def _split_scopes(values: Iterable[str]) -> list[str]:
     return [s for value in values for s in value.split()]
 
 
-def _client_or_fail(uow: Any, client_id: str) -> Client:
+def _client_or_fail(uow: UnitOfWork, client_id: str) -> Record:
     client = uow.clients.by_client_id(client_id)
     if client is None:
         raise click.ClickException(f"No app with client id {client_id!r}.")
     return client
-
-
-def _owner_name(client: Client) -> str | None:
-    if client.owner_id is None:
-        return None
-    owner = db.session.get(User, client.owner_id)
-    return owner.username if owner else None
-
-
-def client_as_dict(client: Client) -> dict[str, Any]:
-    """What an operator may see of an app: never a secret digest."""
-    return {
-        "client_id": client.client_id,
-        "name": client.name,
-        "app_type": client.app_type,
-        "confidential": APP_TYPES[client.app_type].confidential,
-        "redirect_uris": list(client.redirect_uris or []),
-        "post_logout_redirect_uris": list(client.post_logout_redirect_uris or []),
-        "grant_types": list(client.grant_types or []),
-        "scopes": list(client.allowed_scopes or []),
-        "tier": client.tier,
-        "require_pkce": client.require_pkce,
-        "access_token_ttl": client.access_token_ttl,
-        "refresh_token_ttl": client.refresh_token_ttl,
-        "owner": _owner_name(client),
-        "description": client.description,
-        "homepage_url": client.homepage_url,
-        "suspended": client.suspended_at is not None,
-        "suspended_at": _iso(client.suspended_at),
-        "suspended_reason": client.suspended_reason or None,
-        "created_at": _iso(client.created_at),
-        "secrets": [
-            {"created_at": _iso(s.created_at), "expires_at": _iso(s.expires_at)}
-            for s in sorted(client.secrets, key=lambda s: (s.created_at, s.id or 0))
-        ],
-    }
 
 
 def _describe(data: dict[str, Any]) -> list[str]:
@@ -129,7 +78,16 @@ def _describe(data: dict[str, Any]) -> list[str]:
     return lines
 
 
-@click.group("clients")
+def _owner_id(uow: UnitOfWork, owner: str | None) -> int | None:
+    if owner is None:
+        return None
+    user = uow.users.by_login(owner)
+    if user is None:
+        raise click.ClickException(f"No account named {owner!r} (--owner).")
+    return user.id
+
+
+@click.group("clients", cls=FieldErrorsGroup)
 def clients_group() -> None:
     """Register and administer apps (OAuth clients)."""
 
@@ -171,14 +129,9 @@ def create(
         raise click.UsageError(
             "--no-pkce is only for confidential web apps; public apps need PKCE."
         )
-    uow = SqlAlchemyUnitOfWork()
-    owner_id = None
-    if owner is not None:
-        user = uow.users.by_login(owner)
-        if user is None:
-            raise click.ClickException(f"No account named {owner!r} (--owner).")
-        owner_id = user.id
-    spec = client_service.ClientSpec(
+    uow = unit_of_work()
+    owner_id = _owner_id(uow, owner)
+    spec = ClientSpec(
         name=name,
         app_type=app_type,
         redirect_uris=list(redirect_uris),
@@ -191,15 +144,12 @@ def create(
         access_token_ttl=access_token_ttl,
         refresh_token_ttl=refresh_token_ttl,
     )
-    try:
+    with uow:
         # An operator is an administrator: restricted scopes need no separate approval.
-        client, secret = client_service.create_client(
-            uow, _tessera().catalogue, CLI_CALLER, spec, owner_id=owner_id, allow_restricted=True
+        client, secret = apps.create_client(
+            uow, tessera().catalogue, CLI_CALLER, spec, owner_id=owner_id, allow_restricted=True
         )
-    except client_service.ClientError as exc:
-        uow.rollback()
-        raise click.ClickException(_error_text(exc)) from None
-    data = {**client_as_dict(client), "client_secret": secret}
+    data = {**registration(uow, client), "client_secret": secret}
     lines = [f"Created {client.app_type} app {client.name!r}.", *_describe(data)]
     if secret:
         lines.append(f"{'client_secret:':<19}{secret}")
@@ -207,20 +157,13 @@ def create(
     _emit(as_json, data, lines)
 
 
-def _error_text(exc: client_service.ClientError) -> str:
-    return "\n".join(
-        f"{OPTION_OF_FIELD.get(key, '--' + key.replace('_', '-'))}: {message}"
-        for key, messages in exc.errors.items()
-        for message in messages
-    )
-
-
 @clients_group.command("list")
 @json_option
 @with_appcontext
 def list_clients(as_json: bool) -> None:
     """Every registered app, oldest first."""
-    rows = [client_as_dict(c) for c in SqlAlchemyUnitOfWork().clients.all()]
+    uow = unit_of_work()
+    rows = [registration(uow, c) for c in uow.clients.all()]
     lines = [
         f"{r['client_id']:<26} {r['app_type']:<8} {'suspended' if r['suspended'] else 'active':<10}"
         f"{r['tier']:<10}{r['name']}"
@@ -235,7 +178,8 @@ def list_clients(as_json: bool) -> None:
 @with_appcontext
 def show(client_id: str, as_json: bool) -> None:
     """One app's registration (secrets appear only as dates)."""
-    data = client_as_dict(_client_or_fail(SqlAlchemyUnitOfWork(), client_id))
+    uow = unit_of_work()
+    data = registration(uow, _client_or_fail(uow, client_id))
     _emit(as_json, data, _describe(data))
 
 
@@ -258,12 +202,13 @@ def rotate_secret(client_id: str, grace: int | None, revoke_old: bool, as_json: 
     """Issue a new secret (printed once); the old one works for --grace seconds."""
     if revoke_old and grace is not None:
         raise click.UsageError("--revoke-old ends the grace period; it takes no --grace.")
-    uow = SqlAlchemyUnitOfWork()
+    uow = unit_of_work()
     client = _client_or_fail(uow, client_id)
     if not APP_TYPES[client.app_type].confidential:
         raise click.ClickException(f"{client.name!r} is a public {client.app_type} app: no secret.")
     if revoke_old:
-        client_service.revoke_old_secrets(uow, CLI_CALLER, client)
+        with uow:
+            apps.revoke_old_secrets(uow, CLI_CALLER, client)
         _emit(
             as_json,
             {"client_id": client.client_id, "secrets": len(client.secrets)},
@@ -271,7 +216,8 @@ def rotate_secret(client_id: str, grace: int | None, revoke_old: bool, as_json: 
         )
         return
     grace = DEFAULT_GRACE if grace is None else grace
-    secret = client_service.rotate_secret(uow, CLI_CALLER, client, grace)
+    with uow:
+        secret = apps.rotate_secret(uow, CLI_CALLER, client, grace)
     old_until = max((s.expires_at for s in client.secrets if s.expires_at), default=None)
     data = {
         "client_id": client.client_id,
@@ -302,14 +248,15 @@ def suspend(client_id: str, reason: str, as_json: bool) -> None:
     """Stop an app at once: refresh tokens die; resource servers learn it from the feed."""
     if not reason.strip():
         raise click.UsageError("--reason must not be empty.")
-    uow = SqlAlchemyUnitOfWork()
+    uow = unit_of_work()
     client = _client_or_fail(uow, client_id)
     if client.suspended_at is not None:
         raise click.ClickException(f"{client.name!r} is already suspended.")
-    client_service.suspend(uow, CLI_CALLER, client, reason)
+    with uow:
+        apps.suspend(uow, CLI_CALLER, client, reason)
     _emit(
         as_json,
-        client_as_dict(client),
+        registration(uow, client),
         [f"Suspended {client.name!r} ({client.client_id}): {client.suspended_reason}"],
     )
 
@@ -320,12 +267,13 @@ def suspend(client_id: str, reason: str, as_json: bool) -> None:
 @with_appcontext
 def unsuspend(client_id: str, as_json: bool) -> None:
     """Let a suspended app authenticate again (its revoked refresh tokens stay revoked)."""
-    uow = SqlAlchemyUnitOfWork()
+    uow = unit_of_work()
     client = _client_or_fail(uow, client_id)
     if client.suspended_at is None:
         raise click.ClickException(f"{client.name!r} is not suspended.")
-    client_service.unsuspend(uow, CLI_CALLER, client)
-    _emit(as_json, client_as_dict(client), [f"{client.name!r} ({client.client_id}) is active."])
+    with uow:
+        apps.unsuspend(uow, CLI_CALLER, client)
+    _emit(as_json, registration(uow, client), [f"{client.name!r} ({client.client_id}) is active."])
 
 
 @clients_group.command("delete")
@@ -335,12 +283,13 @@ def unsuspend(client_id: str, as_json: bool) -> None:
 @with_appcontext
 def delete(client_id: str, yes: bool, as_json: bool) -> None:
     """Delete an app: every grant and token it holds is revoked."""
-    uow = SqlAlchemyUnitOfWork()
+    uow = unit_of_work()
     client = _client_or_fail(uow, client_id)
     name = client.name
     if not yes:
         click.confirm(f"Delete {name!r} ({client_id}) and revoke all its grants?", abort=True)
-    client_service.delete_client(uow, _tessera().revocation_window, CLI_CALLER, client)
+    with uow:
+        apps.delete_client(uow, tessera().revocation_window, CLI_CALLER, client)
     _emit(as_json, {"client_id": client_id, "deleted": True}, [f"Deleted {name!r} ({client_id})."])
 
 
@@ -349,7 +298,7 @@ def keys_group() -> None:
     """Signing keys: list them, rotate them."""
 
 
-def _key_as_dict(row: SigningKey) -> dict[str, Any]:
+def _key_as_dict(row: Record) -> dict[str, Any]:
     return {
         "kid": row.kid,
         "alg": row.alg,
@@ -365,12 +314,7 @@ def _key_as_dict(row: SigningKey) -> dict[str, Any]:
 @with_appcontext
 def list_keys(as_json: bool) -> None:
     """Every signing key: active ones sign; retired ones stay in the JWKS until unpublished."""
-    rows = [
-        _key_as_dict(k)
-        for k in db.session.scalars(
-            select(SigningKey).order_by(SigningKey.created_at, SigningKey.id)
-        )
-    ]
+    rows = [_key_as_dict(k) for k in unit_of_work().signing_keys.all()]
     lines = [
         f"{r['kid']:<44} {r['alg']:<6} {'active' if r['active'] else 'retired':<8} "
         f"created {r['created']}"
@@ -391,15 +335,13 @@ def list_keys(as_json: bool) -> None:
 @with_appcontext
 def rotate_keys(algs: tuple[str, ...], as_json: bool) -> None:
     """New signing keys; the old ones stay published until every token they signed expired."""
-    from idp.app import signing_algorithms
-
-    known = signing_algorithms(_tessera().settings)
+    known = tessera().keystore.algorithms
     unknown = sorted(set(algs) - known)
     if unknown:
         raise click.UsageError(
             f"Unknown --alg {', '.join(unknown)}; Tessera signs with {', '.join(sorted(known))}."
         )
-    new = _tessera().keystore.rotate(set(algs) or None)
+    new = tessera().keystore.rotate(set(algs) or None)
     rows = [_key_as_dict(k) for k in new]
     _emit(
         as_json,

@@ -9,11 +9,11 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from flask import current_app
-
-from idp.services.clients import ClientSpec, create_client
+from idp.domain.scopes import ScopeCatalogue
+from idp.services.app_specs import ClientSpec
+from idp.services.apps import create_client
 from idp.services.context import Caller
-from idp.storage.unit_of_work import SqlAlchemyUnitOfWork
+from idp.services.ports import UnitOfWork
 
 DEMO_OWNER = "admin"
 DEMO_CALLER = Caller(ip="cli", user_agent="tessera-cli")
@@ -42,14 +42,12 @@ DEMO_APPS: tuple[ClientSpec, ...] = (
 )
 
 
-def seed_demo_clients() -> list[str]:
+def seed_demo_clients(uow: UnitOfWork, catalogue: ScopeCatalogue) -> list[str]:
     """Create the demo apps when missing; return lines with any secret shown for the first time."""
-    uow = SqlAlchemyUnitOfWork()
     owner = uow.users.by_login(DEMO_OWNER)
     if owner is None:
         raise RuntimeError("seed the demo admin account before the demo apps")
     existing = {(c.name, c.owner_id) for c in uow.clients.all()}
-    catalogue = current_app.extensions["tessera"].catalogue
     lines = []
     for spec in DEMO_APPS:
         if (spec.name, owner.id) in existing:

@@ -12,7 +12,7 @@ class ClaimSource(Protocol):
     email_verified: bool
 
 
-def user_claims(user: Any, released: set[str]) -> dict[str, Any]:
+def user_claims(user: ClaimSource, released: set[str]) -> dict[str, Any]:
     """The claims in `released` that this user has; `sub` always."""
     values: dict[str, Any] = {
         "sub": user.subject,

@@ -45,9 +45,6 @@ class Tier:
     rps: float
     burst: int
 
-    def as_claim(self) -> dict[str, Any]:
-        return {"name": self.name, "rps": self.rps, "burst": self.burst}
-
 
 @dataclass(frozen=True)
 class ScopeCatalogue:

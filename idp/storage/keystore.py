@@ -99,6 +99,11 @@ class KeyStore:
         self._jwks: list[dict[str, Any]] = []
         self._public: dict[str, Any] = {}
 
+    @property
+    def algorithms(self) -> frozenset[str]:
+        """What this instance signs with (the operator's `keys rotate --alg` choices)."""
+        return frozenset(self._algorithms)
+
     # --- writing -----------------------------------------------------------------------
 
     def create_key(self, alg: str, session: Session | None = None) -> SigningKey:

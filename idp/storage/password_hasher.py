@@ -3,17 +3,9 @@
 from __future__ import annotations
 
 import secrets
-from typing import Protocol
 
 from argon2 import PasswordHasher, Type
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
-
-
-class SecretHasher(Protocol):
-    def hash(self, password: str) -> str: ...
-    def verify(self, stored: str, password: str) -> bool: ...
-    def needs_rehash(self, stored: str) -> bool: ...
-    def burn(self, password: str) -> None: ...
 
 
 class Argon2PasswordHasher:

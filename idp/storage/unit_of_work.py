@@ -10,6 +10,14 @@ from idp.storage.repositories.accounts import (
     SqlAlchemySessionRepository,
     SqlAlchemyUserRepository,
 )
+from idp.storage.repositories.apps import (
+    SqlAlchemyAccessRequestRepository,
+    SqlAlchemyAppUsageRepository,
+    SqlAlchemyDirectory,
+    SqlAlchemyLogoRepository,
+    SqlAlchemyMemberRepository,
+)
+from idp.storage.repositories.keys import SqlAlchemySigningKeyRepository
 from idp.storage.repositories.maintenance import SqlAlchemyPruning
 from idp.storage.repositories.oauth import (
     SqlAlchemyAccessTokenRepository,
@@ -24,6 +32,15 @@ from idp.storage.repositories.revocations import SqlAlchemyRevocationLog
 
 
 class SqlAlchemyUnitOfWork:
+    # App management's repositories hold no state: shared by every unit of work, so the token
+    # endpoint's per-request unit of work builds no more objects than it did.
+    members = SqlAlchemyMemberRepository()
+    access_requests = SqlAlchemyAccessRequestRepository()
+    logos = SqlAlchemyLogoRepository()
+    app_usage = SqlAlchemyAppUsageRepository()
+    directory = SqlAlchemyDirectory()
+    signing_keys = SqlAlchemySigningKeyRepository()
+
     def __init__(self) -> None:
         self.users = SqlAlchemyUserRepository()
         self.sessions = SqlAlchemySessionRepository()

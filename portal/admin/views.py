@@ -1,45 +1,18 @@
-"""Admin console (/admin): the queue of access requests. Apps, users and the audit log are in
-views_apps and views_users, on the same blueprint.
-
-Anyone who is not a signed-in admin gets the ordinary 404 page, so the console is never
-advertised to people who cannot use it.
-"""
+"""Admin console: the queue of access requests (apps, users and the audit log are in
+views_apps and views_users, on the same blueprint)."""
 
 from __future__ import annotations
 
-from typing import Any
+from flask import abort, flash, redirect, render_template, request, url_for
 
-from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
-
-from idp.storage.models import User
-from idp.storage.unit_of_work import SqlAlchemyUnitOfWork
-from idp.web.context import caller, tessera
+from idp.errors import FieldErrors
+from idp.services import access_requests, audit_queries
+from idp.web.context import caller, tessera, uow
 from idp.web.errors import render_error
-from idp.web.sessions import current_user
+from portal.admin.blueprint import admin, bp
 from portal.admin.forms import DecisionForm
-from portal.services import access_requests, admin_apps, audit_log
 
-bp = Blueprint("admin", __name__, url_prefix="/admin")
 STATUSES = (access_requests.PENDING, access_requests.APPROVED, access_requests.DENIED)
-
-
-@bp.before_request
-def _admins_only() -> None:
-    user = current_user()
-    if user is None or not user.is_admin:
-        abort(404)
-
-
-def admin() -> User:
-    return current_user()
-
-
-def put_error(form: Any, field: str, message: str) -> None:
-    target = getattr(form, field, None)
-    if target is not None and hasattr(target, "errors") and field != "csrf_token":
-        target.errors = [*target.errors, message]
-    else:
-        form.form_errors.append(message)
 
 
 @bp.route("/")
@@ -57,24 +30,21 @@ def _queue_page(
 ):
     if status not in STATUSES:
         return render_error(400, f"Choose one of the statuses: {', '.join(STATUSES)}.")
-    rows = access_requests.queue(status, limit=200)
-    apps = admin_apps.clients_by_pk({r.client_pk for r in rows})
+    work = uow()
+    rows = access_requests.queue(work, status, limit=200)
     shown = {r.id for r in rows}
-    elsewhere = [m for rid, m in (errors or {}).items() if rid not in shown]
-    people = audit_log.usernames(
-        {r.requested_by for r in rows if r.requested_by}
-        | {r.decided_by for r in rows if r.decided_by}
-    )
+    people = {r.requested_by for r in rows if r.requested_by}
+    people |= {r.decided_by for r in rows if r.decided_by}
     return render_template(
         "admin/requests.html",
         rows=rows,
-        apps=apps,
-        people=people,
+        apps=work.clients.by_pks({r.client_pk for r in rows}),
+        people=audit_queries.usernames(work, people),
         status=status,
         statuses=STATUSES,
         catalogue=tessera().catalogue,
         errors=errors or {},
-        elsewhere=elsewhere,
+        elsewhere=[m for rid, m in (errors or {}).items() if rid not in shown],
         drafts=drafts or {},
     ), 400 if errors else 200
 
@@ -90,19 +60,15 @@ def decide(request_id: int):
         message = " ".join(form.reason.errors) or "The form could not be read; please try again."
         return _queue_page(access_requests.PENDING, {request_id: message}, {request_id: reason})
     decide_fn = access_requests.approve if decision == "approve" else access_requests.deny
-    uow = SqlAlchemyUnitOfWork()
     try:
-        row = decide_fn(uow, caller(), admin().id, request_id, reason)
-    except access_requests.AccessRequestError as exc:
-        uow.rollback()
-        if str(exc) == "No such request.":
+        with uow() as work:
+            row = decide_fn(work, caller(), admin().id, request_id, reason)
+    except FieldErrors as exc:
+        if exc.message == access_requests.NO_SUCH_REQUEST:
             abort(404)
-        return _queue_page(access_requests.PENDING, {request_id: str(exc)}, {request_id: reason})
-    client = admin_apps.clients_by_pk({row.client_pk}).get(row.client_pk)
+        return _queue_page(access_requests.PENDING, {request_id: exc.message}, {request_id: reason})
+    client = uow().clients.get(row.client_pk)
     what = ", ".join(row.scopes) if row.kind == "scopes" else f"the {row.tier} tier"
     verb = "Approved" if decision == "approve" else "Denied"
     flash(f"{verb}: {what} for {client.name if client else 'the app'}.", "success")
     return redirect(url_for("admin.requests"), code=303)
-
-
-from portal.admin import views_apps, views_users  # noqa: E402, F401 - registers the other pages

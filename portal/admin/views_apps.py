@@ -4,19 +4,20 @@ from __future__ import annotations
 
 from flask import abort, flash, redirect, render_template, request, url_for
 
-from idp.storage.models import Client
-from idp.storage.unit_of_work import SqlAlchemyUnitOfWork
-from idp.web.context import caller, tessera
+from idp.errors import FieldErrors
+from idp.services import access_requests, app_admin
+from idp.services.ports import Record
+from idp.web.context import caller, tessera, uow
 from idp.web.forms import ConfirmForm
+from portal.admin.blueprint import admin, bp
 from portal.admin.forms import LimitsForm, ReasonForm
-from portal.admin.views import admin, bp, put_error
-from portal.services import access_requests, admin_apps
+from portal.form_errors import flash_errors, put_errors
 
 PAGE_SIZE = 50
 
 
-def _app(client_id: str) -> Client:
-    client = admin_apps.by_client_id(client_id)
+def _app(client_id: str) -> Record:
+    client = app_admin.by_client_id(uow(), client_id)
     if client is None:
         abort(404)
     return client
@@ -24,24 +25,26 @@ def _app(client_id: str) -> Client:
 
 @bp.route("/apps")
 def apps():
-    query = admin_apps.clean_text(request.args.get("q", ""), 100)
-    found = admin_apps.search_apps(query, limit=PAGE_SIZE + 1)
+    query = app_admin.clean_text(request.args.get("q", ""), 100)
+    found = app_admin.search_apps(uow(), query, limit=PAGE_SIZE + 1)
+    catalogue = tessera().catalogue
     return render_template(
         "admin/apps.html",
         apps=found[:PAGE_SIZE],
         more=len(found) > PAGE_SIZE,
         query=query,
-        owners=admin_apps.owners_of(found),
+        owners=app_admin.owners_of(uow(), found),
+        rates={c.id: app_admin.limits_of(catalogue, c) for c in found},
     )
 
 
 def _app_page(
-    client: Client,
+    client: Record,
     limits: LimitsForm | None = None,
     suspend: ReasonForm | None = None,
     status: int = 200,
 ):
-    catalogue = tessera().catalogue
+    catalogue, work = tessera().catalogue, uow()
     if limits is None:
         limits = LimitsForm(
             formdata=None,
@@ -49,19 +52,18 @@ def _app_page(
             custom_rps="" if client.custom_rps is None else f"{client.custom_rps:g}",
             custom_burst="" if client.custom_burst is None else str(client.custom_burst),
         )
-    uow = SqlAlchemyUnitOfWork()
     return render_template(
         "admin/app.html",
         client=client,
-        owner=admin_apps.owner_of(client),
-        tier=catalogue.tier(client.tier),
+        owner=app_admin.owner_of(work, client),
+        rate=app_admin.limits_of(catalogue, client),
         catalogue=catalogue,
         limits=limits.setup(catalogue),
         suspend_form=suspend or ReasonForm(formdata=None),
         confirm=ConfirmForm(formdata=None),
-        requests=access_requests.for_client(client.id),
-        grants=uow.grants.count_active_for_client(client.id),
-        events=uow.audit.query(client_id=client.client_id, limit=20),
+        requests=access_requests.for_client(work, client.id),
+        grants=work.grants.count_active_for_client(client.id),
+        events=work.audit.query(client_id=client.client_id, limit=20),
     ), status
 
 
@@ -75,16 +77,14 @@ def limits(client_id: str):
     client = _app(client_id)
     form = LimitsForm().setup(tessera().catalogue)
     if form.validate_on_submit():
-        uow = SqlAlchemyUnitOfWork()
         try:
-            admin_apps.set_limits(
-                uow, tessera().catalogue, caller(), admin().id, client, tier=form.tier.data,
-                custom_rps=admin_apps.parse_rps(form.custom_rps.data),
-                custom_burst=admin_apps.parse_burst(form.custom_burst.data),
-            )  # fmt: skip
-        except admin_apps.AdminError as exc:
-            uow.rollback()
-            put_error(form, exc.field, str(exc))
+            with uow() as work:
+                app_admin.set_limits(
+                    work, tessera().catalogue, caller(), admin().id, client, tier=form.tier.data,
+                    custom_rps=form.custom_rps.data, custom_burst=form.custom_burst.data,
+                )  # fmt: skip
+        except FieldErrors as exc:
+            put_errors(form, exc)
         else:
             flash(f"The limits of {client.name} are saved.", "success")
             return redirect(url_for("admin.app", client_id=client.client_id), code=303)
@@ -97,7 +97,8 @@ def verified(client_id: str):
     value = request.form.get("verified")
     if value not in ("1", "0"):
         abort(400)
-    admin_apps.set_verified(SqlAlchemyUnitOfWork(), caller(), admin().id, client, value == "1")
+    with uow() as work:
+        app_admin.set_verified(work, caller(), admin().id, client, value == "1")
     flash(f"{client.name} is {'now' if value == '1' else 'no longer'} marked verified.", "success")
     return redirect(url_for("admin.app", client_id=client.client_id), code=303)
 
@@ -107,12 +108,11 @@ def suspend(client_id: str):
     client = _app(client_id)
     form = ReasonForm()
     if form.validate_on_submit():
-        uow = SqlAlchemyUnitOfWork()
         try:
-            admin_apps.suspend(uow, caller(), admin().id, client, form.reason.data)
-        except admin_apps.AdminError as exc:
-            uow.rollback()
-            put_error(form, exc.field, str(exc))
+            with uow() as work:
+                app_admin.suspend(work, caller(), admin().id, client, form.reason.data)
+        except FieldErrors as exc:
+            put_errors(form, exc)
         else:
             flash(f"{client.name} is suspended: its tokens no longer work.", "success")
             return redirect(url_for("admin.app", client_id=client.client_id), code=303)
@@ -123,9 +123,10 @@ def suspend(client_id: str):
 def unsuspend(client_id: str):
     client = _app(client_id)
     try:
-        admin_apps.unsuspend(SqlAlchemyUnitOfWork(), caller(), admin().id, client)
-    except admin_apps.AdminError as exc:
-        flash(str(exc), "error")
+        with uow() as work:
+            app_admin.unsuspend(work, caller(), admin().id, client)
+    except FieldErrors as exc:
+        flash_errors(exc)
     else:
         flash(f"{client.name} may get tokens again.", "success")
     return redirect(url_for("admin.app", client_id=client.client_id), code=303)

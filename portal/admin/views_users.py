@@ -4,19 +4,20 @@ from __future__ import annotations
 
 from flask import abort, flash, redirect, render_template, request, url_for
 
-from idp.storage.models import User
-from idp.storage.unit_of_work import SqlAlchemyUnitOfWork
-from idp.web.context import caller, tessera
+from idp.errors import FieldErrors
+from idp.services import app_admin, audit_queries, users_admin
+from idp.services.ports import Record
+from idp.web.context import caller, tessera, uow
 from idp.web.forms import ConfirmForm
+from portal.admin.blueprint import admin, bp
 from portal.admin.forms import ReasonForm
-from portal.admin.views import admin, bp, put_error
-from portal.services import admin_apps, admin_users, audit_log
+from portal.form_errors import flash_errors, put_errors
 
 PAGE_SIZE = 50
 
 
-def _user(user_id: int) -> User:
-    user = SqlAlchemyUnitOfWork().users.get(user_id)
+def _user(user_id: int) -> Record:
+    user = uow().users.get(user_id)
     if user is None:
         abort(404)
     return user
@@ -24,24 +25,24 @@ def _user(user_id: int) -> User:
 
 @bp.route("/users")
 def users():
-    query = admin_apps.clean_text(request.args.get("q", ""), 254)
-    found = admin_users.search_users(SqlAlchemyUnitOfWork(), query, limit=PAGE_SIZE + 1)
+    query = app_admin.clean_text(request.args.get("q", ""), 254)
+    found = users_admin.search_users(uow(), query, limit=PAGE_SIZE + 1)
     return render_template(
         "admin/users.html", users=found[:PAGE_SIZE], more=len(found) > PAGE_SIZE, query=query
     )
 
 
-def _user_page(user: User, disable: ReasonForm | None = None, status: int = 200):
-    uow = SqlAlchemyUnitOfWork()
+def _user_page(user: Record, disable: ReasonForm | None = None, status: int = 200):
+    work = uow()
     return render_template(
         "admin/user.html",
         user=user,
         me=admin(),
-        apps=admin_users.owned_apps(user.id),
-        grants=admin_users.active_grant_count(user.id),
+        apps=users_admin.owned_apps(work, user.id),
+        grants=users_admin.active_grant_count(work, user.id),
         disable_form=disable or ReasonForm(formdata=None),
         confirm=ConfirmForm(formdata=None),
-        events=uow.audit.query(user_id=user.id, limit=20),
+        events=work.audit.query(user_id=user.id, limit=20),
     ), status
 
 
@@ -54,14 +55,13 @@ def user(user_id: int):
 def disable(user_id: int):
     target, form = _user(user_id), ReasonForm()
     if form.validate_on_submit():
-        uow = SqlAlchemyUnitOfWork()
         try:
-            revoked = admin_users.disable_user(
-                uow, tessera().revocation_window, caller(), admin(), target, form.reason.data
-            )
-        except admin_users.AdminError as exc:
-            uow.rollback()
-            put_error(form, exc.field, str(exc))
+            with uow() as work:
+                revoked = users_admin.disable_user(
+                    work, tessera().revocation_window, caller(), admin(), target, form.reason.data
+                )
+        except FieldErrors as exc:
+            put_errors(form, exc)
         else:
             flash(
                 f"{target.username} is disabled: signed out everywhere, "
@@ -76,9 +76,10 @@ def disable(user_id: int):
 def enable(user_id: int):
     target = _user(user_id)
     try:
-        admin_users.enable_user(SqlAlchemyUnitOfWork(), caller(), admin(), target)
-    except admin_users.AdminError as exc:
-        flash(str(exc), "error")
+        with uow() as work:
+            users_admin.enable_user(work, caller(), admin(), target)
+    except FieldErrors as exc:
+        flash_errors(exc)
     else:
         flash(f"{target.username} can sign in again.", "success")
     return redirect(url_for("admin.user", user_id=target.id), code=303)
@@ -91,9 +92,10 @@ def set_admin(user_id: int):
     if value not in ("1", "0"):
         abort(400)
     try:
-        admin_users.set_admin(SqlAlchemyUnitOfWork(), caller(), admin(), target, value == "1")
-    except admin_users.AdminError as exc:
-        flash(str(exc), "error")
+        with uow() as work:
+            users_admin.set_admin(work, caller(), admin(), target, value == "1")
+    except FieldErrors as exc:
+        flash_errors(exc)
     else:
         flash(
             f"{target.username} is {'now an admin' if value == '1' else 'no longer an admin'}.",
@@ -104,14 +106,14 @@ def set_admin(user_id: int):
 
 @bp.route("/audit")
 def audit():
-    filters = audit_log.parse_filters(request.args)
-    events, has_next = audit_log.page_of_events(SqlAlchemyUnitOfWork(), filters)
-    names = audit_log.usernames({e.user_id for e in events if e.user_id})
+    work = uow()
+    filters = audit_queries.parse_filters(work, request.args)
+    events, has_next = audit_queries.page_of_events(work, filters)
     return render_template(
         "admin/audit.html",
         filters=filters,
         events=events,
         has_next=has_next,
-        names=names,
-        known_events=audit_log.known_events(),
+        names=audit_queries.usernames(work, {e.user_id for e in events if e.user_id}),
+        known_events=audit_queries.known_events(work),
     ), 400 if filters.errors else 200

@@ -9,9 +9,8 @@ from __future__ import annotations
 from flask import request
 
 from idp.services.own_tokens import decode_access_token, is_revoked
-from idp.storage.models import User
-from idp.storage.unit_of_work import SqlAlchemyUnitOfWork
-from idp.web.context import tessera
+from idp.services.ports import Record
+from idp.web.context import tessera, uow
 from portal.api.errors import ApiError
 
 SCOPE = "apps:manage"
@@ -25,7 +24,7 @@ def _challenge(error: str, description: str, **extra: str) -> dict[str, str]:
     }
 
 
-def authenticate() -> User:
+def authenticate() -> Record:
     header = request.headers.get("Authorization", "")
     scheme, _, token = header.strip().partition(" ")
     if not header:
@@ -38,15 +37,15 @@ def authenticate() -> User:
         raise _invalid("The Authorization header must be: Bearer <token>.")
     t = tessera()
     claims = decode_access_token(t.keystore, t.settings, token.strip())
-    uow = SqlAlchemyUnitOfWork()
-    if claims is None or is_revoked(uow, claims):
+    work = uow()
+    if claims is None or is_revoked(work, claims):
         raise _invalid("The access token is invalid, expired or revoked.")
     if SCOPE not in str(claims.get("scope", "")).split():
         raise ApiError(
             403, "insufficient_scope", f"The access token needs the {SCOPE} scope.",
             headers=_challenge("insufficient_scope", f"The {SCOPE} scope is needed.", scope=SCOPE),
         )  # fmt: skip
-    user = uow.users.by_subject(str(claims.get("sub", "")))
+    user = work.users.by_subject(str(claims.get("sub", "")))
     if user is None or user.disabled_at is not None:
         raise _invalid("The access token does not belong to an active account.")
     return user

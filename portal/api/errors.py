@@ -7,6 +7,8 @@ from typing import Any
 from flask import Response, jsonify
 from werkzeug.exceptions import HTTPException
 
+from idp.errors import FieldErrors
+
 HTTP_CODES = {
     400: "bad_request",
     401: "unauthorized",
@@ -32,6 +34,20 @@ class ApiError(Exception):
         super().__init__(message)
         self.status, self.code, self.message = status, code, message
         self.headers, self.extra = headers or {}, extra
+
+
+# FieldErrors whose field means a state rather than a typo, with the API's code and message.
+_STATE_ERRORS = {"secret": (409, "public_app", "Public apps have no secret to rotate.")}
+
+
+def field_errors_response(exc: FieldErrors) -> Response:
+    """A use case's refusal: 422 invalid_app with the messages by field, or a state's code."""
+    if exc.field in _STATE_ERRORS:
+        status, code, message = _STATE_ERRORS[exc.field]
+        return api_error_response(ApiError(status, code, message))
+    return api_error_response(
+        ApiError(422, "invalid_app", "Some fields are not valid.", fields=exc.errors)
+    )
 
 
 def api_error_response(exc: ApiError) -> Response:

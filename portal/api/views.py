@@ -1,7 +1,7 @@
 """Management API (/api/v1/apps): the developer portal's app operations as JSON.
 
 Bearer-authenticated (portal.api.auth), so CSRF does not apply; every lookup is scoped to the
-token's user through portal.services.apps, so another developer's app is a 404.
+token's user through idp.services.apps, so another developer's app is a 404.
 """
 
 from __future__ import annotations
@@ -14,19 +14,24 @@ from typing import Any
 from flask import Blueprint, Response, jsonify, request, url_for
 
 from idp.domain.clients import APP_TYPES
+from idp.errors import FieldErrors
 from idp.extensions import csrf
-from idp.services import clients
-from idp.services.clients import ClientError, ClientSpec
-from idp.storage.unit_of_work import SqlAlchemyUnitOfWork
-from idp.web.context import caller, tessera
+from idp.services import app_admin, apps
+from idp.services.app_specs import ClientSpec
+from idp.web.context import caller, tessera, uow
 from portal.api.auth import authenticate
 from portal.api.body import Field, check_fields, read_json
-from portal.api.errors import ApiError, api_error_response, http_error_response
-from portal.services import apps
+from portal.api.errors import (
+    ApiError,
+    api_error_response,
+    field_errors_response,
+    http_error_response,
+)
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 csrf.exempt(bp)
 bp.register_error_handler(ApiError, api_error_response)
+bp.register_error_handler(FieldErrors, field_errors_response)
 bp.register_error_handler(413, http_error_response)
 bp.register_error_handler(400, http_error_response)
 
@@ -66,7 +71,7 @@ def resource(rule: str, endpoint: str, handlers: dict[str, Callable[..., Any]]) 
 
 
 def _found(user: Any, client_id: str) -> apps.MyApp:
-    found = apps.app_for_user(user.id, client_id)
+    found = apps.app_for_user(uow(), user.id, client_id)
     if found is None:
         raise ApiError(404, "not_found", "You have no app with this client_id.")
     return found
@@ -74,7 +79,7 @@ def _found(user: Any, client_id: str) -> apps.MyApp:
 
 def app_json(found: apps.MyApp) -> dict[str, Any]:
     client = found.client
-    tier = tessera().catalogue.tier(client.tier)
+    rate = app_admin.limits_of(tessera().catalogue, client)
     return {
         "client_id": client.client_id,
         "name": client.name,
@@ -90,8 +95,8 @@ def app_json(found: apps.MyApp) -> dict[str, Any]:
         "scopes": list(client.allowed_scopes or []),
         "rate_limit": {
             "tier": client.tier,
-            "rps": client.custom_rps if client.custom_rps is not None else tier.rps,
-            "burst": client.custom_burst if client.custom_burst is not None else tier.burst,
+            "rps": rate.rps,
+            "burst": rate.burst,
         },
         "logo_url": url_for("public.client_logo", client_id=client.client_id, _external=True),
         "role": found.role,
@@ -108,23 +113,16 @@ def app_json(found: apps.MyApp) -> dict[str, Any]:
     }
 
 
-def _invalid(exc: ClientError) -> ApiError:
-    return ApiError(422, "invalid_app", "Some fields are not valid.", fields=exc.errors)
-
-
 def list_apps(user: Any) -> Response:
-    return jsonify({"apps": [app_json(a) for a in apps.apps_for_user(user.id)]})
+    return jsonify({"apps": [app_json(a) for a in apps.apps_for_user(uow(), user.id)]})
 
 
 def create_app(user: Any) -> Response:
     body = check_fields(read_json(), CREATE)
-    try:
-        client, secret = clients.create_client(
-            SqlAlchemyUnitOfWork(), tessera().catalogue, caller(), ClientSpec(**body),
-            owner_id=user.id,
-        )  # fmt: skip
-    except ClientError as exc:
-        raise _invalid(exc) from None
+    with uow() as work:
+        client, secret = apps.create_client(
+            work, tessera().catalogue, caller(), ClientSpec(**body), owner_id=user.id
+        )
     response = jsonify({**app_json(apps.MyApp(client, apps.OWNER)), "client_secret": secret})
     response.status_code = 201
     response.headers["Location"] = url_for("api.app", client_id=client.client_id)
@@ -138,12 +136,8 @@ def show_app(user: Any, client_id: str) -> Response:
 def update_app(user: Any, client_id: str) -> Response:
     found = _found(user, client_id)
     body = check_fields(read_json(), UPDATE)
-    uow = SqlAlchemyUnitOfWork()
-    try:
-        apps.update_app(uow, tessera().catalogue, caller(), found.client, user.id, **body)
-    except ClientError as exc:
-        uow.rollback()
-        raise _invalid(exc) from None
+    with uow() as work:
+        apps.update_app(work, tessera().catalogue, caller(), found.client, user.id, **body)
     return jsonify(app_json(found))
 
 
@@ -151,9 +145,8 @@ def delete_app(user: Any, client_id: str) -> Response:
     found = _found(user, client_id)
     if not found.is_owner:
         raise ApiError(403, "forbidden", "Only an owner of the app can delete it.")
-    clients.delete_client(
-        SqlAlchemyUnitOfWork(), tessera().revocation_window, caller(), found.client
-    )
+    with uow() as work:
+        apps.delete_client(work, tessera().revocation_window, caller(), found.client)
     return Response(status=204)
 
 
@@ -161,10 +154,8 @@ def rotate_secret(user: Any, client_id: str) -> Response:
     found = _found(user, client_id)
     body = check_fields(read_json(optional=True), ROTATE)
     grace = body.get("grace_seconds", 3600)
-    try:
-        secret = clients.rotate_secret(SqlAlchemyUnitOfWork(), caller(), found.client, grace)
-    except ClientError as exc:
-        raise ApiError(409, "public_app", "Public apps have no secret to rotate.") from exc
+    with uow() as work:
+        secret = apps.rotate_secret(work, caller(), found.client, grace)
     return jsonify({**app_json(found), "client_secret": secret, "grace_seconds": grace})
 
 

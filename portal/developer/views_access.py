@@ -5,15 +5,15 @@ from __future__ import annotations
 from flask import flash, redirect, render_template, request, url_for
 
 from idp.domain.clients import APP_TYPES
-from idp.services import clients
-from idp.services.clients import ClientError
-from idp.storage.unit_of_work import SqlAlchemyUnitOfWork
-from idp.web.context import caller, tessera
+from idp.errors import FieldErrors
+from idp.services import access_requests, app_admin, app_members, apps
+from idp.services.ports import Record
+from idp.web.context import caller, tessera, uow
 from idp.web.forms import ConfirmForm
 from idp.web.sessions import current_user
+from portal.developer.blueprint import bp, my_app, owner_only, remember_secret, take_secret
 from portal.developer.forms import MemberForm, RotateSecretForm, ScopeRequestForm, TierRequestForm
-from portal.developer.views import bp, my_app, owner_only, remember_secret, take_secret
-from portal.services import access_requests, apps
+from portal.form_errors import flash_errors, put_errors
 
 
 @bp.route("/apps/<client_id>/credentials")
@@ -41,9 +41,10 @@ def rotate(client_id: str):
         flash("Choose how long the old secret should keep working.", "error")
         return redirect(url_for("developer.credentials", client_id=client.client_id), code=303)
     try:
-        secret = clients.rotate_secret(SqlAlchemyUnitOfWork(), caller(), client, form.grace.data)
-    except ClientError as exc:
-        flash(" ".join(m for ms in exc.errors.values() for m in ms), "error")
+        with uow() as work:
+            secret = apps.rotate_secret(work, caller(), client, form.grace.data)
+    except FieldErrors as exc:
+        flash_errors(exc)
     else:
         remember_secret(client.client_id, secret)
         flash("A new secret was created. Copy it now: it is shown only once.", "success")
@@ -54,9 +55,25 @@ def rotate(client_id: str):
 def revoke_old(client_id: str):
     client = my_app(client_id).client
     if ConfirmForm().validate_on_submit():
-        clients.revoke_old_secrets(SqlAlchemyUnitOfWork(), caller(), client)
+        with uow() as work:
+            apps.revoke_old_secrets(work, caller(), client)
         flash("Old secrets are revoked: only the newest one works now.", "success")
     return redirect(url_for("developer.credentials", client_id=client.client_id), code=303)
+
+
+def _ask(kind: str, form: ScopeRequestForm | TierRequestForm, client: Record) -> None:
+    """File the request the submitted form asks for."""
+    catalogue, user_id = tessera().catalogue, current_user().id
+    with uow() as work:
+        if kind == "scopes":
+            access_requests.request_scopes(
+                work, catalogue, caller(), client, user_id, list(form.scopes.data),
+                form.justification.data,
+            )  # fmt: skip
+        else:
+            access_requests.request_tier(
+                work, catalogue, caller(), client, user_id, form.tier.data, form.justification.data
+            )
 
 
 @bp.route("/apps/<client_id>/access", methods=["GET", "POST"])
@@ -70,19 +87,9 @@ def access(client_id: str):
     form = {"scopes": scope_form, "tier": tier_form}.get(kind or "")
     if form is not None and form.validate_on_submit():
         try:
-            if kind == "scopes":
-                access_requests.request_scopes(
-                    SqlAlchemyUnitOfWork(), catalogue, caller(), client, current_user().id,
-                    list(form.scopes.data), form.justification.data,
-                )  # fmt: skip
-            else:
-                access_requests.request_tier(
-                    SqlAlchemyUnitOfWork(), catalogue, caller(), client, current_user().id,
-                    form.tier.data, form.justification.data,
-                )  # fmt: skip
-        except access_requests.AccessRequestError as exc:
-            target = getattr(form, exc.field, None)
-            (target.errors if target is not None else form.form_errors).append(str(exc))
+            _ask(kind, form, client)
+        except FieldErrors as exc:
+            put_errors(form, exc)
         else:
             flash("Your request is waiting for an admin's decision.", "success")
             return redirect(url_for("developer.access", client_id=client.client_id), code=303)
@@ -92,9 +99,9 @@ def access(client_id: str):
         client=client,
         scope_form=scope_form,
         tier_form=tier_form,
-        tier=catalogue.tier(client.tier),
+        rate=app_admin.limits_of(catalogue, client),
         tiers=catalogue.tiers,
-        requests=access_requests.for_client(client.id),
+        requests=access_requests.for_client(uow(), client.id),
     ), status
 
 
@@ -106,12 +113,13 @@ def members(client_id: str):
         owner_only(found)
         if form.validate_on_submit():
             try:
-                added = apps.add_member(
-                    SqlAlchemyUnitOfWork(), caller(), client, current_user().id,
-                    form.username.data, form.role.data,
-                )  # fmt: skip
-            except apps.MemberError as exc:
-                form.username.errors = [*form.username.errors, str(exc)]
+                with uow() as work:
+                    added = app_members.add_member(
+                        work, caller(), found, current_user().id, form.username.data,
+                        form.role.data,
+                    )  # fmt: skip
+            except FieldErrors as exc:
+                put_errors(form, exc)
             else:
                 flash(f"{added.username} can now work on {client.name}.", "success")
                 return redirect(url_for("developer.members", client_id=client_id), code=303)
@@ -121,7 +129,7 @@ def members(client_id: str):
         app=found,
         client=client,
         form=form,
-        members=apps.members(client),
+        members=app_members.members(uow(), client),
         remove_form=ConfirmForm(),
     ), status
 
@@ -132,11 +140,10 @@ def remove_member(client_id: str, user_id: int):
     owner_only(found)
     if ConfirmForm().validate_on_submit():
         try:
-            apps.remove_member(
-                SqlAlchemyUnitOfWork(), caller(), found.client, current_user().id, user_id
-            )
-        except apps.MemberError as exc:
-            flash(str(exc), "error")
+            with uow() as work:
+                app_members.remove_member(work, caller(), found, current_user().id, user_id)
+        except FieldErrors as exc:
+            flash_errors(exc)
         else:
             flash("The member was removed.", "success")
     return redirect(url_for("developer.members", client_id=client_id), code=303)

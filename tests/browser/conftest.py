@@ -20,10 +20,9 @@ from typing import Any
 import pytest
 
 from idp.extensions import db
-from idp.services import accounts, clients
+from idp.services import access_requests, accounts, apps
 from idp.services.context import Caller
 from idp.storage.unit_of_work import SqlAlchemyUnitOfWork
-from portal.services import access_requests
 from tests.conftest import PASSWORD
 from tests.live_server import start_live_tessera, stop_live_tessera
 
@@ -70,9 +69,9 @@ class LiveTessera:
     def web_app(self, name: str, owner_id: int, redirect_uri: str, scopes: list[str]):
         """(client_id, secret) of an app registered through the portal's own service."""
         with self.app.app_context():
-            client, secret = clients.create_client(
+            client, secret = apps.create_client(
                 SqlAlchemyUnitOfWork(), self.app.extensions["tessera"].catalogue, Caller(),
-                clients.ClientSpec(name=name, app_type="web", redirect_uris=[redirect_uri],
+                apps.ClientSpec(name=name, app_type="web", redirect_uris=[redirect_uri],
                                    scopes=scopes),
                 owner_id=owner_id,
             )  # fmt: skip

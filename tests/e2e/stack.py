@@ -25,7 +25,7 @@ from urllib.parse import parse_qs, urlsplit
 import requests
 
 from idp.extensions import db
-from idp.services import accounts, clients
+from idp.services import accounts, apps
 from idp.services.context import Caller
 from idp.services.tokens import TokenMinter
 from idp.storage.unit_of_work import SqlAlchemyUnitOfWork
@@ -193,8 +193,8 @@ class Stack:
         return "\n".join(f"--- {p.name}\n{''.join(p.output)[-2000:]}" for p in self.procs)
 
 
-def _register(app: Any, spec: clients.ClientSpec) -> App:
-    client, secret = clients.create_client(
+def _register(app: Any, spec: apps.ClientSpec) -> App:
+    client, secret = apps.create_client(
         SqlAlchemyUnitOfWork(),
         app.extensions["tessera"].catalogue,
         Caller(),
@@ -206,18 +206,18 @@ def _register(app: Any, spec: clients.ClientSpec) -> App:
 
 
 APP_SPECS = {
-    "resource_server": clients.ClientSpec(
+    "resource_server": apps.ClientSpec(
         name="Market API", app_type="service", scopes=["market:read", "revocations:read"]
     ),
     # partner tier: the tests' own traffic never trips this app's limit by accident
-    "bot": clients.ClientSpec(
+    "bot": apps.ClientSpec(
         name="Bot", app_type="service", scopes=["market:read", "ws:connect"], tier="partner"
     ),
-    "flood": clients.ClientSpec(
+    "flood": apps.ClientSpec(
         name="Flood", app_type="service", scopes=["market:read", "ws:connect"], tier="verified"
     ),
-    "victim": clients.ClientSpec(name="Victim", app_type="service", scopes=["market:read"]),
-    "trader": clients.ClientSpec(
+    "victim": apps.ClientSpec(name="Victim", app_type="service", scopes=["market:read"]),
+    "trader": apps.ClientSpec(
         name="Trader",
         app_type="web",
         redirect_uris=[CALLBACK],

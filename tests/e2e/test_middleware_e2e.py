@@ -22,7 +22,7 @@ from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from idp.extensions import db
-from idp.services import clients
+from idp.services import apps
 from idp.services.context import Caller
 from idp.storage.unit_of_work import SqlAlchemyUnitOfWork
 from tests.e2e.stack import SkewedClock, Stack, seed, start_examples, start_tessera
@@ -218,7 +218,7 @@ def test_checklist_22_suspended_app_is_refused_within_a_poll_interval(stack: Sta
     with stack.app.app_context():
         uow = SqlAlchemyUnitOfWork()
         client = uow.clients.by_client_id(stack.apps["victim"].client_id)
-        clients.suspend(uow, Caller(), client, "e2e: abuse report")
+        apps.suspend(uow, Caller(), client, "e2e: abuse report")
         db.session.remove()
     took = within(
         4 * POLL,

@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 from freezegun import freeze_time
 
-from idp.services import clients
+from idp.services import apps
 from idp.services.context import Caller
 from idp.storage.client_cache import ClientPolicyCache
 from idp.storage.unit_of_work import SqlAlchemyUnitOfWork
@@ -17,7 +17,7 @@ GRANT = {"grant_type": "client_credentials"}
 
 def bot(app) -> App:
     return register_app(
-        app, clients.ClientSpec(name="Bot", app_type="service", scopes=["market:read"])
+        app, apps.ClientSpec(name="Bot", app_type="service", scopes=["market:read"])
     )
 
 
@@ -37,7 +37,7 @@ def test_suspension_in_this_process_takes_effect_at_once(app, client):
     assert client.post("/oauth/token", data=GRANT, headers=service.basic()).status_code == 200
     with app.app_context():
         uow = SqlAlchemyUnitOfWork()
-        clients.suspend(uow, Caller(), uow.clients.by_client_id(service.client_id), "abuse")
+        apps.suspend(uow, Caller(), uow.clients.by_client_id(service.client_id), "abuse")
     assert client.post("/oauth/token", data=GRANT, headers=service.basic()).status_code == 401
 
 
@@ -53,7 +53,7 @@ def test_other_worker_sees_suspension_within_ttl(make_app):
         )
         with worker_a.app_context():
             uow = SqlAlchemyUnitOfWork()
-            clients.suspend(uow, Caller(), uow.clients.by_client_id(service.client_id), "abuse")
+            apps.suspend(uow, Caller(), uow.clients.by_client_id(service.client_id), "abuse")
         ttl = worker_b.extensions["tessera"].settings.CLIENT_CACHE_TTL
         frozen.tick(timedelta(seconds=ttl + 1))
         assert (
@@ -73,9 +73,7 @@ def test_secret_rotated_in_another_worker_works_at_once(make_app):
     )
     with worker_a.app_context():
         uow = SqlAlchemyUnitOfWork()
-        secret = clients.rotate_secret(
-            uow, Caller(), uow.clients.by_client_id(service.client_id), 0
-        )
+        secret = apps.rotate_secret(uow, Caller(), uow.clients.by_client_id(service.client_id), 0)
     fresh = App(service.client_id, secret, "")
     assert (
         worker_b.test_client().post("/oauth/token", data=GRANT, headers=fresh.basic()).status_code

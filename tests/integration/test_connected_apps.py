@@ -8,7 +8,7 @@ import jwt
 import pytest
 
 from idp.extensions import db
-from idp.services import accounts, clients
+from idp.services import accounts, apps
 from idp.services.context import Caller
 from idp.storage.models import AuditEvent, Grant
 from idp.storage.unit_of_work import SqlAlchemyUnitOfWork
@@ -22,7 +22,7 @@ def feed_body(app, client) -> dict:
     """The revocation feed's full snapshot, read by a resource server registered for it."""
     rs = register_app(
         app,
-        clients.ClientSpec(
+        apps.ClientSpec(
             name="Market API", app_type="service", scopes=["market:read", "revocations:read"]
         ),
     )
@@ -46,7 +46,7 @@ def developer(app) -> int:
 def trade_helper(app, developer):
     return register_app(
         app,
-        clients.ClientSpec(
+        apps.ClientSpec(
             name="Trade Helper",
             app_type="web",
             redirect_uris=[WEB_REDIRECT],

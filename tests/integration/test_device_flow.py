@@ -13,7 +13,7 @@ from freezegun import freeze_time
 from sqlalchemy import select
 
 from idp.extensions import db
-from idp.services import clients
+from idp.services import apps
 from idp.services.context import Caller
 from idp.storage.models import AuditEvent, DeviceCode, Grant
 from idp.storage.unit_of_work import SqlAlchemyUnitOfWork
@@ -29,11 +29,11 @@ USER_CODE_RE = re.compile(r"^[BCDFGHJKLMNPQRSTVWXZ]{4}-[BCDFGHJKLMNPQRSTVWXZ]{4}
 
 def _register(app, name: str, app_type: str, redirect_uris=()) -> str:
     with app.app_context():
-        client, _secret = clients.create_client(
+        client, _secret = apps.create_client(
             SqlAlchemyUnitOfWork(),
             app.extensions["tessera"].catalogue,
             Caller(),
-            clients.ClientSpec(
+            apps.ClientSpec(
                 name=name,
                 app_type=app_type,
                 redirect_uris=list(redirect_uris),

@@ -7,7 +7,7 @@ from datetime import date
 from sqlalchemy import select
 
 from idp.extensions import db
-from idp.services import clients
+from idp.services import apps
 from idp.storage.models import UsageDaily
 from idp.storage.repositories.usage import UsageCounter
 from tests.security.conftest import register_app
@@ -30,9 +30,7 @@ def stored(app, pk: int) -> dict:
 
 
 def test_counts_are_batched_and_added_atomically(app):
-    bot = register_app(
-        app, clients.ClientSpec(name="Bot", app_type="service", scopes=["market:read"])
-    )
+    bot = register_app(app, apps.ClientSpec(name="Bot", app_type="service", scopes=["market:read"]))
     with app.app_context():
         pk = app.extensions["tessera"].oauth.clients.get(bot.client_id).pk
     clock = Clock()
@@ -52,9 +50,7 @@ def test_counts_are_batched_and_added_atomically(app):
 
 
 def test_token_endpoint_counts_only_successes(app, client):
-    bot = register_app(
-        app, clients.ClientSpec(name="Bot", app_type="service", scopes=["market:read"])
-    )
+    bot = register_app(app, apps.ClientSpec(name="Bot", app_type="service", scopes=["market:read"]))
     for _ in range(3):
         assert (
             client.post(
@@ -74,9 +70,7 @@ def test_token_endpoint_counts_only_successes(app, client):
 
 
 def test_counts_of_a_deleted_app_are_dropped_and_the_rest_written(app):
-    bot = register_app(
-        app, clients.ClientSpec(name="Bot", app_type="service", scopes=["market:read"])
-    )
+    bot = register_app(app, apps.ClientSpec(name="Bot", app_type="service", scopes=["market:read"]))
     counter = UsageCounter(flush_interval=0)
     day = date(2026, 11, 28)
     with app.app_context():

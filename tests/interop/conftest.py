@@ -24,7 +24,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import make_url
 
 from idp.extensions import db
-from idp.services import accounts, clients
+from idp.services import accounts, apps
 from idp.services.context import Caller
 from idp.storage.unit_of_work import SqlAlchemyUnitOfWork
 from tests.conftest import PASSWORD
@@ -53,10 +53,10 @@ class LiveServer:
     def url(self, path: str) -> str:
         return self.issuer + path
 
-    def register(self, spec: clients.ClientSpec) -> RegisteredApp:
+    def register(self, spec: apps.ClientSpec) -> RegisteredApp:
         """An app registered through the same service the portal and the CLI use."""
         with self.app.app_context():
-            client, secret = clients.create_client(
+            client, secret = apps.create_client(
                 SqlAlchemyUnitOfWork(),
                 self.app.extensions["tessera"].catalogue,
                 Caller(),
@@ -128,7 +128,7 @@ def live_server(backend: str, tmp_path_factory: pytest.TempPathFactory) -> Itera
 def web_app(live_server: LiveServer) -> RegisteredApp:
     """A confidential web app (client_secret_basic), fresh for each test."""
     return live_server.register(
-        clients.ClientSpec(
+        apps.ClientSpec(
             name="Interop Web",
             app_type="web",
             redirect_uris=[WEB_REDIRECT],
@@ -141,7 +141,7 @@ def web_app(live_server: LiveServer) -> RegisteredApp:
 def spa_app(live_server: LiveServer) -> RegisteredApp:
     """A public browser app (token_endpoint_auth_method=none), fresh for each test."""
     return live_server.register(
-        clients.ClientSpec(
+        apps.ClientSpec(
             name="Interop SPA",
             app_type="spa",
             redirect_uris=[SPA_REDIRECT],
@@ -154,7 +154,7 @@ def spa_app(live_server: LiveServer) -> RegisteredApp:
 def service_app(live_server: LiveServer) -> RegisteredApp:
     """An app acting for itself (client_credentials), fresh for each test."""
     return live_server.register(
-        clients.ClientSpec(
+        apps.ClientSpec(
             name="Interop Bot",
             app_type="service",
             scopes=["market:read", "ws:connect"],

@@ -7,11 +7,10 @@ import re
 from sqlalchemy import select
 
 from idp.extensions import db
-from idp.services import accounts, clients
+from idp.services import access_requests, accounts, apps
 from idp.services.context import Caller
 from idp.storage.models import AuditEvent
 from idp.storage.unit_of_work import SqlAlchemyUnitOfWork
-from portal.services import access_requests
 from tests.conftest import PASSWORD, AuthActions
 from tests.security.conftest import WEB_REDIRECT, App, register_app
 
@@ -47,7 +46,7 @@ def token_on(browser, path: str) -> str:
 def web_app(app, owner_id: int | None, scopes: list[str] | None = None) -> App:
     return register_app(
         app,
-        clients.ClientSpec(
+        apps.ClientSpec(
             name="Trade Helper",
             app_type="web",
             redirect_uris=[WEB_REDIRECT],

@@ -5,10 +5,10 @@ from __future__ import annotations
 import pytest
 
 from idp.extensions import db
+from idp.services import access_requests
 from idp.services.context import Caller
 from idp.storage.models import AccessRequest, Client
 from idp.storage.unit_of_work import SqlAlchemyUnitOfWork
-from portal.services import access_requests
 from tests.conftest import csrf_token
 from tests.portal.test_developer_fixtures import (
     count_clients,

@@ -137,7 +137,7 @@ def test_one_time_secret_is_encrypted_in_the_session_cookie(app):
     """The session cookie is signed, not encrypted: a secret in it must not be readable."""
     from flask import session
 
-    from portal.developer.views import remember_secret, take_secret
+    from portal.developer.blueprint import remember_secret, take_secret
 
     with app.test_request_context("/"):
         remember_secret("some-client", "the-very-secret-value")

@@ -8,7 +8,7 @@ import re
 from PIL import Image
 
 from idp.extensions import db
-from idp.services import accounts, clients
+from idp.services import accounts, apps
 from idp.services.context import Caller
 from idp.storage.models import Client
 from idp.storage.unit_of_work import SqlAlchemyUnitOfWork
@@ -40,9 +40,9 @@ def make_client(app, owner_id: int | None, **spec) -> str:
     spec.setdefault("app_type", "service")
     spec.setdefault("scopes", ["market:read"])
     with app.app_context():
-        client, _ = clients.create_client(
+        client, _ = apps.create_client(
             SqlAlchemyUnitOfWork(), app.extensions["tessera"].catalogue, Caller(),
-            clients.ClientSpec(**spec), owner_id=owner_id, allow_restricted=True,
+            apps.ClientSpec(**spec), owner_id=owner_id, allow_restricted=True,
         )  # fmt: skip
         return client.client_id
 

@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from freezegun import freeze_time
 
-from idp.services import clients
+from idp.services import apps
 from idp.services.context import Caller
 from idp.storage.unit_of_work import SqlAlchemyUnitOfWork
 from tests.portal.test_developer_fixtures import load_client, make_client, register_user, token_for
@@ -28,7 +28,7 @@ def user_token(app, client, auth, scope: str) -> tuple[str, str]:
     assert auth.login().status_code == 303
     cli = register_app(
         app,
-        clients.ClientSpec(
+        apps.ClientSpec(
             name="Dev CLI",
             app_type="web",
             redirect_uris=[WEB_REDIRECT],
@@ -81,7 +81,7 @@ def test_revoked_token_is_401(app, client, auth, user):
     token, cli_id = user_token(app, client, auth, "openid apps:manage")
     with app.app_context():
         uow = SqlAlchemyUnitOfWork()
-        clients.suspend(uow, Caller(), uow.clients.by_client_id(cli_id), "test")
+        apps.suspend(uow, Caller(), uow.clients.by_client_id(cli_id), "test")
     assert Api(app, token)("GET", "/apps").status_code == 401
 
 

@@ -11,7 +11,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
-from idp.services import clients
+from idp.services import apps
 from idp.services.context import Caller
 from idp.storage.unit_of_work import SqlAlchemyUnitOfWork
 
@@ -45,9 +45,9 @@ def query_of(location: str) -> dict[str, str]:
     return {k: v[0] for k, v in parse_qs(urlsplit(location).query).items()}
 
 
-def register_app(app, spec: clients.ClientSpec, owner_id=None) -> App:
+def register_app(app, spec: apps.ClientSpec, owner_id=None) -> App:
     with app.app_context():
-        client, secret = clients.create_client(
+        client, secret = apps.create_client(
             SqlAlchemyUnitOfWork(),
             app.extensions["tessera"].catalogue,
             Caller(),
@@ -62,7 +62,7 @@ def register_app(app, spec: clients.ClientSpec, owner_id=None) -> App:
 def web_app(app) -> App:
     return register_app(
         app,
-        clients.ClientSpec(
+        apps.ClientSpec(
             name="Trade Helper",
             app_type="web",
             redirect_uris=[WEB_REDIRECT, "https://app.example.com/other"],
@@ -75,7 +75,7 @@ def web_app(app) -> App:
 def spa_app(app) -> App:
     return register_app(
         app,
-        clients.ClientSpec(
+        apps.ClientSpec(
             name="Price Overlay",
             app_type="spa",
             redirect_uris=[SPA_REDIRECT],
@@ -88,9 +88,7 @@ def spa_app(app) -> App:
 def service_app(app) -> App:
     return register_app(
         app,
-        clients.ClientSpec(
-            name="Price Bot", app_type="service", scopes=["market:read", "ws:connect"]
-        ),
+        apps.ClientSpec(name="Price Bot", app_type="service", scopes=["market:read", "ws:connect"]),
     )
 
 
@@ -189,7 +187,7 @@ def make_app_client_flow(make_app, user):
 def _register(app) -> App:
     return register_app(
         app,
-        clients.ClientSpec(
+        apps.ClientSpec(
             name="Configured",
             app_type="web",
             redirect_uris=[WEB_REDIRECT],

@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 from idp.domain.clients import InvalidRedirectUri, check_redirect_uri, redirect_uri_matches
-from idp.services import clients
+from idp.errors import FieldErrors
+from idp.services import apps
 from tests.security.conftest import (
     NATIVE_REDIRECT,
     SPA_REDIRECT,
@@ -60,12 +61,10 @@ def test_checklist_2_custom_schemes_only_reverse_domain_for_native():
 
 
 def test_checklist_2_portal_and_cli_share_the_rule(app):
-    with pytest.raises(clients.ClientError) as excinfo:
+    with pytest.raises(FieldErrors) as excinfo:
         register_app(
             app,
-            clients.ClientSpec(
-                name="Bad", app_type="web", redirect_uris=["http://evil.example/cb"]
-            ),
+            apps.ClientSpec(name="Bad", app_type="web", redirect_uris=["http://evil.example/cb"]),
         )
     assert "loopback" in excinfo.value.errors["redirect_uris"][0]
 
@@ -125,7 +124,7 @@ def legacy(app):
     """A confidential web app whose operator switched PKCE off."""
     return register_app(
         app,
-        clients.ClientSpec(
+        apps.ClientSpec(
             name="Legacy",
             app_type="web",
             redirect_uris=[WEB_REDIRECT],
@@ -271,6 +270,6 @@ def test_suspended_app_is_an_error_page(app, flow, web_app):
 
     with app.app_context():
         uow = SqlAlchemyUnitOfWork()
-        clients.suspend(uow, Caller(), uow.clients.by_client_id(web_app.client_id), "abuse")
+        apps.suspend(uow, Caller(), uow.clients.by_client_id(web_app.client_id), "abuse")
     response = flow.authorize(web_app)
     assert response.status_code == 400 and "suspended" in response.get_data(as_text=True)

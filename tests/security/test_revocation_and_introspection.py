@@ -6,7 +6,7 @@ import base64
 
 import jwt
 
-from idp.services import clients, revocation
+from idp.services import apps, revocation
 from idp.services.context import Caller
 from idp.storage.unit_of_work import SqlAlchemyUnitOfWork
 from tests.security.conftest import register_app
@@ -15,7 +15,7 @@ from tests.security.conftest import register_app
 def resource_server(app):
     return register_app(
         app,
-        clients.ClientSpec(
+        apps.ClientSpec(
             name="Market API", app_type="service", scopes=["market:read", "revocations:read"]
         ),
     )
@@ -144,7 +144,7 @@ def test_feed_snapshot_then_delta_with_cursor(app, flow, web_app, service_app):
         from idp.domain.clock import utcnow
 
         revocation.revoke_grant(uow, app.extensions["tessera"].revocation_window, grant, utcnow())
-        clients.suspend(uow, Caller(), uow.clients.by_client_id(service_app.client_id), "abuse")
+        apps.suspend(uow, Caller(), uow.clients.by_client_id(service_app.client_id), "abuse")
         uow.commit()
         gid = grant.gid
     delta = feed(flow.client, rs, since=first["cursor"]).get_json()

@@ -184,14 +184,14 @@ def test_checklist_14_secret_is_256_bits_and_stored_as_digest(app, web_app):
 
 
 def test_checklist_14_secret_rotation_overlap(app, client, service_app):
-    from idp.services import clients
+    from idp.services import apps
     from idp.services.context import Caller
     from idp.storage.unit_of_work import SqlAlchemyUnitOfWork
 
     with freeze_time(datetime.now(UTC)) as frozen:
         with app.app_context():
             uow = SqlAlchemyUnitOfWork()
-            new_secret = clients.rotate_secret(
+            new_secret = apps.rotate_secret(
                 uow, Caller(), uow.clients.by_client_id(service_app.client_id), 3600
             )
         new_app = type(service_app)(service_app.client_id, new_secret, "")
@@ -309,13 +309,13 @@ def test_web_app_cannot_use_client_credentials(client, web_app):
 
 
 def test_suspended_app_is_invalid_client_at_token_endpoint(app, client, service_app):
-    from idp.services import clients
+    from idp.services import apps
     from idp.services.context import Caller
     from idp.storage.unit_of_work import SqlAlchemyUnitOfWork
 
     with app.app_context():
         uow = SqlAlchemyUnitOfWork()
-        clients.suspend(uow, Caller(), uow.clients.by_client_id(service_app.client_id), "abuse")
+        apps.suspend(uow, Caller(), uow.clients.by_client_id(service_app.client_id), "abuse")
     response = client.post(
         "/oauth/token", data={"grant_type": "client_credentials"}, headers=service_app.basic()
     )

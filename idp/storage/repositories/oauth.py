@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Any
 
-from sqlalchemy import Row, bindparam, func, insert, select, update
+from sqlalchemy import ColumnElement, Row, bindparam, exists, func, insert, or_, select, update
 
+from idp.domain.clock import utcnow
 from idp.extensions import db
 from idp.storage.models import (
     AccessTokenRecord,
     AuthorizationCode,
     Client,
+    ClientMember,
+    ClientSecret,
     DeviceCode,
     Grant,
     RefreshToken,
@@ -72,11 +76,57 @@ class SqlAlchemyClientRepository:
         db.session.flush()
         return client
 
+    def create(self, **fields: Any) -> Client:
+        return self.add(Client(**fields))
+
+    def add_secret(self, client: Client, digest: str, created_at: datetime | None = None) -> None:
+        client.secrets.append(ClientSecret(digest=digest, created_at=created_at or utcnow()))
+
+    def remove_secret(self, client: Client, secret: ClientSecret) -> None:
+        client.secrets.remove(secret)
+
     def delete(self, client: Client) -> None:
         db.session.delete(client)
 
     def all(self) -> list[Client]:
         return list(db.session.scalars(select(Client).order_by(Client.id)))
+
+    def visible_to(self, user_id: int) -> list[Client]:
+        """The apps `user_id` owns or is a member of, oldest first."""
+        stmt = select(Client).where(_visible_to(user_id))
+        return list(db.session.scalars(stmt.order_by(Client.created_at, Client.id)))
+
+    def visible_by_client_id(self, user_id: int, client_id: str) -> Client | None:
+        stmt = select(Client).where(Client.client_id == client_id, _visible_to(user_id))
+        return db.session.scalar(stmt)
+
+    def search(self, query: str, limit: int = 50, offset: int = 0) -> list[Client]:
+        """Apps whose name, client_id or owner's username contains `query` (case-insensitive)."""
+        stmt = select(Client).outerjoin(User, User.id == Client.owner_id)
+        if query:
+            like = f"%{query.lower()}%"
+            stmt = stmt.where(
+                or_(
+                    func.lower(Client.name).like(like),
+                    func.lower(Client.client_id).like(like),
+                    User.username_key.like(like),
+                )
+            )
+        stmt = stmt.order_by(Client.created_at.desc(), Client.id.desc())
+        return list(db.session.scalars(stmt.limit(limit).offset(offset)))
+
+    def by_pks(self, pks: set[int]) -> dict[int, Client]:
+        if not pks:
+            return {}
+        return {c.id: c for c in db.session.scalars(select(Client).where(Client.id.in_(pks)))}
+
+    def owned_by(self, user_id: int) -> list[Client]:
+        return list(db.session.scalars(select(Client).where(Client.owner_id == user_id)))
+
+
+def _visible_to(user_id: int) -> ColumnElement[bool]:
+    member = exists().where(ClientMember.client_pk == Client.id, ClientMember.user_id == user_id)
+    return or_(Client.owner_id == user_id, member)
 
 
 class SqlAlchemyGrantRepository:
@@ -134,6 +184,12 @@ class SqlAlchemyGrantRepository:
             )
             or 0
         )
+
+    def count_active_for_user(self, user_id: int) -> int:
+        stmt = select(func.count(Grant.id)).where(
+            Grant.user_id == user_id, Grant.revoked_at.is_(None)
+        )
+        return db.session.scalar(stmt) or 0
 
 
 class SqlAlchemyCodeRepository:

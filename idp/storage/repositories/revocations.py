@@ -61,6 +61,3 @@ class SqlAlchemyRevocationLog:
 
     def latest_id(self) -> int:
         return db.session.scalar(select(func.max(RevocationEvent.id))) or 0
-
-    def oldest_id(self) -> int:
-        return db.session.scalar(select(func.min(RevocationEvent.id))) or 0

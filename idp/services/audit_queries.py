@@ -1,4 +1,4 @@
-"""The audit log viewer's filters and paging, on top of SqlAlchemyAuditLog.query."""
+"""The audit log viewer's filters and paging, on top of the audit log's query."""
 
 from __future__ import annotations
 
@@ -6,11 +6,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select
-
-from idp.extensions import db
-from idp.storage.models import AuditEvent, User
-from portal.services.admin_apps import clean_text
+from idp.services.app_admin import clean_text
+from idp.services.ports import Record, UnitOfWork
 
 PAGE_SIZE = 50
 MAX_PAGE = 10_000
@@ -45,7 +42,7 @@ def _moment(text: str, end_of_day: bool) -> datetime:
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
-def parse_filters(args: Any) -> AuditFilters:
+def parse_filters(uow: UnitOfWork, args: Any) -> AuditFilters:
     """Read the filters from query parameters; a bad one gets a readable message, not a 500."""
 
     def arg(name: str, limit: int) -> str:
@@ -64,7 +61,7 @@ def parse_filters(args: Any) -> AuditFilters:
     else:
         f.page = int(page)
     if f.user:
-        found = db.session.scalar(select(User.id).where(User.username_key == f.user.lower()))
+        found = uow.directory.user_id_by_username(f.user)
         if found is None:
             f.errors["user"] = f"No account has the username {f.user!r}."
         f.user_id = found
@@ -81,7 +78,7 @@ def parse_filters(args: Any) -> AuditFilters:
     return f
 
 
-def page_of_events(uow: Any, f: AuditFilters) -> tuple[list[AuditEvent], bool]:
+def page_of_events(uow: UnitOfWork, f: AuditFilters) -> tuple[list[Record], bool]:
     """One page of matching events, newest first, and whether there is a next page."""
     if f.errors:
         return [], False
@@ -97,13 +94,10 @@ def page_of_events(uow: Any, f: AuditFilters) -> tuple[list[AuditEvent], bool]:
     return rows[:PAGE_SIZE], len(rows) > PAGE_SIZE
 
 
-def known_events() -> list[str]:
+def known_events(uow: UnitOfWork) -> list[str]:
     """Every event name in the log, for the filter's drop-down."""
-    return list(db.session.scalars(select(AuditEvent.event).distinct().order_by(AuditEvent.event)))
+    return uow.directory.event_names()
 
 
-def usernames(user_ids: set[int]) -> dict[int, str]:
-    if not user_ids:
-        return {}
-    rows = db.session.execute(select(User.id, User.username).where(User.id.in_(user_ids)))
-    return {row.id: row.username for row in rows}
+def usernames(uow: UnitOfWork, user_ids: set[int]) -> dict[int, str]:
+    return uow.directory.usernames(user_ids)

@@ -7,59 +7,44 @@ every grant it gave an app is revoked (refresh tokens die now, the feed carries 
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
-
-from sqlalchemy import func, select
 
 from idp.domain.clock import utcnow
-from idp.extensions import db
+from idp.errors import FieldErrors
 from idp.services import audit, revocation
+from idp.services.app_admin import clean_text
 from idp.services.context import Caller
-from idp.storage.models import Client, Grant, User
-from portal.services.admin_apps import AdminError, clean_text
+from idp.services.ports import Record, UnitOfWork
 
 
-def search_users(uow: Any, query: str = "", limit: int = 50, offset: int = 0) -> list[User]:
-    return uow.users.search(clean_text(query, 254), limit=limit, offset=offset)
+def search_users(uow: UnitOfWork, query: str = "", limit: int = 50, offset: int = 0) -> list:
+    return list(uow.users.search(clean_text(query, 254), limit=limit, offset=offset))
 
 
-def by_username(username: str) -> User | None:
-    key = (username or "").strip().lower()
-    if not key or len(key) > 32:
-        return None
-    return db.session.scalar(select(User).where(User.username_key == key))
+def owned_apps(uow: UnitOfWork, user_id: int) -> list[Record]:
+    return list(uow.clients.owned_by(user_id))
 
 
-def owned_apps(user_id: int) -> list[Client]:
-    return list(db.session.scalars(select(Client).where(Client.owner_id == user_id)))
-
-
-def active_grant_count(user_id: int) -> int:
-    return (
-        db.session.scalar(
-            select(func.count(Grant.id)).where(Grant.user_id == user_id, Grant.revoked_at.is_(None))
-        )
-        or 0
-    )
+def active_grant_count(uow: UnitOfWork, user_id: int) -> int:
+    return uow.grants.count_active_for_user(user_id)
 
 
 def disable_user(
-    uow: Any,
+    uow: UnitOfWork,
     window: revocation.RevocationWindow,
     caller: Caller,
-    admin: User,
-    user: User,
+    admin: Record,
+    user: Record,
     reason: str,
     now: datetime | None = None,
 ) -> int:
     """Disable `user`: sessions end, grants are revoked. Returns how many grants were revoked."""
     reason = (reason or "").strip()
     if not 3 <= len(reason) <= 500:
-        raise AdminError("Give a reason of 3 to 500 characters for the audit log.", "reason")
+        raise FieldErrors("Give a reason of 3 to 500 characters for the audit log.", "reason")
     if user.id == admin.id:
-        raise AdminError("You cannot disable your own account.", "reason")
+        raise FieldErrors("You cannot disable your own account.", "reason")
     if user.disabled_at is not None:
-        raise AdminError("This account is already disabled.", "reason")
+        raise FieldErrors("This account is already disabled.", "reason")
     now = now or utcnow()
     user.disabled_at = user.updated_at = now
     uow.sessions.delete_for_user(user.id)
@@ -74,10 +59,10 @@ def disable_user(
     return len(grants)
 
 
-def enable_user(uow: Any, caller: Caller, admin: User, user: User) -> None:
+def enable_user(uow: UnitOfWork, caller: Caller, admin: Record, user: Record) -> None:
     """Let a disabled account sign in again; the grants it lost stay revoked."""
     if user.disabled_at is None:
-        raise AdminError("This account is not disabled.", "user")
+        raise FieldErrors("This account is not disabled.", "user")
     user.disabled_at = None
     user.updated_at = utcnow()
     audit.record(
@@ -87,12 +72,14 @@ def enable_user(uow: Any, caller: Caller, admin: User, user: User) -> None:
     uow.commit()
 
 
-def set_admin(uow: Any, caller: Caller, admin: User, user: User, make_admin: bool) -> None:
+def set_admin(
+    uow: UnitOfWork, caller: Caller, admin: Record, user: Record, make_admin: bool
+) -> None:
     if user.id == admin.id and not make_admin:
         # Otherwise the last admin could lock everyone out of the console.
-        raise AdminError("You cannot remove your own admin role.", "user")
+        raise FieldErrors("You cannot remove your own admin role.", "user")
     if bool(user.is_admin) == make_admin:
-        raise AdminError(
+        raise FieldErrors(
             "This account is already an admin." if make_admin else "This account is not an admin.",
             "user",
         )
@@ -102,4 +89,10 @@ def set_admin(uow: Any, caller: Caller, admin: User, user: User, make_admin: boo
         uow, "admin.admin_granted" if make_admin else "admin.admin_removed", caller,
         user_id=admin.id, target_user_id=user.id, target_username=user.username,
     )  # fmt: skip
+    uow.commit()
+
+
+def make_admin(uow: UnitOfWork, user: Record) -> None:
+    """The operator's `create-admin`: no admin acts, so nothing is checked against one."""
+    user.is_admin = True
     uow.commit()
