@@ -27,33 +27,29 @@ from idp.storage.repositories.oauth import (
     SqlAlchemyGrantRepository,
     SqlAlchemyRefreshTokenRepository,
 )
-from idp.storage.repositories.public_assets import SqlAlchemyPublicAssets
 from idp.storage.repositories.revocations import SqlAlchemyRevocationLog
 
 
 class SqlAlchemyUnitOfWork:
-    # App management's repositories hold no state: shared by every unit of work, so the token
-    # endpoint's per-request unit of work builds no more objects than it did.
+    # Repositories hold no state (the session is Flask-SQLAlchemy's, per request): one instance
+    # each, shared by every unit of work, so a request's unit of work builds no objects.
+    users = SqlAlchemyUserRepository()
+    sessions = SqlAlchemySessionRepository()
+    audit = SqlAlchemyAuditLog()
+    clients = SqlAlchemyClientRepository()
+    grants = SqlAlchemyGrantRepository()
+    codes = SqlAlchemyCodeRepository()
+    refresh_tokens = SqlAlchemyRefreshTokenRepository()
+    access_tokens = SqlAlchemyAccessTokenRepository()
+    device_codes = SqlAlchemyDeviceCodeRepository()
+    revocations = SqlAlchemyRevocationLog()
+    pruning = SqlAlchemyPruning()
     members = SqlAlchemyMemberRepository()
     access_requests = SqlAlchemyAccessRequestRepository()
     logos = SqlAlchemyLogoRepository()
     app_usage = SqlAlchemyAppUsageRepository()
     directory = SqlAlchemyDirectory()
     signing_keys = SqlAlchemySigningKeyRepository()
-
-    def __init__(self) -> None:
-        self.users = SqlAlchemyUserRepository()
-        self.sessions = SqlAlchemySessionRepository()
-        self.audit = SqlAlchemyAuditLog()
-        self.clients = SqlAlchemyClientRepository()
-        self.grants = SqlAlchemyGrantRepository()
-        self.codes = SqlAlchemyCodeRepository()
-        self.refresh_tokens = SqlAlchemyRefreshTokenRepository()
-        self.access_tokens = SqlAlchemyAccessTokenRepository()
-        self.device_codes = SqlAlchemyDeviceCodeRepository()
-        self.revocations = SqlAlchemyRevocationLog()
-        self.pruning = SqlAlchemyPruning()
-        self.public_assets = SqlAlchemyPublicAssets()
 
     def __enter__(self) -> SqlAlchemyUnitOfWork:
         return self

@@ -21,7 +21,7 @@ PLACEHOLDER = (
 
 @bp.route("/apps/<client_id>/logo")
 def client_logo(client_id: str) -> Response:
-    logo = uow().public_assets.logo(client_id)
+    logo = uow().logos.public(client_id)
     if logo is None:
         abort(404)
     if logo.data is not None:

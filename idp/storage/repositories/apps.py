@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import func, select
 
@@ -12,6 +12,7 @@ from idp.storage.models import (
     AccessRequest,
     AccessTokenRecord,
     AuditEvent,
+    Client,
     ClientLogo,
     ClientMember,
     Grant,
@@ -89,9 +90,29 @@ class SqlAlchemyAccessRequestRepository:
         return list(db.session.scalars(stmt))
 
 
+class AppLogo(NamedTuple):
+    """What the public logo URL serves, without a sign-in."""
+
+    name: str
+    content_type: str | None  # None: the app has no logo of its own
+    data: bytes | None
+
+
 class SqlAlchemyLogoRepository:
     def get(self, client_pk: int) -> ClientLogo | None:
         return db.session.get(ClientLogo, client_pk)
+
+    def public(self, client_id: str) -> AppLogo | None:
+        """The app's name and logo; None for an unknown app."""
+        row = db.session.execute(
+            select(Client.id, Client.name).where(Client.client_id == client_id)
+        ).first()
+        if row is None:
+            return None
+        logo = db.session.get(ClientLogo, row.id)
+        if logo is None:
+            return AppLogo(row.name, None, None)
+        return AppLogo(row.name, logo.content_type, logo.data)
 
     def create(self, **fields: Any) -> ClientLogo:
         row = ClientLogo(**fields)
