@@ -22,6 +22,7 @@ from authlib.oidc.core.grants import OpenIDCode
 from idp.domain.clients import CLIENT_CREDENTIALS, resolve_requested_scopes
 from idp.domain.clock import utcnow
 from idp.domain.credentials import token_digest
+from idp.domain.refresh_tokens import Reuse, classify_reuse, is_expired
 from idp.services import audit, revocation
 from idp.services.context import Caller
 from idp.storage.models import AuthorizationCode, RefreshToken
@@ -205,7 +206,7 @@ class RefreshTokenGrant(TokenIssuingMixin, grants.RefreshTokenGrant):
             if spent is None or spent.revoked_at is not None:
                 return None
             self._reject_reuse(uow, spent, now)
-        if row.expires_at <= now or row.family_expires_at <= now:
+        if is_expired(row.expires_at, row.family_expires_at, now):
             raise InvalidGrantError("The refresh token has expired.")
         holder = uow.grants.with_user(row.grant_pk, row.user_id)
         if holder is None or holder.revoked_at is not None:
@@ -215,8 +216,8 @@ class RefreshTokenGrant(TokenIssuingMixin, grants.RefreshTokenGrant):
 
     def _reject_reuse(self, uow: Any, row: RefreshToken, now: Any) -> NoReturn:
         rotated_at = uow.refresh_tokens.rotated_at(row.id)
-        grace = timedelta(seconds=self.server.settings.REFRESH_TOKEN_REUSE_GRACE)
-        if rotated_at is not None and now - rotated_at <= grace:
+        grace = self.server.settings.REFRESH_TOKEN_REUSE_GRACE
+        if classify_reuse(rotated_at, now, grace) is Reuse.CONCURRENT:
             # Two requests from the same client racing: one won a moment ago. Refuse this one
             # without punishing the winner.
             raise InvalidGrantError("The refresh token was just used by a concurrent request.")

@@ -12,7 +12,6 @@ import json
 import time
 from collections.abc import Callable
 from contextvars import ContextVar
-from datetime import timedelta
 from typing import Any
 
 from authlib.integrations.flask_oauth2 import AuthorizationServer
@@ -25,6 +24,7 @@ from flask import request as flask_request
 from idp.domain.clients import ClientPolicy, redirect_uri_matches
 from idp.domain.clock import utcnow
 from idp.domain.credentials import secret_matches, token_digest
+from idp.domain.refresh_tokens import new_token_expiry
 from idp.protocol.grants import (
     AuthorizationCodeGrant,
     ClientCredentialsGrant,
@@ -240,9 +240,13 @@ class TesseraAuthorizationServer(AuthorizationServer):
     ) -> str:
         now = utcnow()
         value = new_opaque_token()
-        absolute = client.refresh_token_ttl or self.settings.REFRESH_TOKEN_ABSOLUTE_TTL
-        family_expires = source.family_expires_at or now + timedelta(seconds=absolute)
-        idle_expiry = now + timedelta(seconds=self.settings.REFRESH_TOKEN_IDLE_TTL)
+        expiry = new_token_expiry(
+            now,
+            idle_ttl=self.settings.REFRESH_TOKEN_IDLE_TTL,
+            absolute_ttl=self.settings.REFRESH_TOKEN_ABSOLUTE_TTL,
+            client_absolute_ttl=client.refresh_token_ttl,
+            family_expires_at=source.family_expires_at,
+        )
         record = {
             "digest": token_digest(value),
             "family_id": source.family_id,
@@ -253,8 +257,8 @@ class TesseraAuthorizationServer(AuthorizationServer):
             "audience": source.audience,
             "auth_time": source.auth_time,
             "created_at": now,
-            "expires_at": min(idle_expiry, family_expires),
-            "family_expires_at": family_expires,
+            "expires_at": expiry.expires_at,
+            "family_expires_at": expiry.family_expires_at,
         }
         rows.append(("refresh_tokens", record))
         return value
