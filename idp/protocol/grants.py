@@ -8,10 +8,9 @@ server (``TesseraAuthorizationServer.issue``).
 
 from __future__ import annotations
 
-import secrets
-from dataclasses import dataclass
-from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any, NoReturn
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any
 
 from authlib.oauth2.rfc6749 import OAuth2Request, grants
 from authlib.oauth2.rfc6749.errors import InvalidGrantError, InvalidRequestError, InvalidScopeError
@@ -21,11 +20,10 @@ from authlib.oidc.core.grants import OpenIDCode
 
 from idp.domain.clients import CLIENT_CREDENTIALS, resolve_requested_scopes
 from idp.domain.clock import utcnow
-from idp.domain.credentials import token_digest
-from idp.domain.refresh_tokens import Reuse, classify_reuse, is_expired
-from idp.services import audit, revocation
+from idp.errors import InvalidGrant
+from idp.services import token_issuance
 from idp.services.context import Caller
-from idp.storage.models import AuthorizationCode, RefreshToken
+from idp.services.token_issuance import GrantSource, TokenUser
 
 if TYPE_CHECKING:
     from idp.protocol.server import OAuthClient, TesseraAuthorizationServer
@@ -82,63 +80,48 @@ class AuthorizationCodeGrant(TokenIssuingMixin, grants.AuthorizationCodeGrant):
 
     def save_authorization_code(self, code: str, request: OAuth2Request) -> None:
         ctx = request.tessera_context  # set by the authorize view: grant row, session facts
-        now = utcnow()
-        data = request.payload.data
-        self.server.uow().codes.add(
-            AuthorizationCode(
-                code_digest=token_digest(code),
-                client_pk=request.client.policy.pk,
-                user_id=request.user.id,
-                grant_pk=ctx.grant_pk,
-                redirect_uri=request.payload.redirect_uri or "",
-                scope=request.scope,
-                nonce=data.get("nonce"),
-                code_challenge=data.get("code_challenge"),
-                code_challenge_method=data.get("code_challenge_method"),
-                audience=ctx.audience,
-                auth_time=ctx.auth_time,
-                amr=ctx.amr,
-                expires_at=now + timedelta(seconds=self.server.settings.AUTHORIZATION_CODE_TTL),
-            )
+        token_issuance.save_code(
+            self.server.uow(),
+            code,
+            client_pk=request.client.policy.pk,
+            user_id=request.user.id,
+            context=ctx,
+            request={**request.payload.data, "scope": request.scope},
+            ttl=self.server.settings.AUTHORIZATION_CODE_TTL,
+            now=utcnow(),
         )
 
     def query_authorization_code(self, code: str, client: OAuthClient) -> Any:
-        uow = self.server.uow()
-        now = utcnow()
-        digest = token_digest(code)
-        row = uow.codes.claim_by_digest(digest, client.policy.pk, secrets.token_hex(16), now)
-        if row is None:
-            spent = uow.codes.by_digest(digest)
-            if spent is None or spent.client_pk != client.policy.pk:
-                return None  # unknown, or another app's: left unused
-            # RFC 6749 4.1.2 / RFC 9700 4.2.4: a replayed code revokes what it produced.
-            if spent.family_id:
-                revocation.revoke_family(uow, spent.family_id, now)
-                _audit_replay(self, uow, "authorization_code.replayed", client, spent)
-                uow.commit()
-            raise InvalidGrantError("The authorization code was already used.")
-        if row.expires_at <= now:
-            raise InvalidGrantError("The authorization code has expired.")
-        grant = uow.grants.standing(row.grant_pk)
-        if grant is None or grant.revoked_at is not None:
-            raise InvalidGrantError("The authorization was revoked.")
-        return CodeView(row, grant.gid)
+        with _as_authlib_error():
+            redeemed = token_issuance.redeem_code(
+                self.server.uow(),
+                code,
+                client_pk=client.policy.pk,
+                client_id=client.get_client_id(),
+                caller=_caller(self.request),
+                now=utcnow(),
+            )
+        return CodeView(redeemed.row, redeemed.gid) if redeemed else None
 
     def delete_authorization_code(self, authorization_code: Any) -> None:
         """Nothing to do: the code was claimed atomically in query_authorization_code."""
 
     def authenticate_user(self, authorization_code: Any) -> Any:
-        user = self.server.uow().users.get(authorization_code.row.user_id)
-        return user if user is not None and user.disabled_at is None else None
+        return token_issuance.active_user(self.server.uow(), authorization_code.row.user_id)
 
 
-def _audit_replay(grant: Any, uow: Any, event: str, client: Any, row: Any) -> None:
-    """A replayed credential means a stolen copy somewhere: the owner and admins should see it."""
+def _caller(request: OAuth2Request) -> Caller:
     # Set by idp.protocol.machine_endpoints from the WSGI environ (after ProxyFix).
-    caller = getattr(grant.request, "tessera_caller", None) or Caller(ip="", user_agent="")
-    user_id, family_id = row.user_id, row.family_id
-    client_id = client.get_client_id() if client is not None else None
-    audit.record(uow, event, caller, user_id=user_id, client_id=client_id, family_id=family_id)
+    return getattr(request, "tessera_caller", None) or Caller(ip="", user_agent="")
+
+
+@contextmanager
+def _as_authlib_error() -> Iterator[None]:
+    """A service's refusal, as the Authlib error that renders it (same code, same description)."""
+    try:
+        yield
+    except InvalidGrant as refused:
+        raise InvalidGrantError(refused.description) from refused
 
 
 class CodeView:
@@ -197,49 +180,22 @@ class RefreshTokenGrant(TokenIssuingMixin, grants.RefreshTokenGrant):
     INCLUDE_NEW_REFRESH_TOKEN = True
 
     def authenticate_refresh_token(self, refresh_token: str) -> Any:
-        uow = self.server.uow()
-        now = utcnow()
-        digest = token_digest(refresh_token)
-        row = uow.refresh_tokens.claim_by_digest(digest, now)  # rotated here, atomically
-        if row is None:
-            spent = uow.refresh_tokens.by_digest(digest)
-            if spent is None or spent.revoked_at is not None:
-                return None
-            self._reject_reuse(uow, spent, now)
-        if is_expired(row.expires_at, row.family_expires_at, now):
-            raise InvalidGrantError("The refresh token has expired.")
-        holder = uow.grants.with_user(row.grant_pk, row.user_id)
-        if holder is None or holder.revoked_at is not None:
-            raise InvalidGrantError("The authorization was revoked.")
-        user = TokenUser(holder.user_id, holder.subject) if holder.disabled_at is None else None
-        return RefreshView(row, holder.gid, user)
-
-    def _reject_reuse(self, uow: Any, row: RefreshToken, now: Any) -> NoReturn:
-        rotated_at = uow.refresh_tokens.rotated_at(row.id)
-        grace = self.server.settings.REFRESH_TOKEN_REUSE_GRACE
-        if classify_reuse(rotated_at, now, grace) is Reuse.CONCURRENT:
-            # Two requests from the same client racing: one won a moment ago. Refuse this one
-            # without punishing the winner.
-            raise InvalidGrantError("The refresh token was just used by a concurrent request.")
-        # RFC 9700 4.14.2: a rotated token presented again means two parties hold it.
-        revocation.revoke_family(uow, row.family_id, now)
-        _audit_replay(self, uow, "refresh_token.replayed", self.request.client, row)
-        uow.commit()
-        raise InvalidGrantError("The refresh token was already used; its whole family is revoked.")
+        with _as_authlib_error():
+            redeemed = token_issuance.redeem_refresh_token(
+                self.server.uow(),
+                refresh_token,
+                client_id=self.request.client.get_client_id(),
+                caller=_caller(self.request),
+                reuse_grace=self.server.settings.REFRESH_TOKEN_REUSE_GRACE,
+                now=utcnow(),
+            )
+        return RefreshView(redeemed.row, redeemed.gid, redeemed.user) if redeemed else None
 
     def authenticate_user(self, refresh_token: Any) -> Any:
         return refresh_token.user  # read with the grant; None when the account is disabled
 
     def revoke_old_credential(self, refresh_token: Any) -> None:
         """Nothing to do: the old token was rotated atomically when it was authenticated."""
-
-
-@dataclass(frozen=True)
-class TokenUser:
-    """What minting needs of the user behind a refresh token (not the whole account row)."""
-
-    id: int
-    subject: str
 
 
 class RefreshView:
@@ -272,43 +228,14 @@ class DeviceCodeGrant(TokenIssuingMixin, _DeviceCodeGrant):
         return self.server.device_flow.should_slow_down(self.server.uow(), credential)
 
 
-@dataclass(frozen=True)
-class GrantSource:
-    """Where a user token comes from: the code, refresh token or device code that was redeemed."""
-
-    gid: str
-    grant_pk: int
-    family_id: str
-    scope: str
-    audience: str
-    auth_time: datetime | None
-    family_expires_at: datetime | None = None
-
-    @property
-    def auth_time_ts(self) -> int | None:
-        return int(self.auth_time.timestamp()) if self.auth_time else None
-
-
-def _source(gid: str, row: Any, **extra: Any) -> GrantSource:
-    fields = {
-        "family_id": getattr(row, "family_id", None),
-        "audience": getattr(row, "audience", ""),
-    }
-    fields.update(extra)
-    return GrantSource(
-        gid=gid, grant_pk=row.grant_pk, scope=row.scope, auth_time=row.auth_time, **fields
-    )
-
-
 def grant_source(request: OAuth2Request) -> GrantSource | None:
     code = getattr(request, "authorization_code", None)
     if isinstance(code, CodeView):
-        return _source(code.gid, code.row)
+        return GrantSource.of_code(code.gid, code.row)
     refresh = getattr(request, "refresh_token", None)
     if isinstance(refresh, RefreshView):
-        return _source(refresh.gid, refresh.row, family_expires_at=refresh.row.family_expires_at)
+        return GrantSource.of_refresh_token(refresh.gid, refresh.row)
     device = getattr(request, "tessera_device", None)
     if device is not None:
-        # A device code starts a new refresh-token family; device codes carry no audience.
-        return _source(device.gid, device.row, family_id=secrets.token_hex(16), audience="")
+        return GrantSource.of_device_code(device.gid, device.row)
     return None

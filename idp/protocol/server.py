@@ -23,20 +23,18 @@ from flask import request as flask_request
 
 from idp.domain.clients import ClientPolicy, redirect_uri_matches
 from idp.domain.clock import utcnow
-from idp.domain.credentials import secret_matches, token_digest
-from idp.domain.refresh_tokens import new_token_expiry
+from idp.domain.credentials import secret_matches
 from idp.protocol.grants import (
     AuthorizationCodeGrant,
     ClientCredentialsGrant,
     DeviceCodeGrant,
-    GrantSource,
     RefreshTokenGrant,
     S256CodeChallenge,
     TesseraOpenIDCode,
     grant_source,
 )
-from idp.services import revocation
-from idp.services.tokens import AccessTokenRequest, new_opaque_token
+from idp.services import token_issuance
+from idp.services.token_issuance import RefreshLifetimes
 from idp.storage.client_cache import ClientPolicyCache, watch
 from idp.storage.unit_of_work import SqlAlchemyUnitOfWork
 
@@ -119,6 +117,7 @@ class TesseraAuthorizationServer(AuthorizationServer):
         self.minter = tessera.minter
         self.keystore = tessera.keystore
         self.device_flow = tessera.device_flow
+        self.lifetimes = RefreshLifetimes.from_settings(tessera.settings)
         self.clients = watch(ClientPolicyCache(tessera.settings.CLIENT_CACHE_TTL))
         self.machine_scopes = frozenset(n for n, s in tessera.catalogue.scopes.items() if s.machine)
         self.init_app(app)
@@ -188,80 +187,28 @@ class TesseraAuthorizationServer(AuthorizationServer):
         return FlaskOAuth2Request(flask_request)
 
     def save_token(self, token: dict, request: OAuth2Request) -> None:
-        rows = getattr(request, "tessera_rows", ())
-        uow = self.uow() if rows else None
-        for repository, values in rows:  # Core inserts: no ORM unit of work on the hot path
-            getattr(uow, repository).insert(values)
+        issued = getattr(request, "tessera_issued", None)
+        if issued is not None and issued.rows:
+            token_issuance.save(self.uow(), issued)
         g.tessera_issued_to = request.client.policy.pk  # counted once the response is committed
 
     # --- token minting ---------------------------------------------------------------------
 
     def issue(self, grant: Any, user: Any, scope: str, include_refresh: bool) -> dict[str, Any]:
         request = grant.request
-        client: ClientPolicy = request.client.policy
-        scopes = getattr(request, "tessera_scopes", None) or tuple(scope.split())
-        source = grant_source(request)
-        audience = source.audience if source else self.settings.audience
-        minted = self.minter.access_token(
-            AccessTokenRequest(
-                client=client,
-                scopes=scopes,
-                audience=audience or self.settings.audience,
-                subject=user.subject if user is not None else None,
-                grant_id=source.gid if source else None,
-                auth_time=source.auth_time_ts if source else None,
-            )
+        issued = token_issuance.issue(
+            self.minter,
+            self.lifetimes,
+            client=request.client.policy,
+            scopes=getattr(request, "tessera_scopes", None) or tuple(scope.split()),
+            user=user,
+            source=grant_source(request),
+            default_audience=self.settings.audience,
+            include_refresh=include_refresh,
+            now=utcnow(),
         )
-        token: dict[str, Any] = {
-            "token_type": "Bearer",
-            "access_token": minted.token,
-            "expires_in": minted.expires_in,
-            "scope": " ".join(scopes),
-        }
-        rows: list[tuple[str, dict[str, Any]]] = []
-        if user is not None and source is not None:
-            record = {
-                "jti": minted.jti,
-                "client_pk": client.pk,
-                "user_id": user.id,
-                "grant_pk": source.grant_pk,
-                "family_id": source.family_id,
-                "expires_at": revocation.utc(minted.expires_at),
-            }
-            rows.append(("access_tokens", record))
-            wants_refresh = client.confidential or "offline_access" in scopes
-            if include_refresh and "refresh_token" in client.grant_types and wants_refresh:
-                token["refresh_token"] = self._new_refresh_token(client, source, user, rows)
-        request.tessera_rows = rows
-        return token
-
-    def _new_refresh_token(
-        self, client: ClientPolicy, source: GrantSource, user: Any, rows: list
-    ) -> str:
-        now = utcnow()
-        value = new_opaque_token()
-        expiry = new_token_expiry(
-            now,
-            idle_ttl=self.settings.REFRESH_TOKEN_IDLE_TTL,
-            absolute_ttl=self.settings.REFRESH_TOKEN_ABSOLUTE_TTL,
-            client_absolute_ttl=client.refresh_token_ttl,
-            family_expires_at=source.family_expires_at,
-        )
-        record = {
-            "digest": token_digest(value),
-            "family_id": source.family_id,
-            "client_pk": client.pk,
-            "user_id": user.id,
-            "grant_pk": source.grant_pk,
-            "scope": source.scope,  # a narrowed refresh keeps the full grant for the next one
-            "audience": source.audience,
-            "auth_time": source.auth_time,
-            "created_at": now,
-            "expires_at": expiry.expires_at,
-            "family_expires_at": expiry.family_expires_at,
-        }
-        rows.append(("refresh_tokens", record))
-        return value
+        request.tessera_issued = issued
+        return issued.body
 
 
 def _issuer_extension(server: TesseraAuthorizationServer, issuer: str) -> TesseraIssuerParameter:

@@ -139,6 +139,12 @@ class SqlAlchemyCodeRepository:
     def add(self, code: AuthorizationCode) -> None:
         db.session.add(code)
 
+    def create(self, **fields: object) -> AuthorizationCode:
+        """A new code row, added to the session (flushed with the request's commit)."""
+        code = AuthorizationCode(**fields)
+        db.session.add(code)
+        return code
+
     def by_digest(self, digest: str) -> AuthorizationCode | None:
         return db.session.scalar(
             select(AuthorizationCode).where(AuthorizationCode.code_digest == digest)
