@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import current_app, request
+from flask import current_app, g, request
 
 from idp.services.context import Caller
+from idp.storage.unit_of_work import SqlAlchemyUnitOfWork
 
 
 def caller() -> Caller:
@@ -16,3 +17,10 @@ def caller() -> Caller:
 def tessera() -> Any:
     """The app's wired services (settings, catalogue, hasher, throttle...)."""
     return current_app.extensions["tessera"]
+
+
+def uow() -> SqlAlchemyUnitOfWork:
+    """The request's unit of work (one per request or app context, made when first asked for)."""
+    if "uow" not in g:
+        g.uow = SqlAlchemyUnitOfWork()
+    return g.uow

@@ -158,16 +158,10 @@ def _oauth_request(params: dict[str, str]) -> OAuth2Request:
 
 def _issue_code(grant, params: dict[str, str], grant_pk: int, audience: str) -> Response:
     login_session = current_login_session()
-    grant.request.tessera_context = CodeContext(
-        grant_pk, audience, login_session.auth_time, login_session.amr
-    )
+    context = CodeContext(grant_pk, audience, login_session.auth_time, login_session.amr)
     session.pop(LOGIN_MARK, None)
-    response = tessera().oauth.create_authorization_response(
-        request=grant.request, grant_user=current_user(), grant=grant
-    )
-    db.session.commit()
-    response.status_code = 303  # RFC 9700 4.12: never 307 after the consent POST
-    return response
+    # Stores the code, commits, and redirects with 303 (RFC 9700 4.12: never 307 after a POST).
+    return tessera().oauth.issue_code(grant, current_user(), context)
 
 
 def _consent_page(
