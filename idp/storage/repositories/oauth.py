@@ -249,6 +249,12 @@ class SqlAlchemyDeviceCodeRepository:
     def add(self, device_code: DeviceCode) -> None:
         db.session.add(device_code)
 
+    def create(self, **fields: object) -> DeviceCode:
+        """A new device code row, added to the session (flushed with the request's commit)."""
+        device_code = DeviceCode(**fields)
+        db.session.add(device_code)
+        return device_code
+
     def by_digest(self, digest: str) -> DeviceCode | None:
         return db.session.scalar(select(DeviceCode).where(DeviceCode.device_code_digest == digest))
 
