@@ -8,6 +8,7 @@ from authlib.oauth2.rfc6749 import OAuth2Request, grants
 from authlib.oidc.core.grants import OpenIDCode
 
 from idp.domain.clock import utcnow
+from idp.domain.grants import AUTHORIZATION_CODE, GRANTS
 from idp.protocol.grants.shared import (
     GrantServer,
     TokenIssuingMixin,
@@ -19,7 +20,7 @@ from idp.services.token_issuance import CodeContext, GrantSource
 
 
 class AuthorizationCodeGrant(TokenIssuingMixin, grants.AuthorizationCodeGrant):
-    TOKEN_ENDPOINT_AUTH_METHODS = ["client_secret_basic", "client_secret_post", "none"]
+    TOKEN_ENDPOINT_AUTH_METHODS = GRANTS[AUTHORIZATION_CODE].token_endpoint_auth_methods
     code_context: CodeContext | None = None  # set by the server's issue_code
 
     def validate_authorization_request(self) -> str:

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from authlib.oauth2.rfc6749 import grants
 
+from idp.domain.grants import CLIENT_CREDENTIALS, GRANTS
 from idp.protocol.grants.shared import TokenIssuingMixin
 
 
 class ClientCredentialsGrant(TokenIssuingMixin, grants.ClientCredentialsGrant):
-    TOKEN_ENDPOINT_AUTH_METHODS = ["client_secret_basic", "client_secret_post"]
+    TOKEN_ENDPOINT_AUTH_METHODS = GRANTS[CLIENT_CREDENTIALS].token_endpoint_auth_methods
     MACHINE_ONLY = True

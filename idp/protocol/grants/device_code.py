@@ -6,6 +6,7 @@ from typing import Any
 
 from authlib.oauth2.rfc8628 import DeviceCodeGrant as _DeviceCodeGrant
 
+from idp.domain.grants import DEVICE_CODE, GRANTS
 from idp.errors import AccessDenied
 from idp.protocol.grants.shared import TokenIssuingMixin, as_authlib_error
 from idp.services.device_flow import DeviceCredential, RedeemedDevice
@@ -13,7 +14,7 @@ from idp.services.token_issuance import GrantSource
 
 
 class DeviceCodeGrant(TokenIssuingMixin, _DeviceCodeGrant):
-    TOKEN_ENDPOINT_AUTH_METHODS = ["client_secret_basic", "client_secret_post", "none"]
+    TOKEN_ENDPOINT_AUTH_METHODS = GRANTS[DEVICE_CODE].token_endpoint_auth_methods
     redeemed: RedeemedDevice | None = None
 
     def query_device_credential(self, device_code: str) -> DeviceCredential:

@@ -7,13 +7,14 @@ from typing import Any
 from authlib.oauth2.rfc6749 import grants
 
 from idp.domain.clock import utcnow
+from idp.domain.grants import GRANTS, REFRESH_TOKEN
 from idp.protocol.grants.shared import TokenIssuingMixin, as_authlib_error, caller_of
 from idp.services import token_issuance
 from idp.services.token_issuance import GrantSource, TokenUser
 
 
 class RefreshTokenGrant(TokenIssuingMixin, grants.RefreshTokenGrant):
-    TOKEN_ENDPOINT_AUTH_METHODS = ["client_secret_basic", "client_secret_post", "none"]
+    TOKEN_ENDPOINT_AUTH_METHODS = GRANTS[REFRESH_TOKEN].token_endpoint_auth_methods
     INCLUDE_NEW_REFRESH_TOKEN = True
 
     def authenticate_refresh_token(self, refresh_token: str) -> RefreshView | None:
