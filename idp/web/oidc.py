@@ -14,6 +14,7 @@ from idp.domain.grants import SECRET_METHODS, supported_grant_types
 from idp.extensions import csrf
 from idp.services.own_tokens import decode_access_token, is_revoked
 from idp.web.context import tessera
+from idp.web.context import uow as request_uow
 from idp.web.forms import ConfirmForm
 from idp.web.sessions import current_user, sign_out
 
@@ -111,7 +112,7 @@ def userinfo() -> Response:
         return response
     services = tessera()
     claims = decode_access_token(services.keystore, services.settings, token.strip())
-    uow = services.oauth.uow()
+    uow = request_uow()
     if claims is None or is_revoked(uow, claims):
         return _bearer_error(
             401, "invalid_token", "The access token is invalid, expired or revoked."
