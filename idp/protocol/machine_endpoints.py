@@ -31,8 +31,6 @@ from idp.protocol.answers import Answer, error_answer
 from idp.protocol.headers import SECURITY_HEADERS
 from idp.protocol.requests import MachineOAuth2Request
 
-__all__ = ["ENDPOINTS", "MachineEndpoints", "MachineOAuth2Request", "error_answer"]
-
 log = logging.getLogger(__name__)
 
 # path -> Authlib endpoint name (None: the token endpoint)
@@ -164,12 +162,11 @@ class MachineEndpoints:
     def answer(self, environ: dict[str, Any], endpoint: str | None) -> Answer:
         method = environ.get("REQUEST_METHOD")
         if method == "OPTIONS":
-            return 200, b"", [("Allow", ALLOW)]
+            return Answer(200, b"", [("Allow", ALLOW)])
         if method != "POST":
-            status, body, headers = error_answer(
-                "invalid_request", "This endpoint accepts POST only.", 405
-            )
-            return status, body, [*headers, ("Allow", ALLOW)]
+            refused = error_answer("invalid_request", "This endpoint accepts POST only.", 405)
+            refused.headers.append(("Allow", ALLOW))
+            return refused
         host = request_host(environ)
         if not secure_transport(environ["wsgi.url_scheme"], host):
             return error_answer("insecure_transport", "OAuth 2 MUST utilize https.", 400)

@@ -103,9 +103,6 @@ class TesseraAuthorizationServer(AuthorizationServer):
         reload = (lambda: self.clients.get(client_id, fresh=True)) if self.clients.ttl > 0 else None
         return OAuthClient(policy, reload)
 
-    def save_token(self, token: dict, request: OAuth2Request) -> None:
-        """Unused: each grant saves what it issued (idp.protocol.grants.shared)."""
-
     # --- the authorization endpoint's last step ----------------------------------------------
 
     def issue_code(

@@ -9,7 +9,7 @@ refresh token and says which rows to insert; the caller inserts them and commits
 from __future__ import annotations
 
 import secrets
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -88,10 +88,15 @@ class TokenUser:
 
 @dataclass
 class IssuedTokens:
-    """The token response, and the rows to insert once it is sent: (repository, values)."""
+    """The token response, and the rows to insert once it is sent."""
 
     body: dict[str, Any]
-    rows: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
+    access_token_row: dict[str, Any] | None = None  # the jti, for revocation by family
+    refresh_token_row: dict[str, Any] | None = None
+
+    @property
+    def remembers_anything(self) -> bool:
+        return self.access_token_row is not None or self.refresh_token_row is not None
 
 
 def issue(
@@ -135,12 +140,12 @@ def issue(
         "family_id": source.family_id,
         "expires_at": revocation.utc(minted.expires_at),
     }
-    issued.rows.append(("access_tokens", record))
+    issued.access_token_row = record
     wants_refresh = client.confidential or "offline_access" in scopes
     if include_refresh and "refresh_token" in client.grant_types and wants_refresh:
         value, row = _refresh_token_row(lifetimes, client, source, user, now)
         issued.body["refresh_token"] = value
-        issued.rows.append(("refresh_tokens", row))
+        issued.refresh_token_row = row
     return issued
 
 
@@ -173,8 +178,10 @@ def _refresh_token_row(
 
 def save(uow: UnitOfWork, issued: IssuedTokens) -> None:
     """Insert the issued rows (Core inserts: no ORM unit of work on the hot path)."""
-    for repository, values in issued.rows:
-        getattr(uow, repository).insert(values)
+    if issued.access_token_row is not None:
+        uow.access_tokens.insert(issued.access_token_row)
+    if issued.refresh_token_row is not None:
+        uow.refresh_tokens.insert(issued.refresh_token_row)
 
 
 # --- RFC 6749 6 / RFC 9700 4.14.2: the refresh token grant ------------------------------------

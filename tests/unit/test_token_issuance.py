@@ -210,15 +210,15 @@ SOURCE = GrantSource("g-1", 1, "fam-1", "openid offline_access", "", NOW, None)
 
 def test_rfc6749_4_4_client_credentials_remember_nothing():
     issued = _issue(client_policy("service"), ("chat:bot",))
-    assert issued.rows == [] and "refresh_token" not in issued.body
+    assert not issued.remembers_anything and "refresh_token" not in issued.body
     assert issued.body["scope"] == "chat:bot" and issued.body["token_type"] == "Bearer"
 
 
 def test_rfc9700_4_14_2_confidential_app_gets_a_refresh_token_in_the_family():
     issued = _issue(client_policy("web"), ("openid",), TokenUser(5, "sub-5"), SOURCE)
-    kinds = [kind for kind, _ in issued.rows]
-    assert kinds == ["access_tokens", "refresh_tokens"]
-    refresh = issued.rows[1][1]
+    assert issued.access_token_row["family_id"] == "fam-1"
+    assert issued.access_token_row["jti"] == "jti-1"
+    refresh = issued.refresh_token_row
     assert refresh["digest"] == token_digest(issued.body["refresh_token"])
     assert refresh["family_id"] == "fam-1" and refresh["scope"] == SOURCE.scope
     assert refresh["family_expires_at"] == NOW + timedelta(days=1)
@@ -237,7 +237,8 @@ def test_rfc9700_4_14_2_rotation_keeps_the_family_expiry():
     end = NOW + timedelta(minutes=10)
     source = GrantSource("g-1", 1, "fam-1", "openid", "", NOW, end)
     issued = _issue(client_policy("web"), ("openid",), TokenUser(5, "s"), source)
-    assert issued.rows[1][1]["family_expires_at"] == end == issued.rows[1][1]["expires_at"]
+    refresh = issued.refresh_token_row
+    assert refresh["family_expires_at"] == end == refresh["expires_at"]
 
 
 def test_save_inserts_every_issued_row():

@@ -104,7 +104,7 @@ class TokenIssuingMixin:
         return self.issued.body
 
     def save_token(self, token: dict) -> None:
-        if self.issued is not None and self.issued.rows:
+        if self.issued is not None and self.issued.remembers_anything:
             token_issuance.save(self.server.uow(), self.issued)
 
 
