@@ -20,6 +20,7 @@ from idp.domain.scopes import ScopeCatalogue
 from idp.errors import InvalidGrant
 from idp.services import token_issuance
 from idp.services.context import Caller
+from idp.services.device_flow import DeviceFlow
 from idp.services.ports import UnitOfWork
 from idp.services.token_issuance import GrantSource, IssuedTokens, RefreshLifetimes
 from idp.services.tokens import TokenMinter
@@ -35,7 +36,7 @@ class GrantServer(Protocol):
     minter: TokenMinter
     lifetimes: RefreshLifetimes
     machine_scopes: frozenset[str]
-    device_flow: Any
+    device_flow: DeviceFlow | None
 
     def uow(self) -> UnitOfWork: ...
 
