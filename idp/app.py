@@ -95,10 +95,6 @@ def create_app(config: dict[str, Any] | None = None, *, migrations: bool = True)
     tessera = _wire(settings)
     app.extensions["tessera"] = tessera
     _wire_oauth(tessera)
-    if tessera.device_flow is not None:
-        from idp.protocol.device_authorization import TesseraDeviceAuthorizationEndpoint
-
-        tessera.oauth.register_endpoint(TesseraDeviceAuthorizationEndpoint)
     _ensure_signing_keys(app, tessera.keystore)
     _register_web(app)
     _wrap_wsgi(app, settings)
@@ -142,6 +138,10 @@ def _wire_oauth(tessera: Tessera) -> None:
 
     clients = watch(ClientPolicyCache(tessera.settings.CLIENT_CACHE_TTL))
     tessera.oauth = TesseraAuthorizationServer(tessera, clients=clients, uow=uow)
+    if tessera.device_flow is not None:
+        from idp.protocol.device_authorization import TesseraDeviceAuthorizationEndpoint
+
+        tessera.oauth.register_endpoint(TesseraDeviceAuthorizationEndpoint)
 
 
 def _ensure_signing_keys(app: Flask, keystore: KeyStore) -> None:
