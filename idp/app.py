@@ -93,13 +93,7 @@ def create_app(config: dict[str, Any] | None = None, *, migrations: bool = True)
 
     tessera = _wire(settings)
     app.extensions["tessera"] = tessera
-    from idp.protocol.server import TesseraAuthorizationServer
-
-    tessera.oauth = TesseraAuthorizationServer(app, tessera)
-    if tessera.device_flow is not None:
-        from idp.protocol.device_authorization import TesseraDeviceAuthorizationEndpoint
-
-        tessera.oauth.register_endpoint(TesseraDeviceAuthorizationEndpoint)
+    _wire_oauth(tessera)
     _ensure_signing_keys(app, tessera.keystore)
     _register_web(app)
     _wrap_wsgi(app, settings)
@@ -135,6 +129,20 @@ def _wire(settings: Settings) -> Tessera:
         usage=UsageCounter(settings.USAGE_FLUSH_INTERVAL),
         device_flow=DeviceFlow(settings, UserCodeThrottle(settings.REDIS_URL)),
     )
+
+
+def _wire_oauth(tessera: Tessera) -> None:
+    """The authorization server, with the storage it needs handed in."""
+    from idp.protocol.server import TesseraAuthorizationServer
+    from idp.storage.client_cache import ClientPolicyCache, watch
+    from idp.web.context import uow
+
+    clients = watch(ClientPolicyCache(tessera.settings.CLIENT_CACHE_TTL))
+    tessera.oauth = TesseraAuthorizationServer(tessera, clients=clients, uow=uow)
+    if tessera.device_flow is not None:
+        from idp.protocol.device_authorization import TesseraDeviceAuthorizationEndpoint
+
+        tessera.oauth.register_endpoint(TesseraDeviceAuthorizationEndpoint)
 
 
 def _ensure_signing_keys(app: Flask, keystore: KeyStore) -> None:
@@ -198,7 +206,7 @@ def _wrap_wsgi(app: Flask, settings: Settings) -> None:
     """The machine endpoints in front of Flask, and ProxyFix in front of both."""
     from idp.protocol.machine_endpoints import MachineEndpoints
 
-    app.wsgi_app = MachineEndpoints(app, app.wsgi_app)
+    app.wsgi_app = MachineEndpoints(app, app.wsgi_app, session=db.session)
     if settings.TRUSTED_PROXIES:
         app.wsgi_app = ProxyFix(
             app.wsgi_app, x_for=settings.TRUSTED_PROXIES, x_proto=settings.TRUSTED_PROXIES

@@ -12,10 +12,13 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit, urlunsplit
 
-AUTHORIZATION_CODE = "authorization_code"
-REFRESH_TOKEN = "refresh_token"
-CLIENT_CREDENTIALS = "client_credentials"
-DEVICE_CODE = "urn:ietf:params:oauth:grant-type:device_code"
+from idp.domain.grants import (  # noqa: F401 - the grant type names, also importable from here
+    AUTHORIZATION_CODE,
+    CLIENT_CREDENTIALS,
+    DEVICE_CODE,
+    REFRESH_TOKEN,
+    grant_types_for,
+)
 
 
 @dataclass(frozen=True)
@@ -23,38 +26,21 @@ class AppType:
     name: str
     label: str
     confidential: bool
-    grant_types: tuple[str, ...]
     redirects: bool  # uses the browser redirect flow
+
+    @property
+    def grant_types(self) -> tuple[str, ...]:
+        return grant_types_for(self.name)
 
 
 APP_TYPES: dict[str, AppType] = {
     t.name: t
     for t in (
-        AppType(
-            "web",
-            "Web app (server-side, keeps a secret)",
-            True,
-            (AUTHORIZATION_CODE, REFRESH_TOKEN),
-            True,
-        ),
-        AppType(
-            "spa",
-            "Single-page app (browser, public, PKCE)",
-            False,
-            (AUTHORIZATION_CODE, REFRESH_TOKEN),
-            True,
-        ),
-        AppType(
-            "native",
-            "Native or desktop app (public, PKCE)",
-            False,
-            (AUTHORIZATION_CODE, REFRESH_TOKEN),
-            True,
-        ),
-        AppType("service", "Service or bot (acts for itself)", True, (CLIENT_CREDENTIALS,), False),
-        AppType(
-            "device", "Device or CLI (device flow)", False, (DEVICE_CODE, REFRESH_TOKEN), False
-        ),
+        AppType("web", "Web app (server-side, keeps a secret)", True, True),
+        AppType("spa", "Single-page app (browser, public, PKCE)", False, True),
+        AppType("native", "Native or desktop app (public, PKCE)", False, True),
+        AppType("service", "Service or bot (acts for itself)", True, False),
+        AppType("device", "Device or CLI (device flow)", False, False),
     )
 }
 

@@ -13,7 +13,6 @@ back into WSGI, inside an app context so storage works as everywhere else.
 
 from __future__ import annotations
 
-import json
 import logging
 from collections import Counter
 from collections.abc import Callable, Iterable
@@ -24,16 +23,13 @@ from urllib.parse import unquote_plus
 
 import werkzeug.urls  # noqa: F401 - registers the "werkzeug.url_quote" codec error handler
 from authlib.common.security import is_secure_transport
-from authlib.oauth2.rfc6749 import OAuth2Request
-from authlib.oauth2.rfc6749.requests import BasicOAuth2Payload
-from flask import Flask, g
-from werkzeug.datastructures import EnvironHeaders, MultiDict
+from flask import Flask
+from werkzeug.datastructures import EnvironHeaders
 
 from idp.domain.clock import utcnow
-from idp.extensions import db
-from idp.protocol.server import Answer
-from idp.services.context import Caller
-from idp.web.headers import SECURITY_HEADERS
+from idp.protocol.answers import Answer, error_answer
+from idp.protocol.headers import SECURITY_HEADERS
+from idp.protocol.requests import MachineOAuth2Request
 
 log = logging.getLogger(__name__)
 
@@ -60,31 +56,6 @@ class BadForm(ValueError):
     def __init__(self, description: str, status: int = 400) -> None:
         super().__init__(description)
         self.status = status
-
-
-class MachineOAuth2Request(OAuth2Request):
-    """Authlib's request, built from the WSGI environ and a body parsed once."""
-
-    def __init__(self, uri: str, headers: EnvironHeaders, form: dict[str, str]) -> None:
-        # OAuth2Request.__init__ minus its transport check (urlsplit and ipaddress on every
-        # request, ~13 us in place), which MachineEndpoints makes once per scheme and host.
-        # tests/unit/test_oauth_endpoints.py keeps these attributes in step with Authlib's.
-        self.method = "POST"
-        self.uri = uri
-        self.headers = headers
-        self._body = None
-        self.payload = BasicOAuth2Payload(form)
-        self.client = self.auth_method = self.user = None
-        self.authorization_code = self.refresh_token = self.credential = None
-        self._scope = None
-
-    @property
-    def args(self) -> MultiDict:
-        return MultiDict()  # parameters in the URL are refused before this request exists
-
-    @property
-    def form(self) -> dict[str, str]:
-        return self.payload.data
 
 
 @lru_cache(maxsize=64)
@@ -161,17 +132,20 @@ def request_uri(environ: dict[str, Any], host: str) -> str:
     return f"{environ['wsgi.url_scheme']}://{host}{path}"
 
 
-def error_answer(error: str, description: str, status: int) -> Answer:
-    body = json.dumps({"error": error, "error_description": description}).encode()
-    return status, body, [("Content-Type", "application/json")]
-
-
 class MachineEndpoints:
     """WSGI middleware: answers the four machine endpoints, hands every other path to Flask."""
 
-    def __init__(self, app: Flask, inner: Callable[[dict, StartResponse], Iterable[bytes]]):
+    def __init__(
+        self,
+        app: Flask,
+        inner: Callable[[dict, StartResponse], Iterable[bytes]],
+        session: Any,
+    ) -> None:
         self.app = app
         self.inner = inner
+        # The database session (scoped, as Flask-SQLAlchemy's): committed after a successful
+        # call, rolled back after a refusal, never opened when nothing needed it.
+        self.session = session
 
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
         path = environ.get("PATH_INFO")
@@ -188,12 +162,11 @@ class MachineEndpoints:
     def answer(self, environ: dict[str, Any], endpoint: str | None) -> Answer:
         method = environ.get("REQUEST_METHOD")
         if method == "OPTIONS":
-            return 200, b"", [("Allow", ALLOW)]
+            return Answer(200, b"", [("Allow", ALLOW)])
         if method != "POST":
-            status, body, headers = error_answer(
-                "invalid_request", "This endpoint accepts POST only.", 405
-            )
-            return status, body, [*headers, ("Allow", ALLOW)]
+            refused = error_answer("invalid_request", "This endpoint accepts POST only.", 405)
+            refused.headers.append(("Allow", ALLOW))
+            return refused
         host = request_host(environ)
         if not secure_transport(environ["wsgi.url_scheme"], host):
             return error_answer("insecure_transport", "OAuth 2 MUST utilize https.", 400)
@@ -216,32 +189,28 @@ class MachineEndpoints:
         form: dict[str, str],
     ) -> Answer:
         request = MachineOAuth2Request(uri, EnvironHeaders(environ), form)
-        request.tessera_caller = Caller(
-            ip=environ.get("REMOTE_ADDR") or "", user_agent=environ.get("HTTP_USER_AGENT", "")
-        )
         try:
             if endpoint is None:
-                answer = tessera.oauth.token_answer(request)
+                answer = tessera.oauth.create_token_response(request)
             else:
-                answer = tessera.oauth.endpoint_answer(endpoint, request)
-            _finish(tessera, answer[0] == 200)
+                answer = tessera.oauth.create_endpoint_response(endpoint, request)
+            ok = answer[0] == 200
+            self._finish(ok)
+            if ok and endpoint is None:  # a token was issued: count it for the app's usage
+                tessera.usage.count(request.client.policy.pk, utcnow().date())
+                tessera.usage.flush_if_due()
         except Exception:
             log.exception("unhandled error on POST %s", environ.get("PATH_INFO"))
-            if db.session.registry.has():
-                db.session.rollback()
+            if self.session.registry.has():
+                self.session.rollback()
             return error_answer("server_error", "An unexpected error happened; it is logged.", 500)
         return answer
 
-
-def _finish(tessera: Any, ok: bool) -> None:
-    """Commit what a successful call wrote; an error leaves nothing half-written."""
-    # A cached client_credentials grant touches no table at all: no session was even opened.
-    if db.session.registry.has():
-        if ok:
-            db.session.commit()
-        else:
-            db.session.rollback()
-    issued_to = g.pop("tessera_issued_to", None)
-    if ok and issued_to is not None:
-        tessera.usage.count(issued_to, utcnow().date())
-        tessera.usage.flush_if_due()
+    def _finish(self, ok: bool) -> None:
+        """Commit what a successful call wrote; an error leaves nothing half-written."""
+        # A cached client_credentials grant touches no table at all: no session was even opened.
+        if self.session.registry.has():
+            if ok:
+                self.session.commit()
+            else:
+                self.session.rollback()

@@ -1,109 +1,54 @@
-"""Authlib's authorization server, wired to Tessera's storage and policy.
+"""Authlib's authorization server, wired to Tessera's services and policy.
 
 Authlib does the protocol plumbing (parsing, client authentication, grant state machines,
-PKCE, error shapes); this module registers our grants (idp.protocol.grants: no
-implicit or password grant), looks apps up through the process cache, and mints every token
-with ``TokenMinter``.
+PKCE, error shapes); this module registers our grants (idp.protocol.grants: no implicit or
+password grant) and looks apps up through the process cache. It subclasses Authlib's
+framework-free server, so every answer is an ``Answer`` (status, body, headers): the machine
+endpoints write it to WSGI, Flask views turn it into a Response with ``to_flask``.
+
+The composition root (idp.app) hands in the storage it needs: the app policy cache and the
+request's unit of work.
 """
 
 from __future__ import annotations
 
-import json
-import time
 from collections.abc import Callable
-from contextvars import ContextVar
-from datetime import timedelta
-from typing import Any
+from typing import Any, Protocol
 
-from authlib.integrations.flask_oauth2 import AuthorizationServer
 from authlib.integrations.flask_oauth2.requests import FlaskOAuth2Request
-from authlib.oauth2.rfc6749 import ClientMixin, OAuth2Request
+from authlib.oauth2 import AuthorizationServer
+from authlib.oauth2.rfc6749 import OAuth2Request
 from authlib.oauth2.rfc9207 import IssuerParameter
-from flask import g
+from flask import Response
 from flask import request as flask_request
 
-from idp.domain.clients import ClientPolicy, redirect_uri_matches
-from idp.domain.clock import utcnow
-from idp.domain.credentials import secret_matches, token_digest
+from idp.domain.clients import ClientPolicy
+from idp.protocol.answers import Answer, answer, to_flask
+from idp.protocol.clients import OAuthClient
+from idp.protocol.endpoints import TesseraIntrospectionEndpoint, TesseraRevocationEndpoint
 from idp.protocol.grants import (
     AuthorizationCodeGrant,
     ClientCredentialsGrant,
     DeviceCodeGrant,
-    GrantSource,
     RefreshTokenGrant,
     S256CodeChallenge,
     TesseraOpenIDCode,
-    grant_source,
 )
-from idp.services import revocation
-from idp.services.tokens import AccessTokenRequest, new_opaque_token
-from idp.storage.client_cache import ClientPolicyCache, watch
-from idp.storage.unit_of_work import SqlAlchemyUnitOfWork
+from idp.services.ports import UnitOfWork
+from idp.services.token_issuance import CodeContext, RefreshLifetimes
 
 
-class OAuthClient(ClientMixin):
-    """Authlib's view of an app, over an immutable ClientPolicy snapshot."""
+class ClientPolicies(Protocol):
+    """The per-process cache of app policies (idp.storage.client_cache.ClientPolicyCache)."""
 
-    def __init__(
-        self, policy: ClientPolicy, reload: Callable[[], ClientPolicy | None] | None = None
-    ) -> None:
-        self.policy = policy
-        self.client_id = policy.client_id
-        self._reload = reload  # set when the policy came from the process cache
+    ttl: float
 
-    def get_client_id(self) -> str:
-        return self.policy.client_id
-
-    def get_default_redirect_uri(self) -> str | None:
-        # RFC 6749 3.1.2.3 permits a default only when exactly one URI is registered; OpenID
-        # requests without redirect_uri are refused earlier (SECURITY-CHECKLIST 11).
-        uris = self.policy.redirect_uris
-        return uris[0] if len(uris) == 1 else None
-
-    def get_allowed_scope(self, scope: str | None) -> str:
-        return scope or ""
-
-    def check_redirect_uri(self, redirect_uri: str) -> bool:
-        return redirect_uri_matches(redirect_uri, self.policy.redirect_uris)
-
-    def check_client_secret(self, client_secret: str) -> bool:
-        if _secret_ok(self.policy, client_secret):
-            return True
-        if self._reload is None:
-            return False
-        # The cached policy may predate a rotation made in another worker: ask the database once.
-        fresh, self._reload = self._reload(), None
-        if fresh is None:
-            return False
-        self.policy = fresh
-        return _secret_ok(fresh, client_secret)
-
-    def check_endpoint_auth_method(self, method: str, endpoint: str) -> bool:
-        if self.policy.suspended:
-            return False
-        if self.policy.confidential:
-            return method in ("client_secret_basic", "client_secret_post")
-        return method == "none"
-
-    def check_response_type(self, response_type: str) -> bool:
-        return response_type == "code" and "authorization_code" in self.policy.grant_types
-
-    def check_grant_type(self, grant_type: str) -> bool:
-        return grant_type in self.policy.grant_types
-
-
-def _secret_ok(policy: ClientPolicy, client_secret: str) -> bool:
-    now = time.time()
-    live = [d for d, expires in policy.secret_digests if expires is None or expires > now]
-    return bool(live) and secret_matches(client_secret, live)
-
-
-# Set while idp.protocol.machine_endpoints calls Authlib: answers come back as (status, body, headers).
-_PLAIN_ANSWERS: ContextVar[bool] = ContextVar("tessera_plain_answers", default=False)
-Answer = tuple[int, bytes, list[tuple[str, str]]]
+    def get(self, client_id: str, *, fresh: bool = False) -> ClientPolicy | None: ...
 
 
 class TesseraIssuerParameter(IssuerParameter):
+    """RFC 9207: ``iss`` on every authorization response, errors included."""
+
     def __init__(self, issuer: str) -> None:
         self.issuer = issuer
 
@@ -112,16 +57,19 @@ class TesseraIssuerParameter(IssuerParameter):
 
 
 class TesseraAuthorizationServer(AuthorizationServer):
-    def __init__(self, app: Any, tessera: Any) -> None:
+    def __init__(
+        self, tessera: Any, *, clients: ClientPolicies, uow: Callable[[], UnitOfWork]
+    ) -> None:
         super().__init__()
         self.settings = tessera.settings
         self.catalogue = tessera.catalogue
         self.minter = tessera.minter
         self.keystore = tessera.keystore
         self.device_flow = tessera.device_flow
-        self.clients = watch(ClientPolicyCache(tessera.settings.CLIENT_CACHE_TTL))
+        self.clients = clients
+        self.uow = uow  # the request's unit of work
+        self.lifetimes = RefreshLifetimes.from_settings(tessera.settings)
         self.machine_scopes = frozenset(n for n, s in tessera.catalogue.scopes.items() if s.machine)
-        self.init_app(app)
         self.register_grant(
             AuthorizationCodeGrant, [S256CodeChallenge(required=True), TesseraOpenIDCode(self)]
         )
@@ -130,134 +78,49 @@ class TesseraAuthorizationServer(AuthorizationServer):
         if self.device_flow is not None:
             self.register_grant(DeviceCodeGrant)
         self.register_extension(lambda server: _issuer_extension(server, self.settings.ISSUER))
-        from idp.protocol.endpoints import (
-            TesseraIntrospectionEndpoint,
-            TesseraRevocationEndpoint,
-        )
-
         self.register_endpoint(TesseraRevocationEndpoint)
         self.register_endpoint(TesseraIntrospectionEndpoint)
 
-    # --- answers without a Flask Response (idp.protocol.machine_endpoints) -------------------------
+    # --- what Authlib asks of a framework integration --------------------------------------
 
-    def token_answer(self, request: OAuth2Request) -> Answer:
-        return self._plain(self.create_token_response, request)
-
-    def endpoint_answer(self, name: str, request: OAuth2Request) -> Answer:
-        return self._plain(self.create_endpoint_response, name, request)
-
-    @staticmethod
-    def _plain(call: Callable[..., Any], *args: Any) -> Answer:
-        reset = _PLAIN_ANSWERS.set(True)
-        try:
-            return call(*args)
-        finally:
-            _PLAIN_ANSWERS.reset(reset)
-
-    def handle_response(self, status_code: int, payload: Any, headers: list) -> Any:
-        if not _PLAIN_ANSWERS.get():
-            return super().handle_response(status_code, payload, headers)
-        if isinstance(payload, dict):
-            payload = json.dumps(payload, separators=(",", ":"))
-        body = payload.encode() if isinstance(payload, str) else payload
-        return status_code, body, list(headers)
-
-    # --- storage ---------------------------------------------------------------------------
-
-    @staticmethod
-    def uow() -> SqlAlchemyUnitOfWork:
-        if "tessera_uow" not in g:
-            g.tessera_uow = SqlAlchemyUnitOfWork()
-        return g.tessera_uow
-
-    def query_client(self, client_id: str) -> OAuthClient | None:
-        memo = g.setdefault("tessera_clients", {})
-        if client_id not in memo:
-            policy = (
-                self.clients.get(client_id) if isinstance(client_id, str) and client_id else None
-            )
-            reload = (
-                (lambda: self.clients.get(client_id, fresh=True)) if self.clients.ttl > 0 else None
-            )
-            memo[client_id] = OAuthClient(policy, reload) if policy else None
-        return memo[client_id]
+    def handle_response(self, status: int, body: Any, headers: Any) -> Answer:
+        return answer(status, body, headers)
 
     def create_oauth2_request(self, request: Any) -> OAuth2Request:
         if isinstance(request, OAuth2Request):
             return request
         return FlaskOAuth2Request(flask_request)
 
-    def save_token(self, token: dict, request: OAuth2Request) -> None:
-        rows = getattr(request, "tessera_rows", ())
-        uow = self.uow() if rows else None
-        for repository, values in rows:  # Core inserts: no ORM unit of work on the hot path
-            getattr(uow, repository).insert(values)
-        g.tessera_issued_to = request.client.policy.pk  # counted once the response is committed
+    def send_signal(self, name: str, *args: Any, **kwargs: Any) -> None:
+        """Nobody listens: Authlib's Flask integration turns these into blinker signals."""
 
-    # --- token minting ---------------------------------------------------------------------
+    def query_client(self, client_id: str) -> OAuthClient | None:
+        if not isinstance(client_id, str) or not client_id:
+            return None
+        policy = self.clients.get(client_id)
+        if policy is None:
+            return None
+        reload = (lambda: self.clients.get(client_id, fresh=True)) if self.clients.ttl > 0 else None
+        return OAuthClient(policy, reload)
 
-    def issue(self, grant: Any, user: Any, scope: str, include_refresh: bool) -> dict[str, Any]:
-        request = grant.request
-        client: ClientPolicy = request.client.policy
-        scopes = getattr(request, "tessera_scopes", None) or tuple(scope.split())
-        source = grant_source(request)
-        audience = source.audience if source else self.settings.audience
-        minted = self.minter.access_token(
-            AccessTokenRequest(
-                client=client,
-                scopes=scopes,
-                audience=audience or self.settings.audience,
-                subject=user.subject if user is not None else None,
-                grant_id=source.gid if source else None,
-                auth_time=source.auth_time_ts if source else None,
-            )
+    # --- the authorization endpoint's last step ----------------------------------------------
+
+    def issue_code(
+        self, grant: AuthorizationCodeGrant, user: Any, context: CodeContext
+    ) -> Response:
+        """Store a code for the consented request and redirect back to the app with it.
+
+        The caller commits: the code is stored in the same transaction as the consent it rests
+        on (idp.services.consent.approve). Answered with 303: never 307 after the consent POST
+        (RFC 9700 4.12).
+        """
+        grant.code_context = context
+        result = self.create_authorization_response(
+            request=grant.request, grant_user=user, grant=grant
         )
-        token: dict[str, Any] = {
-            "token_type": "Bearer",
-            "access_token": minted.token,
-            "expires_in": minted.expires_in,
-            "scope": " ".join(scopes),
-        }
-        rows: list[tuple[str, dict[str, Any]]] = []
-        if user is not None and source is not None:
-            record = {
-                "jti": minted.jti,
-                "client_pk": client.pk,
-                "user_id": user.id,
-                "grant_pk": source.grant_pk,
-                "family_id": source.family_id,
-                "expires_at": revocation.utc(minted.expires_at),
-            }
-            rows.append(("access_tokens", record))
-            wants_refresh = client.confidential or "offline_access" in scopes
-            if include_refresh and "refresh_token" in client.grant_types and wants_refresh:
-                token["refresh_token"] = self._new_refresh_token(client, source, user, rows)
-        request.tessera_rows = rows
-        return token
-
-    def _new_refresh_token(
-        self, client: ClientPolicy, source: GrantSource, user: Any, rows: list
-    ) -> str:
-        now = utcnow()
-        value = new_opaque_token()
-        absolute = client.refresh_token_ttl or self.settings.REFRESH_TOKEN_ABSOLUTE_TTL
-        family_expires = source.family_expires_at or now + timedelta(seconds=absolute)
-        idle_expiry = now + timedelta(seconds=self.settings.REFRESH_TOKEN_IDLE_TTL)
-        record = {
-            "digest": token_digest(value),
-            "family_id": source.family_id,
-            "client_pk": client.pk,
-            "user_id": user.id,
-            "grant_pk": source.grant_pk,
-            "scope": source.scope,  # a narrowed refresh keeps the full grant for the next one
-            "audience": source.audience,
-            "auth_time": source.auth_time,
-            "created_at": now,
-            "expires_at": min(idle_expiry, family_expires),
-            "family_expires_at": family_expires,
-        }
-        rows.append(("refresh_tokens", record))
-        return value
+        response = to_flask(result)
+        response.status_code = 303
+        return response
 
 
 def _issuer_extension(server: TesseraAuthorizationServer, issuer: str) -> TesseraIssuerParameter:

@@ -73,9 +73,10 @@ def approve(
     return issued
 
 
-def record_denial(
+def note_denial(
     uow: UnitOfWork, caller: Caller, user: Record, client: ClientPolicy, scopes: tuple[str, ...]
 ) -> None:
+    """Audit a refusal inside the caller's transaction (the device flow's deny commits it)."""
     audit.record(
         uow,
         "consent.denied",
@@ -84,4 +85,11 @@ def record_denial(
         client_id=client.client_id,
         scopes=list(scopes),
     )
+
+
+def record_denial(
+    uow: UnitOfWork, caller: Caller, user: Record, client: ClientPolicy, scopes: tuple[str, ...]
+) -> None:
+    """The user pressed Deny on the consent page: audited and committed."""
+    note_denial(uow, caller, user, client, scopes)
     uow.commit()

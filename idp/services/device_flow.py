@@ -1,9 +1,10 @@
 """The Device Authorization Grant (RFC 8628): start, the user's decision, and polling.
 
 The device gets a 256-bit device_code (only its SHA-256 digest is stored) and a short user_code
-that a person types at /device. Authlib's DeviceCodeGrant drives the token endpoint and calls
-``credential``, ``user_grant`` and ``should_slow_down`` here; the minting code reads
-``request.tessera_device`` (gid and row) set when an approved code is redeemed.
+that a person types at /device. The protocol layer's device grant (idp.protocol.grants.
+device_code) drives the token endpoint and calls ``credential``, ``redeem`` and
+``should_slow_down`` here; refusals are idp.errors (InvalidGrant, AccessDenied), which the grant
+turns into Authlib's.
 """
 
 from __future__ import annotations
@@ -12,17 +13,16 @@ import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
-
-from authlib.common.urls import add_params_to_uri
-from authlib.oauth2.rfc6749.errors import InvalidGrantError
+from urllib.parse import urlencode
 
 from idp.domain.clients import ClientPolicy
 from idp.domain.clock import utcnow
 from idp.domain.credentials import token_digest
+from idp.errors import AccessDenied, FieldErrors, InvalidGrant
 from idp.services import audit, consent
 from idp.services.context import Caller
+from idp.services.ports import Record, UnitOfWork
 from idp.services.tokens import new_opaque_token
-from idp.storage.models import DeviceCode
 
 # RFC 8628 6.1: 20 consonants, no vowels (no words) and no digits (no 0/O, 1/I confusion).
 # 20^8 is about 2^34.6 codes; guessing is throttled at /device on top of that.
@@ -33,8 +33,11 @@ SLOW_DOWN_STEP = 5  # RFC 8628 3.5: seconds added to the interval at each slow_d
 PENDING, APPROVED, DENIED, CONSUMED = "pending", "approved", "denied", "consumed"
 
 
-class UserCodeError(Exception):
+class UserCodeError(FieldErrors):
     """Why a typed user code cannot be used, phrased for the person at the browser."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, field="user_code")
 
 
 def normalize_user_code(value: str | None) -> str:
@@ -53,7 +56,7 @@ def display_user_code(code: str) -> str:
 class DeviceCredential:
     """What Authlib's DeviceCodeGrant reads from a stored device code."""
 
-    row: DeviceCode
+    row: Record
     client_id: str
 
     def get_client_id(self) -> str:
@@ -71,10 +74,11 @@ class DeviceCredential:
 
 @dataclass(frozen=True)
 class RedeemedDevice:
-    """Set as ``request.tessera_device``: the grant id and the row the tokens come from."""
+    """An approved code, redeemed: the grant id, the row the tokens come from, and the user."""
 
     gid: str
-    row: DeviceCode
+    row: Record
+    user: Record
 
 
 class DeviceFlow:
@@ -90,34 +94,31 @@ class DeviceFlow:
 
     # --- RFC 8628 3.1-3.2: the device authorization request ---------------------------------
 
-    def start(self, uow: Any, client_policy: ClientPolicy, scopes: tuple[str, ...]) -> dict:
+    def start(self, uow: UnitOfWork, client_policy: ClientPolicy, scopes: tuple[str, ...]) -> dict:
         device_code = new_opaque_token()
         user_code = self._unused_user_code(uow)
-        uow.device_codes.add(
-            DeviceCode(
-                device_code_digest=token_digest(device_code),
-                user_code=user_code,
-                client_pk=client_policy.pk,
-                scope=" ".join(scopes),
-                status=PENDING,
-                interval=self.interval,
-                expires_at=utcnow() + timedelta(seconds=self.ttl),
-            )
+        uow.device_codes.create(
+            device_code_digest=token_digest(device_code),
+            user_code=user_code,
+            client_pk=client_policy.pk,
+            scope=" ".join(scopes),
+            status=PENDING,
+            interval=self.interval,
+            expires_at=utcnow() + timedelta(seconds=self.ttl),
         )
         shown = display_user_code(user_code)
         return {
             "device_code": device_code,
             "user_code": shown,
             "verification_uri": self.verification_uri,
-            "verification_uri_complete": add_params_to_uri(
-                self.verification_uri, [("user_code", shown)]
-            ),
+            "verification_uri_complete": f"{self.verification_uri}?"
+            + urlencode({"user_code": shown}),
             "expires_in": self.ttl,
             "interval": self.interval,
         }
 
     @staticmethod
-    def _unused_user_code(uow: Any) -> str:
+    def _unused_user_code(uow: UnitOfWork) -> str:
         # user_code is unique across every stored row; a collision is rare, so retry a few times.
         for _ in range(10):
             code = "".join(secrets.choice(USER_CODE_ALPHABET) for _ in range(USER_CODE_LENGTH))
@@ -127,7 +128,7 @@ class DeviceFlow:
 
     # --- RFC 8628 3.3: the user at /device --------------------------------------------------
 
-    def lookup_for_user(self, uow: Any, user_code: str | None) -> DeviceCode:
+    def lookup_for_user(self, uow: UnitOfWork, user_code: str | None) -> Record:
         """The pending, live device code for a typed user code; UserCodeError otherwise."""
         code = normalize_user_code(user_code)
         if len(code) != USER_CODE_LENGTH or any(c not in USER_CODE_ALPHABET for c in code):
@@ -153,14 +154,15 @@ class DeviceFlow:
 
     def approve(
         self,
-        uow: Any,
+        uow: UnitOfWork,
         caller: Caller,
         user: Any,
-        row: DeviceCode,
+        row: Record,
         client_policy: ClientPolicy,
         auth_time: datetime | None = None,
     ) -> None:
-        """Record consent and mark the code approved; the device's next poll gets its tokens."""
+        """Record consent and mark the code approved (committed); the device's next poll gets
+        its tokens."""
         self._check_decidable(row)
         scopes = tuple(row.scope.split())
         grant = consent.record_consent(uow, caller, user, client_policy, scopes)
@@ -170,17 +172,20 @@ class DeviceFlow:
         audit.record(
             uow, "device.approved", caller, user_id=user.id, client_id=client_policy.client_id
         )
+        uow.commit()
 
     def deny(
-        self, uow: Any, caller: Caller, user: Any, row: DeviceCode, client_policy: ClientPolicy
+        self, uow: UnitOfWork, caller: Caller, user: Any, row: Record, client_policy: ClientPolicy
     ) -> None:
+        """Mark the code denied (committed); the device's next poll gets access_denied."""
         self._check_decidable(row)
         if not uow.device_codes.decide(row, DENIED, {"user_id": user.id}):
             raise UserCodeError("That code was already used. Start again on your device.")
-        consent.record_denial(uow, caller, user, client_policy, tuple(row.scope.split()))
+        consent.note_denial(uow, caller, user, client_policy, tuple(row.scope.split()))
+        uow.commit()
 
     @staticmethod
-    def _check_decidable(row: DeviceCode) -> None:
+    def _check_decidable(row: Record) -> None:
         if row.status != PENDING:
             raise UserCodeError("That code was already used. Start again on your device.")
         if row.expires_at <= utcnow():
@@ -188,35 +193,34 @@ class DeviceFlow:
 
     # --- RFC 8628 3.4-3.5: polling the token endpoint ---------------------------------------
 
-    def credential(self, uow: Any, device_code: str) -> DeviceCredential:
+    def credential(self, uow: UnitOfWork, device_code: str) -> DeviceCredential:
         row = uow.device_codes.by_digest(token_digest(device_code))
         if row is None:
-            raise InvalidGrantError("The device code is not valid.")
+            raise InvalidGrant("The device code is not valid.")
         if row.status == CONSUMED:
-            raise InvalidGrantError("The device code was already redeemed.")
+            raise InvalidGrant("The device code was already redeemed.")
         client = uow.clients.get(row.client_pk)
         return DeviceCredential(row, client.client_id if client else "")
 
-    def user_grant(self, uow: Any, oauth_request: Any, user_code: str) -> tuple[Any, bool] | None:
-        """None while pending; (user, False) when denied; (user, True) once, when approved."""
+    def redeem(self, uow: UnitOfWork, user_code: str) -> RedeemedDevice | None:
+        """None while pending; AccessDenied when denied; the redeemed code once, when approved."""
         row = uow.device_codes.by_user_code(user_code)
         if row is None or row.status == PENDING:
             return None
         if row.status == DENIED:
-            return None, False
+            raise AccessDenied("The user denied the request.")
         # Atomic: of two polls racing for an approved code, exactly one turns it to consumed.
         if row.status != APPROVED or not uow.device_codes.claim(row):
-            raise InvalidGrantError("The device code was already redeemed.")
+            raise InvalidGrant("The device code was already redeemed.")
         grant = uow.grants.by_pk(row.grant_pk) if row.grant_pk else None
         if grant is None or grant.revoked_at is not None:
-            raise InvalidGrantError("The authorization was revoked.")
+            raise InvalidGrant("The authorization was revoked.")
         user = uow.users.get(row.user_id) if row.user_id else None
         if user is None or user.disabled_at is not None:
-            raise InvalidGrantError("The account that approved this device is not active.")
-        oauth_request.tessera_device = RedeemedDevice(grant.gid, row)
-        return user, True
+            raise InvalidGrant("The account that approved this device is not active.")
+        return RedeemedDevice(grant.gid, row, user)
 
-    def should_slow_down(self, uow: Any, credential: DeviceCredential) -> bool:
+    def should_slow_down(self, uow: UnitOfWork, credential: DeviceCredential) -> bool:
         """RFC 8628 3.5: polled faster than the interval means slow_down, and 5 s more from now.
 
         Committed here because the token endpoint rolls back on error responses, and every

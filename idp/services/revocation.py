@@ -10,6 +10,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from idp.services.ports import Record, UnitOfWork
+
 FEED_PAGE = 1000
 
 
@@ -23,32 +25,32 @@ class RevocationWindow:
         return now + timedelta(seconds=self.max_access_ttl + 60)
 
 
-def revoke_grant(uow: Any, window: RevocationWindow, grant: Any, now: datetime) -> None:
+def revoke_grant(uow: UnitOfWork, window: RevocationWindow, grant: Record, now: datetime) -> None:
     if grant.revoked_at is None:
         grant.revoked_at = now
     uow.refresh_tokens.revoke_for_grant(grant.id, now)
     uow.revocations.append("grant", grant.gid, window.until(now))
 
 
-def revoke_family(uow: Any, family_id: str, now: datetime) -> None:
+def revoke_family(uow: UnitOfWork, family_id: str, now: datetime) -> None:
     """A rotated refresh token came back: someone has a stolen copy. End the whole lineage."""
     uow.refresh_tokens.revoke_family(family_id, now)
     for record in uow.access_tokens.live_for_family(family_id, now):
         uow.revocations.append("token", record.jti, record.expires_at)
 
 
-def revoke_access_token(uow: Any, jti: str, expires_at: datetime) -> None:
+def revoke_access_token(uow: UnitOfWork, jti: str, expires_at: datetime) -> None:
     uow.revocations.append("token", jti, expires_at)
 
 
-def suspend_client(uow: Any, client: Any, reason: str, now: datetime) -> None:
+def suspend_client(uow: UnitOfWork, client: Record, reason: str, now: datetime) -> None:
     client.suspended_at = now
     client.suspended_reason = reason
     uow.refresh_tokens.revoke_for_client(client.id, now)
     uow.revocations.append("client_suspended", client.client_id, None)
 
 
-def restore_client(uow: Any, client: Any) -> None:
+def restore_client(uow: UnitOfWork, client: Record) -> None:
     client.suspended_at = None
     client.suspended_reason = ""
     uow.revocations.append("client_restored", client.client_id, None)
@@ -58,7 +60,7 @@ def _ts(value: datetime | None) -> int | None:
     return int(value.timestamp()) if value else None
 
 
-def feed(uow: Any, since: int | None, now: datetime, poll_interval: int) -> dict[str, Any]:
+def feed(uow: UnitOfWork, since: int | None, now: datetime, poll_interval: int) -> dict[str, Any]:
     """A full snapshot (since=None) or the events after the cursor, in the documented shape."""
     body: dict[str, Any] = {
         "poll_interval": poll_interval,

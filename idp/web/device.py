@@ -14,9 +14,8 @@ from flask_wtf import FlaskForm
 from wtforms import StringField
 from wtforms.validators import DataRequired, Length
 
-from idp.extensions import db
 from idp.services.device_flow import UserCodeError, display_user_code
-from idp.web.context import caller, tessera
+from idp.web.context import caller, tessera, uow
 from idp.web.errors import render_error
 from idp.web.forms import ConfirmForm
 from idp.web.sessions import current_login_session, current_user, login_required
@@ -65,14 +64,14 @@ def lookup() -> Response:
         )
         response.headers["Retry-After"] = str(wait)
         return response
-    uow = tessera().oauth.uow()
+    work = uow()
     try:
-        row = flow.lookup_for_user(uow, form.user_code.data)
+        row = flow.lookup_for_user(work, form.user_code.data)
     except UserCodeError as problem:
         flow.throttle.record_failure(account, ip)
-        return _entry_page(form, str(problem), 400)
-    client = uow.clients.get(row.client_pk)
-    owner = uow.users.get(client.owner_id) if client.owner_id else None
+        return _entry_page(form, problem.message, 400)
+    client = work.clients.get(row.client_pk)
+    owner = work.users.get(client.owner_id) if client.owner_id else None
     catalogue = tessera().catalogue
     pending_id = secrets.token_urlsafe(16)
     session[PENDING_KEY] = {"id": pending_id, "code": row.user_code}
@@ -101,21 +100,19 @@ def decide() -> Response:
         return render_error(400, "This form does not belong to the code you typed.")
     session.pop(PENDING_KEY, None)
     services = tessera()
-    uow = services.oauth.uow()
-    flow, user = services.device_flow, current_user()
+    flow, user, work = services.device_flow, current_user(), uow()
     allow = request.form.get("decision") == "allow"
     try:
-        row = flow.lookup_for_user(uow, str(pending.get("code")))
-        client = uow.clients.get(row.client_pk)
-        policy = services.oauth.query_client(client.client_id).policy
-        if allow:
-            flow.approve(uow, caller(), user, row, policy, current_login_session().auth_time)
-        else:
-            flow.deny(uow, caller(), user, row, policy)
-        uow.commit()
+        with work:  # the flow commits its decision; a refusal rolls back
+            row = flow.lookup_for_user(work, str(pending.get("code")))
+            client = work.clients.get(row.client_pk)
+            policy = services.oauth.query_client(client.client_id).policy
+            if allow:
+                flow.approve(work, caller(), user, row, policy, current_login_session().auth_time)
+            else:
+                flow.deny(work, caller(), user, row, policy)
     except UserCodeError as problem:
-        db.session.rollback()
-        return _entry_page(UserCodeForm(formdata=None), str(problem), 400)
+        return _entry_page(UserCodeForm(formdata=None), problem.message, 400)
     session[RESULT_KEY] = {"app": client.name, "approved": allow}
     return redirect(url_for("device.done"), code=303)
 

@@ -6,9 +6,11 @@ from authlib.oauth2.rfc6749.errors import OAuth2Error
 from flask import Blueprint, Response, jsonify, request
 
 from idp.domain.clock import utcnow
+from idp.protocol.answers import to_flask
 from idp.protocol.endpoints import RESOURCE_SERVER_SCOPE
 from idp.services import revocation
 from idp.web.context import tessera
+from idp.web.context import uow as request_uow
 from idp.web.errors import oauth_error
 
 bp = Blueprint("feed", __name__, url_prefix="/oauth")
@@ -24,13 +26,13 @@ def revocations() -> Response:
             oauth_request, ["client_secret_basic"], "revocation_feed"
         )
     except OAuth2Error as error:
-        return server.handle_error_response(oauth_request, error)
+        return to_flask(server.handle_error_response(oauth_request, error))
     if RESOURCE_SERVER_SCOPE not in client.policy.allowed_scopes:
         return oauth_error(
             "unauthorized_client", f"This app needs the {RESOURCE_SERVER_SCOPE} scope.", 403
         )
     since_raw = request.args.get("since")
-    uow = server.uow()
+    uow = request_uow()
     since = None
     if since_raw is not None:
         if (

@@ -8,19 +8,9 @@ from __future__ import annotations
 
 from flask import Response
 
-CSP = (
-    "default-src 'none'; style-src 'self'; img-src 'self' data:; script-src 'self'; "
-    "form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
-)
+from idp.protocol.headers import CSP, SECURITY_HEADERS
 
-
-SECURITY_HEADERS = (
-    ("Content-Security-Policy", CSP),
-    ("X-Frame-Options", "DENY"),
-    ("Referrer-Policy", "no-referrer"),
-    ("X-Content-Type-Options", "nosniff"),
-    ("Cross-Origin-Opener-Policy", "same-origin"),
-)
+__all__ = ["CSP", "SECURITY_HEADERS", "add_security_headers"]
 
 
 def add_security_headers(response: Response) -> Response:

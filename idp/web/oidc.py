@@ -9,10 +9,12 @@ from authlib.common.urls import add_params_to_uri
 from flask import Blueprint, Response, jsonify, redirect, render_template, request, url_for
 
 from idp.domain.claims import user_claims
-from idp.domain.clients import DEVICE_CODE, redirect_uri_matches
+from idp.domain.clients import redirect_uri_matches
+from idp.domain.grants import SECRET_METHODS, supported_grant_types
 from idp.extensions import csrf
 from idp.services.own_tokens import decode_access_token, is_revoked
 from idp.web.context import tessera
+from idp.web.context import uow as request_uow
 from idp.web.forms import ConfirmForm
 from idp.web.sessions import current_user, sign_out
 
@@ -20,20 +22,12 @@ bp = Blueprint("oidc", __name__)
 
 
 def metadata() -> dict[str, Any]:
+    """OpenID Connect Discovery 1.0 section 3 / RFC 8414 section 2."""
     services = tessera()
-    settings = services.settings
-    base = settings.ISSUER.rstrip("/")
-    grant_types = ["authorization_code", "refresh_token", "client_credentials"]
-    doc: dict[str, Any] = {
-        "issuer": settings.ISSUER,
-        "authorization_endpoint": f"{base}/oauth/authorize",
-        "token_endpoint": f"{base}/oauth/token",
-        "jwks_uri": f"{base}/jwks.json",
-        "userinfo_endpoint": f"{base}/oauth/userinfo",
-        "revocation_endpoint": f"{base}/oauth/revoke",
-        "introspection_endpoint": f"{base}/oauth/introspect",
-        "end_session_endpoint": f"{base}/oauth/logout",
-        "revocation_feed_endpoint": f"{base}/oauth/revocations",
+    device_flow = services.device_flow is not None
+    doc = {
+        "issuer": services.settings.ISSUER,
+        **_endpoints(services.settings.ISSUER.rstrip("/")),
         "scopes_supported": sorted(services.catalogue.scopes),
         "claims_supported": sorted(
             services.catalogue.claims_for(services.catalogue.scopes)
@@ -41,23 +35,12 @@ def metadata() -> dict[str, Any]:
         ),
         "response_types_supported": ["code"],
         "response_modes_supported": ["query"],
-        "grant_types_supported": grant_types,
+        "grant_types_supported": supported_grant_types(device_flow=device_flow),
         "subject_types_supported": ["public"],
         "id_token_signing_alg_values_supported": ["RS256"],
-        "token_endpoint_auth_methods_supported": [
-            "client_secret_basic",
-            "client_secret_post",
-            "none",
-        ],
-        "revocation_endpoint_auth_methods_supported": [
-            "client_secret_basic",
-            "client_secret_post",
-            "none",
-        ],
-        "introspection_endpoint_auth_methods_supported": [
-            "client_secret_basic",
-            "client_secret_post",
-        ],
+        "token_endpoint_auth_methods_supported": [*SECRET_METHODS, "none"],
+        "revocation_endpoint_auth_methods_supported": [*SECRET_METHODS, "none"],
+        "introspection_endpoint_auth_methods_supported": [*SECRET_METHODS],
         "code_challenge_methods_supported": ["S256"],
         "prompt_values_supported": ["none", "login", "consent"],
         "authorization_response_iss_parameter_supported": True,
@@ -66,10 +49,24 @@ def metadata() -> dict[str, Any]:
         "claims_parameter_supported": False,
         "tls_client_certificate_bound_access_tokens": False,
     }
-    if services.device_flow is not None:
-        grant_types.append(DEVICE_CODE)
-        doc["device_authorization_endpoint"] = f"{base}/oauth/device_authorization"
+    if device_flow:
+        doc["device_authorization_endpoint"] = (
+            f"{doc['issuer'].rstrip('/')}/oauth/device_authorization"
+        )
     return doc
+
+
+def _endpoints(base: str) -> dict[str, str]:
+    return {
+        "authorization_endpoint": f"{base}/oauth/authorize",
+        "token_endpoint": f"{base}/oauth/token",
+        "jwks_uri": f"{base}/jwks.json",
+        "userinfo_endpoint": f"{base}/oauth/userinfo",
+        "revocation_endpoint": f"{base}/oauth/revoke",
+        "introspection_endpoint": f"{base}/oauth/introspect",
+        "end_session_endpoint": f"{base}/oauth/logout",
+        "revocation_feed_endpoint": f"{base}/oauth/revocations",
+    }
 
 
 def _json(body: Any, max_age: int = 300) -> Response:
@@ -115,7 +112,7 @@ def userinfo() -> Response:
         return response
     services = tessera()
     claims = decode_access_token(services.keystore, services.settings, token.strip())
-    uow = services.oauth.uow()
+    uow = request_uow()
     if claims is None or is_revoked(uow, claims):
         return _bearer_error(
             401, "invalid_token", "The access token is invalid, expired or revoked."

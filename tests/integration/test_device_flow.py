@@ -8,10 +8,10 @@ from urllib.parse import parse_qs, urlsplit
 
 import jwt
 import pytest
-from authlib.oauth2.rfc6749.errors import InvalidGrantError
 from freezegun import freeze_time
 from sqlalchemy import select
 
+from idp.errors import InvalidGrant
 from idp.extensions import db
 from idp.services import apps
 from idp.services.context import Caller
@@ -248,15 +248,11 @@ def test_rfc8628_3_5_redemption_is_atomic(app, client, signed_in, device_app):
         flow, uow = app.extensions["tessera"].device_flow, SqlAlchemyUnitOfWork()
         row = db.session.scalar(select(DeviceCode))
 
-        class Req:
-            pass
-
-        first, second = Req(), Req()
-        user, approved = flow.user_grant(uow, first, row.user_code)
-        assert approved and user.id == row.user_id and first.tessera_device.row is row
+        first = flow.redeem(uow, row.user_code)
+        assert first.user.id == row.user_id and first.row is row
         assert row.status == "approved"  # the stale in-memory view the racing poll would have
-        with pytest.raises(InvalidGrantError):
-            flow.user_grant(uow, second, row.user_code)
+        with pytest.raises(InvalidGrant):
+            flow.redeem(uow, row.user_code)
         db.session.rollback()
 
 

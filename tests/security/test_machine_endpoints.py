@@ -86,7 +86,7 @@ def test_checklist_16_an_unexpected_failure_is_a_json_500_without_details(
     def explode(request):
         raise RuntimeError("secret internals")
 
-    monkeypatch.setattr(app.extensions["tessera"].oauth, "token_answer", explode)
+    monkeypatch.setattr(app.extensions["tessera"].oauth, "create_token_response", explode)
     response = client.post(
         "/oauth/token", data={"grant_type": "client_credentials"}, headers=service_app.basic()
     )

@@ -196,6 +196,12 @@ class SqlAlchemyCodeRepository:
     def add(self, code: AuthorizationCode) -> None:
         db.session.add(code)
 
+    def create(self, **fields: object) -> AuthorizationCode:
+        """A new code row, added to the session (flushed with the request's commit)."""
+        code = AuthorizationCode(**fields)
+        db.session.add(code)
+        return code
+
     def by_digest(self, digest: str) -> AuthorizationCode | None:
         return db.session.scalar(
             select(AuthorizationCode).where(AuthorizationCode.code_digest == digest)
@@ -299,6 +305,12 @@ class SqlAlchemyAccessTokenRepository:
 class SqlAlchemyDeviceCodeRepository:
     def add(self, device_code: DeviceCode) -> None:
         db.session.add(device_code)
+
+    def create(self, **fields: object) -> DeviceCode:
+        """A new device code row, added to the session (flushed with the request's commit)."""
+        device_code = DeviceCode(**fields)
+        db.session.add(device_code)
+        return device_code
 
     def by_digest(self, digest: str) -> DeviceCode | None:
         return db.session.scalar(select(DeviceCode).where(DeviceCode.device_code_digest == digest))

@@ -8,8 +8,6 @@ refusal is answered by idp.web.authorize.responses.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
 
 from authlib.oauth2.rfc6749 import OAuth2Request
@@ -18,6 +16,7 @@ from flask import Blueprint, Response, redirect, request, session, url_for
 
 from idp.domain.clients import ClientPolicy, missing_consent
 from idp.errors import AccessDenied, OAuthError
+from idp.protocol import CodeContext
 from idp.services import consent
 from idp.web.authorize.consent_page import (
     check_pending_id,
@@ -41,16 +40,6 @@ from idp.web.sessions import current_login_session, current_user
 bp = Blueprint("oauth_authorize", __name__)
 
 LOGIN_MARK = "pending_login_at"
-
-
-@dataclass(frozen=True)
-class CodeContext:
-    """What the stored code remembers beyond Authlib's fields."""
-
-    grant_pk: int
-    audience: str
-    auth_time: datetime
-    amr: str
 
 
 def _authorization_request(query: dict[str, list[str]], query_length: int) -> AuthorizationRequest:
@@ -98,17 +87,12 @@ def _validated_grant(auth: AuthorizationRequest, user: Any) -> Any:
 
 
 def _issue_code(grant: Any, grant_pk: int, audience: str) -> Response:
+    """The code for a consented request; stored in the consent service's transaction."""
     login_session = current_login_session()
-    grant.request.tessera_context = CodeContext(
-        grant_pk, audience, login_session.auth_time, login_session.amr
-    )
+    context = CodeContext(grant_pk, audience, login_session.auth_time, login_session.amr)
     session.pop(LOGIN_MARK, None)
     with authlib_refusals():
-        response = tessera().oauth.create_authorization_response(
-            request=grant.request, grant_user=current_user(), grant=grant
-        )
-    response.status_code = 303  # RFC 9700 4.12: never 307 after the consent POST
-    return response
+        return tessera().oauth.issue_code(grant, current_user(), context)
 
 
 def _approve(auth: AuthorizationRequest, grant: Any, scopes: tuple[str, ...]) -> Response:
