@@ -5,6 +5,7 @@ Flask-WTF adds the CSRF token to each form (SECURITY-CHECKLIST 10).
 
 from __future__ import annotations
 
+from flask import flash
 from flask_wtf import FlaskForm
 from wtforms import EmailField, PasswordField, StringField
 from wtforms.validators import DataRequired, Length
@@ -21,6 +22,11 @@ def apply_field_errors(form: FlaskForm, exc: FieldErrors) -> None:
             form[name].errors = [*form[name].errors, *messages]
         else:
             form.form_errors.extend(messages)
+
+
+def flash_errors(exc: FieldErrors) -> None:
+    """For an action without a form of its own (a button): the reasons as one flash message."""
+    flash(exc.message, "error")
 
 
 class LoginForm(FlaskForm):

@@ -8,10 +8,9 @@ from idp.errors import FieldErrors
 from idp.services import access_requests, app_admin
 from idp.services.ports import Record
 from idp.web.context import caller, tessera, uow
-from idp.web.forms import ConfirmForm
+from idp.web.forms import ConfirmForm, apply_field_errors, flash_errors
 from portal.admin.blueprint import admin, bp
 from portal.admin.forms import LimitsForm, ReasonForm
-from portal.form_errors import flash_errors, put_errors
 
 PAGE_SIZE = 50
 
@@ -84,7 +83,7 @@ def limits(client_id: str):
                     custom_rps=form.custom_rps.data, custom_burst=form.custom_burst.data,
                 )  # fmt: skip
         except FieldErrors as exc:
-            put_errors(form, exc)
+            apply_field_errors(form, exc)
         else:
             flash(f"The limits of {client.name} are saved.", "success")
             return redirect(url_for("admin.app", client_id=client.client_id), code=303)
@@ -112,7 +111,7 @@ def suspend(client_id: str):
             with uow() as work:
                 app_admin.suspend(work, caller(), admin().id, client, form.reason.data)
         except FieldErrors as exc:
-            put_errors(form, exc)
+            apply_field_errors(form, exc)
         else:
             flash(f"{client.name} is suspended: its tokens no longer work.", "success")
             return redirect(url_for("admin.app", client_id=client.client_id), code=303)

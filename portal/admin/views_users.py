@@ -8,10 +8,9 @@ from idp.errors import FieldErrors
 from idp.services import app_admin, audit_queries, users_admin
 from idp.services.ports import Record
 from idp.web.context import caller, tessera, uow
-from idp.web.forms import ConfirmForm
+from idp.web.forms import ConfirmForm, apply_field_errors, flash_errors
 from portal.admin.blueprint import admin, bp
 from portal.admin.forms import ReasonForm
-from portal.form_errors import flash_errors, put_errors
 
 PAGE_SIZE = 50
 
@@ -61,7 +60,7 @@ def disable(user_id: int):
                     work, tessera().revocation_window, caller(), admin(), target, form.reason.data
                 )
         except FieldErrors as exc:
-            put_errors(form, exc)
+            apply_field_errors(form, exc)
         else:
             flash(
                 f"{target.username} is disabled: signed out everywhere, "

@@ -12,11 +12,11 @@ from idp.errors import FieldErrors
 from idp.services import access_requests, app_admin, app_usage, apps, logos
 from idp.services.app_specs import ClientSpec
 from idp.web.context import caller, tessera, uow
+from idp.web.forms import apply_field_errors
 from idp.web.sessions import current_user
 from portal.developer.blueprint import bp, my_app, owner_only, remember_secret
 from portal.developer.charts import bar_chart
 from portal.developer.forms import CreateAppForm, DeleteAppForm, EditAppForm, lines
-from portal.form_errors import put_errors
 
 
 def read_logo(form: Any) -> bytes | None:
@@ -60,7 +60,7 @@ def create():
                     owner_id=current_user().id, logo=read_logo(form), scope_request=wanted,
                 )  # fmt: skip
         except FieldErrors as exc:
-            put_errors(form, exc)
+            apply_field_errors(form, exc)
         else:
             if wanted.scopes:
                 flash("Your request for restricted scopes is waiting for an admin.", "success")
@@ -103,7 +103,7 @@ def edit(client_id: str):
                     **_details(form),
                 )  # fmt: skip
         except FieldErrors as exc:
-            put_errors(form, exc)
+            apply_field_errors(form, exc)
         else:
             flash("Your changes are saved.", "success")
             return redirect(url_for("developer.show", client_id=client.client_id), code=303)

@@ -9,11 +9,10 @@ from idp.errors import FieldErrors
 from idp.services import access_requests, app_admin, app_members, apps
 from idp.services.ports import Record
 from idp.web.context import caller, tessera, uow
-from idp.web.forms import ConfirmForm
+from idp.web.forms import ConfirmForm, apply_field_errors, flash_errors
 from idp.web.sessions import current_user
 from portal.developer.blueprint import bp, my_app, owner_only, remember_secret, take_secret
 from portal.developer.forms import MemberForm, RotateSecretForm, ScopeRequestForm, TierRequestForm
-from portal.form_errors import flash_errors, put_errors
 
 
 @bp.route("/apps/<client_id>/credentials")
@@ -89,7 +88,7 @@ def access(client_id: str):
         try:
             _ask(kind, form, client)
         except FieldErrors as exc:
-            put_errors(form, exc)
+            apply_field_errors(form, exc)
         else:
             flash("Your request is waiting for an admin's decision.", "success")
             return redirect(url_for("developer.access", client_id=client.client_id), code=303)
@@ -119,7 +118,7 @@ def members(client_id: str):
                         form.role.data,
                     )  # fmt: skip
             except FieldErrors as exc:
-                put_errors(form, exc)
+                apply_field_errors(form, exc)
             else:
                 flash(f"{added.username} can now work on {client.name}.", "success")
                 return redirect(url_for("developer.members", client_id=client_id), code=303)
