@@ -7,8 +7,8 @@ from flask import Blueprint, Response, jsonify, request
 
 from idp.domain.clock import utcnow
 from idp.protocol.answers import to_flask
-from idp.protocol.endpoints import RESOURCE_SERVER_SCOPE
 from idp.services import revocation
+from idp.services.token_inspection import RESOURCE_SERVER_SCOPE
 from idp.web.context import tessera
 from idp.web.context import uow as request_uow
 from idp.web.errors import oauth_error
