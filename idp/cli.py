@@ -159,7 +159,7 @@ def prune(as_json: bool) -> None:
 
     settings = tessera().settings
     report = prune_expired(
-        SqlAlchemyUnitOfWork(),
+        unit_of_work(),
         utcnow(),
         settings.SESSION_IDLE_TTL,
         settings.SESSION_ABSOLUTE_TTL,
