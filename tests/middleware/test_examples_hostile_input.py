@@ -4,11 +4,15 @@ a 500 or a 1011 (issue 12.12, the same class of defect as the middleware's own).
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 import pytest
+from websockets.datastructures import Headers
+from websockets.http11 import Request
 
 from examples.market_api.app import create_app
 from examples.resource import ResourceSettings
-from examples.ws_server.server import _command
+from examples.ws_server.server import _command, handshake
 from idp.middleware import InvalidRequest
 from tests.middleware.conftest import Signer
 
@@ -46,3 +50,13 @@ def test_issue12_market_api_non_ascii_digits_in_limit_are_a_400(
 def test_issue12_ws_server_hostile_message_is_invalid_request(raw: str | bytes) -> None:
     with pytest.raises(InvalidRequest):
         _command(raw)
+
+
+def test_issue12_ws_server_repeated_origin_is_refused_not_a_crash(guard) -> None:
+    class Connection:
+        def respond(self, status: int, text: str) -> SimpleNamespace:
+            return SimpleNamespace(status_code=status, headers={})
+
+    hook = handshake(guard, ["https://app.test"], allow_missing_origin=True)
+    origins = Headers([("Origin", "https://app.test"), ("Origin", "https://evil.test")])
+    assert hook(Connection(), Request("/", origins)).status_code == 400  # type: ignore[arg-type]
