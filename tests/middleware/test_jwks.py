@@ -1,4 +1,4 @@
-"""Key discovery, rotation and kid floods (security checklist section 25)."""
+"""Key discovery, rotation and kid floods (docs/security.md#25)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Token verification: the security checklist's token items (section 23)."""
+"""Token verification: docs/security.md#23."""
 
 from __future__ import annotations
 

@@ -1,4 +1,7 @@
-"""WebSockets: handshake auth, Origin allow-list, expiry/revocation, per-command scopes (27)."""
+"""WebSockets: handshake auth, Origin allow-list, expiry/revocation, per-command scopes.
+
+docs/security.md#27.
+"""
 
 from __future__ import annotations
 
