@@ -91,10 +91,15 @@ def fetch_metadata(issuer: str, fetch: Fetcher) -> Metadata:
         if resp.status != 200:
             continue
         doc = resp.json()
+        if not isinstance(doc, dict):
+            raise ServiceUnavailable("identity provider metadata is malformed")
         if doc.get("issuer") != issuer:
             # OIDC Discovery 4.3: a mismatch means someone else's metadata; never trust it.
             raise ServiceUnavailable("identity provider metadata names another issuer")
-        return Metadata(issuer, doc["jwks_uri"], doc.get("revocation_feed_endpoint"))
+        jwks_uri, feed = doc.get("jwks_uri"), doc.get("revocation_feed_endpoint")
+        if not isinstance(jwks_uri, str) or not isinstance(feed, str | None):
+            raise ServiceUnavailable("identity provider metadata is malformed")
+        return Metadata(issuer, jwks_uri, feed)
     raise ServiceUnavailable("identity provider metadata is unavailable")
 
 
