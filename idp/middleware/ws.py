@@ -20,6 +20,7 @@ from idp.middleware.errors import InvalidRequest, InvalidToken, MiddlewareError,
 from idp.middleware.guard import ResourceGuard
 from idp.middleware.rfc6750 import require_scopes
 from idp.middleware.tokens import AccessToken
+from idp.middleware.verifier import DEFAULT_MAX_TOKEN_SIZE
 
 BEARER_PROTOCOL_PREFIX = "bearer."
 CLOSE_UNAUTHORIZED = 4401  # private-use range: "sign in again", unlike 1008's "go away"
@@ -38,7 +39,9 @@ def token_from_subprotocols(protocols: Iterable[str]) -> str | None:
 AUTH_MESSAGE_OVERHEAD = 1024
 
 
-def parse_auth_message(raw: str | bytes, max_size: int = 8192 + AUTH_MESSAGE_OVERHEAD) -> str:
+def parse_auth_message(
+    raw: str | bytes, max_size: int = DEFAULT_MAX_TOKEN_SIZE + AUTH_MESSAGE_OVERHEAD
+) -> str:
     """Token from an in-band ``{"type": "auth", "token": "..."}`` message.
 
     The size is checked before parsing and every decode failure (bad UTF-8, bad or too
