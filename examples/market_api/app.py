@@ -41,9 +41,18 @@ def _error(status: int, error: str, description: str, **extra: Any) -> Response:
 
 def _limit(default: int, most: int) -> int | Response:
     raw = request.args.get("limit", str(default))
-    if not raw.isdigit() or not 1 <= int(raw) <= most:
+    # isdigit() alone lets "²" through, which int() then refuses.
+    if not (raw.isascii() and raw.isdigit()) or not 1 <= int(raw) <= most:
         return _error(400, "invalid_request", f"limit must be a whole number from 1 to {most}")
     return int(raw)
+
+
+def _json_body() -> Any:
+    """The JSON body, or None when it does not parse (too deep a nesting included)."""
+    try:
+        return request.get_json(silent=True)
+    except RecursionError:  # Flask's silent=True covers ValueError only
+        return None
 
 
 def create_app(
@@ -89,7 +98,7 @@ def create_app(
         if not request.is_json:
             return _error(400, "invalid_request", "send the order as application/json")
         try:
-            fields = parse_new_order(request.get_json(silent=True))
+            fields = parse_new_order(_json_body())
         except OrderInvalid as exc:
             return _error(400, "invalid_request", "the order is not valid", fields=exc.errors)
         token = g.access_token

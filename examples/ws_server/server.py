@@ -83,7 +83,8 @@ def handshake(
     lax = guard_handshake(guard, scopes=["ws:connect"], origins=None, required=False)
 
     def process_request(connection: ServerConnection, request: Request) -> Response | None:
-        if allow_missing_origin and request.headers.get("Origin") is None:
+        # get_all: a repeated Origin must reach the strict check, not crash get().
+        if allow_missing_origin and not request.headers.get_all("Origin"):
             return lax(connection, request)
         return strict(connection, request)
 
@@ -95,7 +96,7 @@ def _command(raw: str | bytes) -> dict[str, Any]:
         raise InvalidRequest("message too large")
     try:
         message = json.loads(raw)
-    except ValueError as exc:
+    except (ValueError, RecursionError) as exc:
         raise InvalidRequest("messages are JSON objects with a type") from exc
     if not isinstance(message, dict) or not isinstance(message.get("type"), str):
         raise InvalidRequest("messages are JSON objects with a type")

@@ -1,7 +1,7 @@
 """What an app is allowed to be and do: app types, redirect URI rules, scope policy.
 
 Pure functions over plain values, so the portal, the CLI and the protocol layer share one
-definition of "valid" (SECURITY-CHECKLIST 1, 2, 5, 6).
+definition of "valid" (docs/security.md#1, #2, #5, #6).
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Password rules (SECURITY-CHECKLIST 19; NIST SP 800-63B 3.1.1.2): length, a blocklist, nothing else.
+"""Password rules (docs/security.md#19; NIST SP 800-63B 3.1.1.2): length, a blocklist, nothing else.
 
 No composition rules: they push people to ``Password1!`` and add nothing a length floor and a
 common-password list do not.

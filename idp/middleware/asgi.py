@@ -11,7 +11,7 @@ import urllib.parse
 from collections.abc import Awaitable, Callable, Iterable, MutableMapping
 from typing import Any
 
-from idp.middleware.errors import InvalidToken, MiddlewareError
+from idp.middleware.errors import InvalidRequest, InvalidToken, MiddlewareError
 from idp.middleware.guard import ResourceGuard, origin_allowed, single_valued
 from idp.middleware.ws import token_from_subprotocols
 
@@ -21,8 +21,18 @@ Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 
+# Headers that decide who is let in: sent twice, no "first" or "last" is safe to pick.
+_SINGLE_HEADERS = frozenset({"authorization", "origin"})
+
+
 def _headers(scope: Scope) -> dict[str, str]:
-    return {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
+    headers: dict[str, str] = {}
+    for raw_name, raw_value in scope["headers"]:
+        name = raw_name.decode("latin-1").lower()
+        if name in headers and name in _SINGLE_HEADERS:
+            raise InvalidRequest(f"the {name} header was sent more than once")
+        headers[name] = raw_value.decode("latin-1")
+    return headers
 
 
 class TesseraASGIMiddleware:
@@ -48,9 +58,8 @@ class TesseraASGIMiddleware:
             await self.app(scope, receive, send)
             return
         websocket = scope["type"] == "websocket"
-        headers = _headers(scope)
         try:
-            auth = self._authorize(scope, headers, websocket)
+            auth = self._authorize(scope, websocket)
         except MiddlewareError as exc:
             await (self._reject_ws(receive, send) if websocket else self._reject_http(send, exc))
             return
@@ -67,8 +76,11 @@ class TesseraASGIMiddleware:
 
         await self.app(scope, receive, send_with_headers)
 
-    def _authorize(self, scope: Scope, headers: dict[str, str], websocket: bool) -> Any:
-        query = single_valued(urllib.parse.parse_qsl(scope.get("query_string", b"").decode()))
+    def _authorize(self, scope: Scope, websocket: bool) -> Any:
+        headers = _headers(scope)
+        # latin-1 never fails: a query string is bytes off the wire, not necessarily UTF-8.
+        raw_query = scope.get("query_string", b"").decode("latin-1")
+        query = single_valued(urllib.parse.parse_qsl(raw_query))
         method = "WEBSOCKET" if websocket else scope.get("method", "GET")
         scopes = self.scopes_for(method, scope["path"])
         authorization = headers.get("authorization")

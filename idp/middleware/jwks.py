@@ -35,17 +35,41 @@ _KEY_FITS: dict[str, Callable[[Any], bool]] = {
 }
 SUPPORTED_ALGORITHMS = frozenset(_KEY_FITS)
 
+# The algorithm a JWK without "alg" is for, from its type and curve (RFC 7518 6, RFC 8037 2).
+# An RSA key could serve RS*/PS*; Tessera signs RS256 with RSA, so any other use must be pinned
+# with the JWK's own "alg".
+_IMPLIED_ALG = {
+    ("EC", "P-256"): "ES256",
+    ("EC", "P-384"): "ES384",
+    ("RSA", None): "RS256",
+    ("OKP", "Ed25519"): "EdDSA",
+    ("OKP", "Ed448"): "EdDSA",
+}
+
 
 def key_fits(alg: str, key: Any) -> bool:
     check = _KEY_FITS.get(alg)
     return check is not None and check(key)
 
 
+def key_algorithm(entry: dict[str, Any], key: Any) -> str | None:
+    """The one algorithm this key verifies: the JWK's ``alg``, else implied by kty and crv.
+
+    None when the two disagree or the key is unfit (e.g. RSA under 2048 bits): such a key is
+    never trusted, so a token's header can never pick the algorithm (RFC 8725 3.1).
+    """
+    alg = entry.get("alg")
+    if alg is None:
+        crv = entry.get("crv") if entry.get("kty") != "RSA" else None
+        alg = _IMPLIED_ALG.get((entry.get("kty"), crv))
+    return alg if isinstance(alg, str) and key_fits(alg, key) else None
+
+
 @dataclass(frozen=True, slots=True)
 class SigningKey:
     kid: str
     key: Any  # a cryptography public key object
-    jwk_alg: str | None  # the JWK's own "alg", if the IdP pinned one
+    alg: str  # the only algorithm this key verifies, fixed when the JWKS is read
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,26 +91,41 @@ def fetch_metadata(issuer: str, fetch: Fetcher) -> Metadata:
         if resp.status != 200:
             continue
         doc = resp.json()
+        if not isinstance(doc, dict):
+            raise ServiceUnavailable("identity provider metadata is malformed")
         if doc.get("issuer") != issuer:
             # OIDC Discovery 4.3: a mismatch means someone else's metadata; never trust it.
             raise ServiceUnavailable("identity provider metadata names another issuer")
-        return Metadata(issuer, doc["jwks_uri"], doc.get("revocation_feed_endpoint"))
+        jwks_uri, feed = doc.get("jwks_uri"), doc.get("revocation_feed_endpoint")
+        if not isinstance(jwks_uri, str) or not isinstance(feed, str | None):
+            raise ServiceUnavailable("identity provider metadata is malformed")
+        return Metadata(issuer, jwks_uri, feed)
     raise ServiceUnavailable("identity provider metadata is unavailable")
 
 
 def parse_jwks(doc: Any) -> dict[str, SigningKey]:
     keys: dict[str, SigningKey] = {}
-    for entry in doc.get("keys", []) if isinstance(doc, dict) else []:
-        kid = entry.get("kid")
-        if not kid or entry.get("use", "sig") != "sig" or entry.get("kty") == "oct":
+    entries = doc.get("keys") if isinstance(doc, dict) else None
+    for entry in entries if isinstance(entries, list) else []:
+        kid = entry.get("kid") if isinstance(entry, dict) else None
+        if (
+            not isinstance(kid, str)
+            or not kid
+            or entry.get("use", "sig") != "sig"
+            or entry.get("kty") == "oct"
+        ):
             # Symmetric keys in a public JWKS would be an IdP bug; skip rather than trust.
             continue
         try:
             jwk = jwt.PyJWK(entry)
-        except jwt.PyJWTError as exc:
+        except (jwt.PyJWTError, ValueError, TypeError) as exc:
             log.warning("skipping JWKS key %r: %s", kid, exc)
             continue
-        keys[kid] = SigningKey(kid, jwk.key, entry.get("alg"))
+        alg = key_algorithm(entry, jwk.key)
+        if alg is None:
+            log.warning("skipping JWKS key %r: its alg does not fit its type", kid)
+            continue
+        keys[kid] = SigningKey(kid, jwk.key, alg)
     return keys
 
 

@@ -6,6 +6,8 @@ import base64
 import binascii
 import hashlib
 import json
+import math
+import re
 import threading
 import time
 from collections import OrderedDict
@@ -16,10 +18,25 @@ import jwt
 
 from idp.middleware.errors import InvalidToken
 from idp.middleware.http import Fetcher, UrllibFetcher
-from idp.middleware.jwks import SUPPORTED_ALGORITHMS, KeySet, key_fits
+from idp.middleware.jwks import SUPPORTED_ALGORITHMS, KeySet
 from idp.middleware.tokens import DEFAULT_TIER, AccessToken, Tier
 
 DEFAULT_ALGORITHMS = ("ES256", "RS256", "EdDSA")
+# Tessera's access tokens are under 1 KiB; 8 KiB leaves room for big scope lists and stays far
+# below what an attacker needs to make parsing costly. Checked before anything is decoded.
+DEFAULT_MAX_TOKEN_SIZE = 8192
+_MIN_TOKEN_SIZE = 1024
+# One leeway for exp, nbf and iat, over HTTP and WebSocket alike (RFC 7519 4.1.4 allows "some
+# small leeway"): clock skew between the IdP and this host, not a grace period for tokens.
+DEFAULT_LEEWAY = 5.0
+MAX_LEEWAY = 60.0
+# A compact JWS is three base64url segments (RFC 7515 7.1); base64 decoding alone would skip
+# stray characters instead of refusing them. ~1.4 us, paid only on a cache miss. An empty
+# signature passes here so that alg=none is refused by name.
+_COMPACT_JWS = re.compile(r"([A-Za-z0-9_-]+)\.([A-Za-z0-9_-]+)\.([A-Za-z0-9_-]*)")
+# Every way a hostile segment can fail to decode: bad base64, bad UTF-8, bad or too deeply
+# nested JSON (RecursionError), numbers too large for a float.
+_DECODE_ERRORS = (ValueError, binascii.Error, RecursionError, OverflowError, TypeError)
 _TYPES = frozenset({"at+jwt", "application/at+jwt"})
 _REQUIRED = ("iss", "sub", "aud", "exp", "iat", "jti", "client_id")
 
@@ -41,7 +58,23 @@ def _number(claims: Mapping[str, Any], name: str) -> float:
     value = claims.get(name)
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise InvalidToken(f"the {name} claim is missing or not a number")
-    return float(value)
+    try:
+        number = float(value)
+    except OverflowError:
+        number = math.inf
+    if not math.isfinite(number):  # NaN would compare false with everything: never expire
+        raise InvalidToken(f"the {name} claim is not a finite number")
+    return number
+
+
+def _json_object(segment: str) -> dict[str, Any]:
+    try:
+        value = json.loads(_b64(segment))
+    except _DECODE_ERRORS as exc:
+        raise InvalidToken("the token is malformed") from exc
+    if not isinstance(value, dict):
+        raise InvalidToken("the token is malformed")
+    return value
 
 
 def _parse_tier(raw: Any, default: Tier) -> Tier:
@@ -49,9 +82,9 @@ def _parse_tier(raw: Any, default: Tier) -> Tier:
         return default
     try:
         rps, burst = float(raw["rps"]), int(raw["burst"])
-    except (KeyError, TypeError, ValueError):
+    except (KeyError, TypeError, ValueError, OverflowError):
         return default
-    if rps <= 0 or burst <= 0:
+    if not math.isfinite(rps) or rps <= 0 or burst <= 0:
         return default
     return Tier(str(raw.get("name", default.name)), rps, burst)
 
@@ -65,7 +98,8 @@ class TokenVerifier:
         audience: str | Iterable[str],
         *,
         algorithms: Iterable[str] = DEFAULT_ALGORITHMS,
-        leeway: float = 30.0,
+        leeway: float = DEFAULT_LEEWAY,
+        max_token_size: int = DEFAULT_MAX_TOKEN_SIZE,
         jwks_refetch_interval: float = 60.0,
         jwks_max_age: float = 3600.0,
         jwks_uri: str | None = None,
@@ -80,6 +114,11 @@ class TokenVerifier:
         if unsupported:
             # "none" and HS* are refused here, not merely left out of a default.
             raise ValueError(f"unsupported or unsafe algorithms: {sorted(unsupported)}")
+        if not 0 <= leeway <= MAX_LEEWAY:
+            raise ValueError(f"leeway must be between 0 and {MAX_LEEWAY:g} seconds")
+        if max_token_size < _MIN_TOKEN_SIZE:
+            raise ValueError(f"max_token_size must be at least {_MIN_TOKEN_SIZE} bytes")
+        self.max_token_size = max_token_size
         self.issuer = issuer
         self.audiences = frozenset([audience] if isinstance(audience, str) else audience)
         self.leeway = leeway
@@ -102,7 +141,13 @@ class TokenVerifier:
 
     def verify(self, token: str) -> AccessToken:
         """Return the verified token or raise ``InvalidToken`` (revocation included)."""
-        digest = hashlib.blake2b(token.encode(), digest_size=16).digest()
+        if len(token) > self.max_token_size:
+            raise InvalidToken("the token is too large")
+        try:
+            raw = token.encode("ascii")
+        except UnicodeEncodeError:
+            raise InvalidToken("the token is malformed") from None
+        digest = hashlib.blake2b(raw, digest_size=16).digest()
         now = self._clock()
         hit = self._cache.get(digest)
         if hit is not None and now < hit[0].expires_at + self.leeway and hit[1] in self.keys:
@@ -130,35 +175,36 @@ class TokenVerifier:
             while len(self._cache) > self.cache_size:
                 self._cache.popitem(last=False)
 
+    def is_expired(self, token: AccessToken, now: float) -> bool:
+        """The one expiry rule, leeway included, for HTTP requests and WebSocket sessions."""
+        return now >= token.expires_at + self.leeway
+
     def _verify_uncached(self, token: str, now: float) -> tuple[AccessToken, str]:
-        try:
-            header_b64, payload_b64, signature_b64 = token.split(".")
-            header = json.loads(_b64(header_b64))
-            signature = _b64(signature_b64)
-        except (ValueError, binascii.Error) as exc:
-            raise InvalidToken("the token is malformed") from exc
-        if not isinstance(header, dict):
+        segments = _COMPACT_JWS.fullmatch(token)
+        if segments is None:
             raise InvalidToken("the token is malformed")
-        alg, kid = self._check_header(header)
+        header_b64, payload_b64, signature_b64 = segments.groups()
+        alg, kid = self._check_header(_json_object(header_b64))
         signing_key = self.keys.get(kid)
         if signing_key is None:
             raise InvalidToken("the token is signed with an unknown key")
-        if not key_fits(alg, signing_key.key) or signing_key.jwk_alg not in (None, alg):
+        if alg != signing_key.alg:
+            # The key decides the algorithm (RFC 8725 3.1); the header only has to agree.
             raise InvalidToken("the token's algorithm does not match its key")
-        signing_input = f"{header_b64}.{payload_b64}".encode()
-        if not self._algos[alg].verify(signing_input, signing_key.key, signature):
-            raise InvalidToken("the token signature is invalid")
         try:
-            claims = json.loads(_b64(payload_b64))
-        except (ValueError, binascii.Error) as exc:
-            raise InvalidToken("the token is malformed") from exc
-        if not isinstance(claims, dict):
-            raise InvalidToken("the token is malformed")
-        return self._check_claims(claims, now), kid
+            signature = _b64(signature_b64)
+            valid = self._algos[alg].verify(
+                f"{header_b64}.{payload_b64}".encode(), signing_key.key, signature
+            )
+        except _DECODE_ERRORS as exc:
+            raise InvalidToken("the token signature is invalid") from exc
+        if not valid:
+            raise InvalidToken("the token signature is invalid")
+        return self._check_claims(_json_object(payload_b64), now), kid
 
     def _check_header(self, header: Mapping[str, Any]) -> tuple[str, str]:
         alg = header.get("alg")
-        if alg not in self.algorithms:
+        if not isinstance(alg, str) or alg not in self.algorithms:
             raise InvalidToken("the token's signing algorithm is not accepted")
         typ = header.get("typ")
         if not isinstance(typ, str) or typ.lower() not in _TYPES:
@@ -182,7 +228,7 @@ class TokenVerifier:
         if not self.audiences.intersection(a for a in auds if isinstance(a, str)):
             raise InvalidToken("the token is not meant for this API (audience)")
         exp, iat = _number(claims, "exp"), _number(claims, "iat")
-        if now >= exp + self.leeway:
+        if now >= exp + self.leeway:  # as is_expired, spelled out before the token exists
             raise InvalidToken("the token has expired")
         if iat > now + self.leeway:
             raise InvalidToken("the token was issued in the future")

@@ -17,17 +17,27 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, Literal
 
 from websockets.asyncio.server import ServerConnection
+from websockets.datastructures import Headers
 from websockets.http11 import Request, Response
 
-from idp.middleware.errors import MiddlewareError
-from idp.middleware.guard import Authorized, ResourceGuard, origin_allowed
+from idp.middleware.errors import InvalidRequest, MiddlewareError
+from idp.middleware.guard import Authorized, ResourceGuard, origin_allowed, single_valued
 from idp.middleware.ws import (
+    AUTH_MESSAGE_OVERHEAD,
     BEARER_PROTOCOL_PREFIX,
     CLOSE_POLICY,
     WebSocketSession,
     parse_auth_message,
     token_from_subprotocols,
 )
+
+
+def _one(headers: Headers, name: str) -> str | None:
+    """A header that decides who is let in; sent twice, neither copy is safe to pick."""
+    values = headers.get_all(name)
+    if len(values) > 1:
+        raise InvalidRequest(f"the {name} header was sent more than once")
+    return values[0] if values else None
 
 
 def _protocols(request: Request) -> list[str]:
@@ -50,28 +60,33 @@ def guard_handshake(
     scopes, allowed = tuple(scopes), None if origins is None else tuple(origins)
 
     def process_request(connection: ServerConnection, request: Request) -> Response | None:
-        if not origin_allowed(request.headers.get("Origin"), allowed):
-            return connection.respond(403, "Origin not allowed\n")
-        authorization = request.headers.get("Authorization")
-        from_protocol = token_from_subprotocols(_protocols(request))
-        if authorization is None and from_protocol is not None:
-            authorization = f"Bearer {from_protocol}"
-        query = dict(_query(request.path))
-        if authorization is None and "access_token" not in query and not required:
-            return None
         try:
+            origin = _one(request.headers, "Origin")
+            if not origin_allowed(origin, allowed):
+                return connection.respond(403, "Origin not allowed\n")
+            authorization = _one(request.headers, "Authorization")
+            from_protocol = token_from_subprotocols(_protocols(request))
+            if authorization is None and from_protocol is not None:
+                authorization = f"Bearer {from_protocol}"
+            query = single_valued(_query(request.path))
+            if authorization is None and "access_token" not in query and not required:
+                return None
             connection.tessera_auth = guard.authorize_request(  # type: ignore[attr-defined]
                 authorization, query, scopes, allow_query=query_token
             )
         except MiddlewareError as exc:
-            err = guard.error(exc)
-            response = connection.respond(err.status, err.body.decode())
-            for name, value in err.headers:
-                response.headers[name] = value
-            return response
+            return _refuse(connection, guard, exc)
         return None
 
     return process_request
+
+
+def _refuse(connection: ServerConnection, guard: ResourceGuard, exc: MiddlewareError) -> Response:
+    err = guard.error(exc)
+    response = connection.respond(err.status, err.body.decode())
+    for name, value in err.headers:
+        response.headers[name] = value
+    return response
 
 
 def _query(path: str) -> list[tuple[str, str]]:
@@ -117,13 +132,18 @@ def session_for(
     )
 
 
+def _auth_limit(session: WebSocketSession) -> int:
+    return session.guard.verifier.max_token_size + AUTH_MESSAGE_OVERHEAD
+
+
 async def sign_in_first_message(
     connection: ServerConnection, session: WebSocketSession, *, timeout: float = 10.0
 ) -> bool:
     """Read ``{"type": "auth", "token": ...}``; on failure close with 1008 and return False."""
     try:
         raw = await asyncio.wait_for(connection.recv(), timeout)
-        parse_auth_message(raw)  # fail fast on shape before touching crypto
+        # Fail fast on size and shape before touching crypto.
+        parse_auth_message(raw, _auth_limit(session))
         await session.sign_in(raw)
     except (TimeoutError, MiddlewareError) as exc:
         reason = exc.description if isinstance(exc, MiddlewareError) else "sign-in timed out"

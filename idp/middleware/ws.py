@@ -20,6 +20,7 @@ from idp.middleware.errors import InvalidRequest, InvalidToken, MiddlewareError,
 from idp.middleware.guard import ResourceGuard
 from idp.middleware.rfc6750 import require_scopes
 from idp.middleware.tokens import AccessToken
+from idp.middleware.verifier import DEFAULT_MAX_TOKEN_SIZE
 
 BEARER_PROTOCOL_PREFIX = "bearer."
 CLOSE_UNAUTHORIZED = 4401  # private-use range: "sign in again", unlike 1008's "go away"
@@ -34,11 +35,24 @@ def token_from_subprotocols(protocols: Iterable[str]) -> str | None:
     return None
 
 
-def parse_auth_message(raw: str | bytes) -> str:
-    """Token from an in-band ``{"type": "auth", "token": "..."}`` message."""
+# Room for the verifier's largest token (8 KiB by default) and the JSON around it.
+AUTH_MESSAGE_OVERHEAD = 1024
+
+
+def parse_auth_message(
+    raw: str | bytes, max_size: int = DEFAULT_MAX_TOKEN_SIZE + AUTH_MESSAGE_OVERHEAD
+) -> str:
+    """Token from an in-band ``{"type": "auth", "token": "..."}`` message.
+
+    The size is checked before parsing and every decode failure (bad UTF-8, bad or too
+    deeply nested JSON) is an ``InvalidRequest``, so a hostile message closes the connection
+    with 1008, never an unhandled error (1011).
+    """
+    if len(raw) > max_size:
+        raise InvalidRequest("the auth message is too large")
     try:
         message = json.loads(raw)
-    except ValueError as exc:
+    except (ValueError, RecursionError) as exc:
         raise InvalidRequest("the first message must be a JSON auth message") from exc
     if not isinstance(message, dict) or message.get("type") != "auth":
         raise InvalidRequest("the first message must be a JSON auth message")
@@ -73,7 +87,7 @@ class WebSocketSession:
         """Why the current token no longer holds, or None while it does."""
         if self.token is None:
             return "not signed in"
-        if self._clock() >= self.token.expires_at:
+        if self.guard.verifier.is_expired(self.token, self._clock()):
             return "the token has expired"
         revocations = self.guard.verifier.revocations
         return revocations.revoked_reason(self.token) if revocations is not None else None
@@ -109,7 +123,8 @@ class WebSocketSession:
 
     async def sign_in(self, raw_message: str | bytes) -> AccessToken:
         """In-band sign-in (or token refresh) with an auth message; keeps identity stable."""
-        auth = self.guard.authorize(parse_auth_message(raw_message), count=False)
+        limit = self.guard.verifier.max_token_size + AUTH_MESSAGE_OVERHEAD
+        auth = self.guard.authorize(parse_auth_message(raw_message, limit), count=False)
         old = self.token
         if old is not None and (old.subject, old.client_id) != (
             auth.token.subject,
@@ -148,7 +163,9 @@ class WebSocketSession:
             while not self.closed:
                 delay = None
                 if self.token is not None:
-                    delay = max(0.0, self.token.expires_at - self._clock())
+                    # Wake when is_expired turns true: the same leeway as HTTP requests.
+                    deadline = self.token.expires_at + self.guard.verifier.leeway
+                    delay = max(0.0, deadline - self._clock())
                 with contextlib.suppress(TimeoutError):  # the timeout *is* the expiry timer
                     await asyncio.wait_for(self._wake.wait(), delay)
                 self._wake.clear()

@@ -24,7 +24,7 @@ class OAuthClient(ClientMixin):
 
     def get_default_redirect_uri(self) -> str | None:
         # RFC 6749 3.1.2.3 permits a default only when exactly one URI is registered; OpenID
-        # requests without redirect_uri are refused earlier (SECURITY-CHECKLIST 11).
+        # requests without redirect_uri are refused earlier (docs/security.md#11).
         uris = self.policy.redirect_uris
         return uris[0] if len(uris) == 1 else None
 

@@ -1,4 +1,4 @@
-"""Security headers on every response (SECURITY-CHECKLIST 9), pages and machine endpoints alike.
+"""Security headers on every response (docs/security.md#9), pages and machine endpoints alike.
 
 Here rather than in idp.web so that the machine endpoints, answered in front of Flask, send the
 same ones without importing the web layer.

@@ -101,7 +101,7 @@ def authenticate(
     """The user for these credentials, or FieldErrors / LoginThrottled.
 
     Unknown account, wrong password and disabled account take the same work and give the same
-    message (SECURITY-CHECKLIST 20), so neither timing nor wording reveals who has an account.
+    message (docs/security.md#20), so neither timing nor wording reveals who has an account.
     """
     wait = throttle.retry_after(login, caller.ip)
     if wait:
@@ -180,7 +180,7 @@ class SessionPolicy:
 def open_session(
     uow: UnitOfWork, caller: Caller, user: Record, *, previous_token: str | None, amr: str = "pwd"
 ) -> str:
-    """A new session id at every login (SECURITY-CHECKLIST 21); the old one, if any, is dropped."""
+    """A new session id at every login (docs/security.md#21); the old one, if any, is dropped."""
     if previous_token:
         uow.sessions.delete(session_digest(previous_token))
     token = secrets.token_urlsafe(32)

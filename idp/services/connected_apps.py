@@ -1,4 +1,4 @@
-"""The apps a user has authorized, and taking that authorization back (SECURITY-CHECKLIST 22).
+"""The apps a user has authorized, and taking that authorization back (docs/security.md#22).
 
 Revoking goes through revocation.revoke_grant: the grant's refresh tokens die at once and its
 gid enters the revocation feed, so resource servers drop its access tokens within one poll.

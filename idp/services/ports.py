@@ -210,7 +210,7 @@ class PasswordHasher(Protocol):
     def verify(self, stored: str, password: str) -> bool: ...
     def needs_rehash(self, stored: str) -> bool: ...
     def burn(self, password: str) -> None:
-        """The work of one verification, for an unknown account (SECURITY-CHECKLIST 20)."""
+        """The work of one verification, for an unknown account (docs/security.md#20)."""
 
 
 class LoginThrottle(Protocol):

@@ -1,7 +1,7 @@
 """Cutting access off: grants, refresh token families, access tokens, suspended apps.
 
 Refresh tokens die at once (they are checked here); access tokens are self-contained JWTs, so
-their revocation is published in the feed that resource servers poll (SECURITY-CHECKLIST 22).
+their revocation is published in the feed that resource servers poll (docs/security.md#22).
 """
 
 from __future__ import annotations

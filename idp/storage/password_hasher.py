@@ -1,4 +1,4 @@
-"""argon2id password hashing (SECURITY-CHECKLIST 18) behind a small port."""
+"""argon2id password hashing (docs/security.md#18) behind a small port."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Failure throttles on the `limits` library: failed logins (SECURITY-CHECKLIST 20), sign-ups
+"""Failure throttles on the `limits` library: failed logins (docs/security.md#20), sign-ups
 per IP, and wrong device-flow user codes typed at /device (RFC 8628 5.1).
 
 Counters live in memory for one process, or in Redis when TESSERA_REDIS_URL is set so that

@@ -1,6 +1,6 @@
 """Account forms, and how a use case's FieldErrors land on any form.
 
-Flask-WTF adds the CSRF token to each form (SECURITY-CHECKLIST 10).
+Flask-WTF adds the CSRF token to each form (docs/security.md#10).
 """
 
 from __future__ import annotations

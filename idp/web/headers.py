@@ -1,4 +1,4 @@
-"""Security headers on every response (SECURITY-CHECKLIST 9).
+"""Security headers on every response (docs/security.md#9).
 
 Applied to every page rather than a chosen few: login, consent and error pages are the ones that
 matter most, and a page that forgets them is the one a clickjacker finds.

@@ -1,7 +1,7 @@
 """Scenario (a) in real Chromium: a new user registers, creates a web app in the developer
 portal and copies its secret; a real OAuth client (requests-oauthlib, PKCE S256) runs the code
 flow while the browser signs in and consents; it refreshes; the user revokes the app on
-/account/apps and the app's refresh token stops working (SECURITY-CHECKLIST 22)."""
+/account/apps and the app's refresh token stops working (docs/security.md#22)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""/account/apps: the apps a user authorized, in words, and revoking them (SECURITY-CHECKLIST 22)."""
+"""/account/apps: the apps a user authorized, in words, and revoking them (docs/security.md#22)."""
 
 from __future__ import annotations
 

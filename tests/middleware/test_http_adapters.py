@@ -1,4 +1,7 @@
-"""Flask, WSGI and ASGI adapters through their frameworks' test clients (sections 24, 26)."""
+"""Flask, WSGI and ASGI adapters through their frameworks' test clients.
+
+docs/security.md#24 and #26.
+"""
 
 from __future__ import annotations
 

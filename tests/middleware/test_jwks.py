@@ -1,4 +1,4 @@
-"""Key discovery, rotation and kid floods (security checklist section 25)."""
+"""Key discovery, rotation and kid floods (docs/security.md#25)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import uuid
 import pytest
 from freezegun import freeze_time
 
-from idp.middleware import InvalidToken, TokenVerifier
+from idp.middleware import InvalidToken, ServiceUnavailable, TokenVerifier
 from idp.middleware.http import UrllibFetcher
 from tests.middleware.conftest import AUDIENCE, ISSUER, FakeIdP, Signer
 
@@ -72,3 +72,34 @@ def test_checklist_25_symmetric_jwk_never_loaded(idp: FakeIdP) -> None:
 def test_plain_http_refused_off_loopback() -> None:
     with pytest.raises(ValueError, match="refusing"):
         UrllibFetcher()("http://idp.example.com/.well-known/openid-configuration", {})
+
+
+@pytest.mark.parametrize(
+    "discovery",
+    [["not", "an", "object"], {"issuer": ISSUER}, {"issuer": ISSUER, "jwks_uri": 7}],
+    ids=["list", "no-jwks-uri", "jwks-uri-not-a-string"],
+)
+def test_issue12_malformed_discovery_is_503_not_a_crash(
+    es256: Signer, idp: FakeIdP, discovery: object
+) -> None:
+    original = idp.route
+    idp.route = lambda url, headers: (  # type: ignore[method-assign]
+        (200, discovery) if "well-known" in url else original(url, headers)
+    )
+    with pytest.raises(ServiceUnavailable):
+        TokenVerifier(ISSUER, AUDIENCE, http=idp).verify(es256.token())
+
+
+@pytest.mark.parametrize(
+    "jwks", [["x"], {"keys": "x"}, {"keys": [1, None, {"kid": ["k"]}, {"kid": "k", "kty": 3}]}]
+)
+def test_issue12_malformed_jwks_trusts_no_key(es256: Signer, idp: FakeIdP, jwks: object) -> None:
+    from idp.middleware.jwks import parse_jwks
+
+    assert parse_jwks(jwks) == {}
+    original = idp.route
+    idp.route = lambda url, headers: (  # type: ignore[method-assign]
+        (200, jwks) if url.endswith("/jwks") else original(url, headers)
+    )
+    with pytest.raises((InvalidToken, ServiceUnavailable)):
+        TokenVerifier(ISSUER, AUDIENCE, http=idp).verify(es256.token())

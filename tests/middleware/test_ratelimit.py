@@ -1,4 +1,4 @@
-"""Tier rate limits: in memory and on Redis (security checklist section 28)."""
+"""Tier rate limits: in memory and on Redis (docs/security.md#28)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Revocation feed, local state, staleness policy, Redis fan-out (checklist section 26)."""
+"""Revocation feed, local state, staleness policy, Redis fan-out (docs/security.md#22)."""
 
 from __future__ import annotations
 
@@ -36,7 +36,7 @@ def poller(state: RevocationState, idp: FakeIdP, **kw) -> RevocationFeedPoller:
     )
 
 
-def test_checklist_26_revoked_jti_gid_and_suspended_client(
+def test_checklist_22_revoked_jti_gid_and_suspended_client(
     es256: Signer, idp: FakeIdP, state: RevocationState
 ) -> None:
     verifier = TokenVerifier(ISSUER, AUDIENCE, http=idp, revocations=state)
@@ -64,7 +64,7 @@ def test_checklist_26_revoked_jti_gid_and_suspended_client(
     assert verifier.verify(by_client).client_id == "bad-app"
 
 
-def test_checklist_26_poll_full_then_delta_with_cursor_and_basic_auth(
+def test_checklist_22_poll_full_then_delta_with_cursor_and_basic_auth(
     idp: FakeIdP, state: RevocationState
 ) -> None:
     idp.feed_responses = [
@@ -84,7 +84,7 @@ def test_checklist_26_poll_full_then_delta_with_cursor_and_basic_auth(
 
 
 @pytest.mark.parametrize("status,body", [(410, {}), (400, {"error": "invalid_cursor"})])
-def test_checklist_26_invalid_cursor_refetches_full(
+def test_checklist_22_invalid_cursor_refetches_full(
     idp: FakeIdP, state: RevocationState, status: int, body: dict
 ) -> None:
     idp.feed_responses = [
@@ -99,7 +99,7 @@ def test_checklist_26_invalid_cursor_refetches_full(
     assert [u for u, _ in idp.requests if "/revocations" in u][-1] == FEED
 
 
-def test_checklist_26_entries_pruned_at_expiry(state: RevocationState) -> None:
+def test_checklist_22_entries_pruned_at_expiry(state: RevocationState) -> None:
     with freeze_time("2030-03-17 17:46:40") as frozen:
         state.apply(
             {
@@ -114,7 +114,7 @@ def test_checklist_26_entries_pruned_at_expiry(state: RevocationState) -> None:
         assert set(state._jti) == {"b"} and not state._gid
 
 
-def test_checklist_26_feed_down_keeps_state_then_stale_fails_closed_for_writes(
+def test_checklist_22_feed_down_keeps_state_then_stale_fails_closed_for_writes(
     idp: FakeIdP, state: RevocationState
 ) -> None:
     idp.feed_responses = [feed("c1", True, revoked_tokens=[{"jti": "a", "exp": T0 + 999}])]
@@ -166,7 +166,7 @@ def _redis():
 
 
 @pytest.mark.skipif(_redis() is None, reason="Redis at 127.0.0.1:6379 unreachable")
-def test_checklist_26_redis_fan_out_reaches_other_process_state(idp: FakeIdP) -> None:
+def test_checklist_22_redis_fan_out_reaches_other_process_state(idp: FakeIdP) -> None:
     from idp.middleware.redis_broadcast import RedisRevocationBroadcaster
 
     channel = f"test:{uuid.uuid4().hex}"
@@ -187,7 +187,7 @@ def test_checklist_26_redis_fan_out_reaches_other_process_state(idp: FakeIdP) ->
         sub.stop()
 
 
-def test_checklist_26_poller_over_real_http_discovers_feed(http_idp) -> None:
+def test_checklist_22_poller_over_real_http_discovers_feed(http_idp) -> None:
     from idp.middleware.http import UrllibFetcher
 
     issuer, fake = http_idp

@@ -1,4 +1,7 @@
-"""WebSockets: handshake auth, Origin allow-list, expiry/revocation, per-command scopes (27)."""
+"""WebSockets: handshake auth, Origin allow-list, expiry/revocation, per-command scopes.
+
+docs/security.md#27.
+"""
 
 from __future__ import annotations
 
@@ -173,7 +176,7 @@ def test_checklist_27_ws_closed_at_expiry(guard, es256: Signer) -> None:
             async with connect(url, origin=ORIGIN, additional_headers=headers) as ws:
                 await ws.send(json.dumps({"id": 1, "scope": "orders:read"}))
                 assert json.loads(await ws.recv())["type"] == "ok"
-                clock.now = expires  # the token's lifetime is over
+                clock.now = expires + guard.verifier.leeway  # lifetime and leeway are over
                 await ws.send(json.dumps({"id": 2, "scope": "orders:read"}))
                 with pytest.raises(ConnectionClosed) as info:
                     await ws.recv()

@@ -1,4 +1,4 @@
-"""SECURITY-CHECKLIST 1-11: the authorization endpoint (RFC 9700 2.1, 4.11; RFC 8252; RFC 9207)."""
+"""docs/security.md#1-#11: the authorization endpoint (RFC 9700 2.1, 4.11; RFC 8252; RFC 9207)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""SECURITY-CHECKLIST 13: two concurrent refreshes with one token, exactly one wins (both databases)."""
+"""docs/security.md#13: two concurrent refreshes with one token, exactly one wins (both databases)."""
 
 from __future__ import annotations
 

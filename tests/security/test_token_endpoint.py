@@ -1,4 +1,4 @@
-"""SECURITY-CHECKLIST 12-17: the token endpoint (RFC 6749 4-6, RFC 9700 4.2-4.14, RFC 7636)."""
+"""docs/security.md#12-#17: the token endpoint (RFC 6749 4-6, RFC 9700 4.2-4.14, RFC 7636)."""
 
 from __future__ import annotations
 

@@ -1,7 +1,7 @@
 """The authorization endpoint's checks one by one, without Flask (RFC 6749 4.1.1, OIDC 3.1.2).
 
 Until the client and its redirect URI are trusted a refusal is NeverRedirect (an error page,
-SECURITY-CHECKLIST 3); after that it carries the RFC code that goes back to the app.
+docs/security.md#3); after that it carries the RFC code that goes back to the app.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""SECURITY-CHECKLIST 18-19: password rules and argon2id parameters."""
+"""docs/security.md#18 and #19: password rules and argon2id parameters."""
 
 from __future__ import annotations
 

@@ -2,7 +2,7 @@
 
 Each check is one small function with one refusal. ``TRUST_CHECKS`` establish the client and
 its redirect URI: until both are known good, a refusal must not send the browser anywhere, so
-those errors are ``NeverRedirect`` and become an error page (SECURITY-CHECKLIST 3). Refusals
+those errors are ``NeverRedirect`` and become an error page (docs/security.md#3). Refusals
 from ``REQUEST_CHECKS`` on go back to the app with ``state`` and ``iss`` (idp.web.authorize.
 responses). Login and consent come after these, in idp.web.authorize.views.
 
@@ -117,7 +117,7 @@ def reject_suspended_client(request: AuthorizationRequest) -> None:
 
 def default_redirect_uri(request: AuthorizationRequest) -> None:
     """RFC 6749 3.1.2.3: omitted only when exactly one is registered and OpenID is not asked
-    for (OIDC Core 3.1.2.1 makes it required, SECURITY-CHECKLIST 11)."""
+    for (OIDC Core 3.1.2.1 makes it required, docs/security.md#11)."""
     given = request.params.get("redirect_uri", "")
     registered = request.client.redirect_uris
     is_openid = "openid" in request.params.get("scope", "").split()
