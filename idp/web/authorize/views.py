@@ -119,7 +119,7 @@ def _decide(auth: AuthorizationRequest) -> Response:
     if existing is not None and not missing and "consent" not in auth.prompt:
         return _approve(auth, grant, scopes)
     consent_possible(auth)
-    return consent_page(auth.client, auth.params, scopes, missing)
+    return consent_page(auth.client, auth.params, auth.registered_redirect_uri, scopes, missing)
 
 
 def _answer_consent(auth: AuthorizationRequest, decision: str | None) -> Response:
