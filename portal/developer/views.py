@@ -9,7 +9,7 @@ from werkzeug.datastructures import FileStorage
 
 from idp.domain.clients import APP_TYPES
 from idp.errors import FieldErrors
-from idp.services import access_requests, app_admin, app_usage, apps, logos
+from idp.services import access_requests, app_admin, app_specs, app_usage, apps, logos
 from idp.services.app_specs import ClientSpec
 from idp.web.context import caller, tessera, uow
 from idp.web.forms import apply_field_errors
@@ -83,6 +83,9 @@ def show(client_id: str):
         client=client,
         app_type=APP_TYPES[client.app_type],
         rate=app_admin.limits_of(tessera().catalogue, client),
+        held=app_specs.held_scopes(
+            client.app_type, list(client.allowed_scopes or []), tessera().catalogue
+        ),
         usage=stats,
         chart=bar_chart(stats.daily, "Tokens issued per day, last 30 days"),
         requests=access_requests.for_client(work, client.id),

@@ -6,7 +6,7 @@ from flask import flash, redirect, render_template, request, url_for
 
 from idp.domain.clients import APP_TYPES
 from idp.errors import FieldErrors
-from idp.services import access_requests, app_admin, app_members, apps
+from idp.services import access_requests, app_admin, app_members, app_specs, apps
 from idp.services.ports import Record
 from idp.web.context import caller, tessera, uow
 from idp.web.forms import ConfirmForm, apply_field_errors, flash_errors
@@ -80,7 +80,8 @@ def access(client_id: str):
     """Ask for restricted scopes or a higher tier; see every request and the admin's answer."""
     client = my_app(client_id).client
     catalogue = tessera().catalogue
-    scope_form = ScopeRequestForm(prefix="s").setup(catalogue, list(client.allowed_scopes or []))
+    held = app_specs.held_scopes(client.app_type, list(client.allowed_scopes or []), catalogue)
+    scope_form = ScopeRequestForm(prefix="s").setup(catalogue, client.app_type, held)
     tier_form = TierRequestForm(prefix="t").setup(catalogue, client.tier)
     kind = request.form.get("kind") if request.method == "POST" else None
     form = {"scopes": scope_form, "tier": tier_form}.get(kind or "")
@@ -98,6 +99,7 @@ def access(client_id: str):
         client=client,
         scope_form=scope_form,
         tier_form=tier_form,
+        held=held,
         rate=app_admin.limits_of(catalogue, client),
         tiers=catalogue.tiers,
         requests=access_requests.for_client(uow(), client.id),

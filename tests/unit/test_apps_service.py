@@ -197,7 +197,7 @@ def test_approving_a_scope_request_grants_the_scopes(uow, owner):
         access_requests.request_scopes(
             uow, CATALOGUE, CALLER, client, owner.id, ["orders:write"], WHY
         )
-    access_requests.approve(uow, CALLER, 99, row.id)
+    access_requests.approve(uow, CALLER, 99, row.id, catalogue=CATALOGUE)
     assert "orders:write" in client.allowed_scopes
     assert (row.status, row.decided_by) == ("approved", 99)
     with pytest.raises(FieldErrors, match="already approved"):
