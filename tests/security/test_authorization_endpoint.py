@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from urllib.parse import quote
+
 import pytest
 
 from idp.domain.clients import InvalidRedirectUri, check_redirect_uri, redirect_uri_matches
@@ -373,3 +375,17 @@ def test_checklist_2_redirect_host_is_a_plain_hostname(uri):
     """A registered host ends up in the consent page's CSP: letters, digits, dots, dashes only."""
     with pytest.raises(InvalidRedirectUri, match="host"):
         check_redirect_uri(uri, "web")
+
+
+@pytest.mark.parametrize(
+    "next_url",
+    ["/account;frame-ancestors *", "/account\r\nSet-Cookie: x=1", "/account\x00", "/é ü"],
+)
+def test_checklist_9_login_redirect_location_is_not_request_text(client, auth, user, next_url):
+    """The `next` a login returns to reaches the Location header encoded, never raw (no 500)."""
+    response = auth.login(next_url=quote(next_url, safe="/"))
+    assert response.status_code == 303
+    location = response.headers["Location"]
+    assert location.startswith("/") and not location.startswith("//")
+    assert all(33 <= ord(c) < 127 for c in location), location
+    assert "frame-ancestors *" not in _header_text(response)
