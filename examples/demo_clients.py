@@ -9,11 +9,11 @@ credentials are kept in the instance folder and reused while the apps exist.
 from __future__ import annotations
 
 import json
-import os
 import sys
 from pathlib import Path
 
 from idp import create_app
+from idp.config import write_private
 from idp.services import apps
 from idp.services.context import Caller
 from idp.storage.unit_of_work import SqlAlchemyUnitOfWork
@@ -58,8 +58,7 @@ def ensure_apps() -> dict[str, dict[str, str]]:
                 allow_restricted=True,  # an operator's decision, like `tessera clients create`
             )
             out[key] = {"client_id": client.client_id, "client_secret": secret or ""}
-    path.write_text(json.dumps(out, indent=2))
-    os.chmod(path, 0o600)
+    write_private(path, json.dumps(out, indent=2))  # 0600 from the start: it holds secrets
     return out
 
 

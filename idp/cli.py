@@ -6,7 +6,6 @@
 from __future__ import annotations
 
 import json
-import os
 import secrets
 import sys
 from pathlib import Path
@@ -16,6 +15,7 @@ import click
 from flask import current_app
 from flask.cli import FlaskGroup, with_appcontext
 
+from idp.config import write_private
 from idp.errors import FieldErrors
 from idp.services import accounts, users_admin
 from idp.services.context import Caller
@@ -96,11 +96,7 @@ def create_admin(username: str, email: str, password: str) -> None:
 
 def _remember_demo_credentials(lines: list[str]) -> Path:
     path = Path(current_app.instance_path) / "demo-credentials.txt"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
-    with os.fdopen(fd, "a") as fh:
-        fh.write("\n".join(lines) + "\n")
-    return path
+    return write_private(path, "\n".join(lines) + "\n", append=True)
 
 
 @click.command("seed-demo")

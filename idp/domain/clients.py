@@ -10,7 +10,7 @@ import ipaddress
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
 from idp.domain.grants import (  # noqa: F401 - the grant type names, also importable from here
     AUTHORIZATION_CODE,
@@ -45,6 +45,8 @@ APP_TYPES: dict[str, AppType] = {
 }
 
 _REVERSE_DOMAIN_SCHEME = re.compile(r"^[a-z][a-z0-9+\-]*(\.[a-z0-9+\-]+)+$")
+# The host goes into the consent page's CSP: nothing there may end or extend a directive.
+_PLAIN_NETLOC = re.compile(r"([A-Za-z0-9.\-]+|\[[0-9A-Fa-f:.]+\])(:[0-9]{1,5})?", re.ASCII)
 
 
 class InvalidRedirectUri(ValueError):
@@ -81,6 +83,10 @@ def check_redirect_uri(uri: str, app_type: str) -> str:
     if parts.username or parts.password:
         raise InvalidRedirectUri(f"{uri}: a redirect URI must not contain a user name or password.")
     scheme = parts.scheme.lower()
+    if scheme in ("http", "https") and not _PLAIN_NETLOC.fullmatch(parts.netloc):
+        raise InvalidRedirectUri(
+            f"{uri}: the host may contain only letters, digits, dots and dashes."
+        )
     if scheme == "https":
         if not parts.hostname:
             raise InvalidRedirectUri(f"{uri}: an https redirect URI needs a host.")
@@ -124,32 +130,61 @@ def check_redirect_uris(uris: Iterable[str], app_type: str) -> tuple[list[str], 
     return valid, errors
 
 
-def _without_port(uri: str) -> str:
-    parts = urlsplit(uri)
-    host = parts.hostname or ""
-    if ":" in host:
-        host = f"[{host}]"
-    return urlunsplit((parts.scheme, host, parts.path, parts.query, ""))
+_PORT = re.compile(r"[0-9]{1,5}", re.ASCII)
+
+
+def _loopback_parts(uri: str) -> tuple[str, str, str] | None:
+    """(host, port, rest) of an http loopback URI written plainly, else None.
+
+    Read by hand rather than by urlsplit, which skips userinfo: "http://x;...@127.0.0.1/cb" has
+    127.0.0.1 for hostname, and that is how request text once reached the consent page's CSP.
+    """
+    if not uri.startswith("http://"):
+        return None
+    after_scheme = uri[len("http://") :]
+    cut = min((i for i in map(after_scheme.find, "/?#") if i >= 0), default=len(after_scheme))
+    netloc, rest = after_scheme[:cut], after_scheme[cut:]
+    if "@" in netloc or "#" in rest:
+        return None
+    if netloc.startswith("["):
+        host, _, port_part = netloc.partition("]")
+        host += "]"
+    else:
+        host, _, port_part = netloc.partition(":")
+        port_part = ":" + port_part if ":" in netloc else ""
+    if port_part and not (
+        port_part.startswith(":") and _PORT.fullmatch(port_part[1:]) and int(port_part[1:]) <= 65535
+    ):
+        return None
+    if not is_loopback_host(host) or host.strip("[]") != str(
+        ipaddress.ip_address(host.strip("[]"))
+    ):
+        return None  # only the canonical literal: "127.1" is not "127.0.0.1" to a reviewer
+    return host, port_part[1:], rest
+
+
+def matching_redirect_uri(requested: str, registered: Iterable[str]) -> str | None:
+    """The registered URI that `requested` stands for, or None (SECURITY-CHECKLIST 1).
+
+    Exact string match; the one exception is an http loopback URI, which may name any port
+    (RFC 8252 7.3, RFC 9700 2.1) and differ in nothing else: no userinfo, the same host literal,
+    path and query.
+    """
+    registered = list(registered)
+    if requested in registered:
+        return requested
+    wanted = _loopback_parts(requested)
+    if wanted is None:
+        return None
+    for uri in registered:
+        have = _loopback_parts(uri)
+        if have is not None and (have[0], have[2]) == (wanted[0], wanted[2]):
+            return uri
+    return None
 
 
 def redirect_uri_matches(requested: str, registered: Iterable[str]) -> bool:
-    """Exact string match; the only exception is the port of an http loopback URI (RFC 8252 7.3)."""
-    registered = list(registered)
-    if requested in registered:
-        return True
-    try:
-        parts = urlsplit(requested)
-        parts.port  # noqa: B018 - raises on a malformed port
-    except ValueError:
-        return False
-    if parts.scheme != "http" or not is_loopback_host(parts.hostname) or parts.fragment:
-        return False
-    wanted = _without_port(requested)
-    for uri in registered:
-        reg = urlsplit(uri)
-        if reg.scheme == "http" and is_loopback_host(reg.hostname) and _without_port(uri) == wanted:
-            return True
-    return False
+    return matching_redirect_uri(requested, registered) is not None
 
 
 @dataclass(frozen=True)

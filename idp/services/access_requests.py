@@ -12,6 +12,7 @@ from idp.domain.clock import utcnow
 from idp.domain.scopes import ScopeCatalogue
 from idp.errors import FieldErrors
 from idp.services import audit
+from idp.services.app_specs import scope_problems
 from idp.services.context import Caller
 from idp.services.ports import Record, UnitOfWork
 
@@ -29,13 +30,20 @@ def justification(text: str) -> str:
 
 
 def wanted_scopes(
-    catalogue: ScopeCatalogue, held: list[str], pending: Sequence[Record], scopes: list[str]
+    catalogue: ScopeCatalogue,
+    app_type: str,
+    held: list[str],
+    pending: Sequence[Record],
+    scopes: list[str],
 ) -> list[str]:
-    """The restricted scopes worth asking for, or FieldErrors on "scopes"."""
+    """The restricted scopes worth asking for, or FieldErrors on "scopes".
+
+    What may be asked for is what the app may hold: the rule of app creation (app_specs).
+    """
     wanted = list(dict.fromkeys(s for s in scopes if s))
-    unknown = catalogue.unknown(wanted)
-    if unknown:
-        raise FieldErrors(f"Unknown scope(s): {', '.join(unknown)}.", "scopes")
+    problems = scope_problems(app_type, wanted, catalogue, allow_restricted=True)
+    if problems:
+        raise FieldErrors({"scopes": problems})
     wanted = [s for s in wanted if s not in held]
     if not wanted:
         raise FieldErrors("The app already has every scope requested.", "scopes")
@@ -71,7 +79,8 @@ def request_scopes(
     why: str,
 ) -> Record:
     pending = uow.access_requests.pending_for_client(client.id)
-    wanted = wanted_scopes(catalogue, list(client.allowed_scopes or []), pending, scopes)
+    held = list(client.allowed_scopes or [])
+    wanted = wanted_scopes(catalogue, client.app_type, held, pending, scopes)
     row = file(uow, caller, client, user_id, justification(why), kind="scopes", scopes=wanted)
     uow.commit()
     return row
@@ -107,8 +116,15 @@ def queue(
     return list(uow.access_requests.with_status(status, limit=limit, offset=offset))
 
 
-def _grant(client: Record, row: Record) -> None:
+def _grant(catalogue: ScopeCatalogue, client: Record, row: Record) -> None:
     if row.kind == "scopes":
+        # A request filed before a rule changed is checked again: approval grants nothing the
+        # app could not be created with.
+        problems = scope_problems(
+            client.app_type, list(row.scopes), catalogue, allow_restricted=True
+        )
+        if problems:
+            raise FieldErrors({"request": problems})
         client.allowed_scopes = list(dict.fromkeys([*(client.allowed_scopes or []), *row.scopes]))
     else:
         client.tier = row.tier
@@ -116,7 +132,13 @@ def _grant(client: Record, row: Record) -> None:
 
 
 def _decide(
-    uow: UnitOfWork, caller: Caller, admin_id: int, request_id: int, status: str, reason: str
+    uow: UnitOfWork,
+    caller: Caller,
+    admin_id: int,
+    request_id: int,
+    status: str,
+    reason: str,
+    catalogue: ScopeCatalogue | None = None,
 ) -> Record:
     row = uow.access_requests.get(request_id)
     if row is None:
@@ -130,7 +152,7 @@ def _decide(
     row.reason = reason[:2000]
     client = uow.clients.get(row.client_pk)
     if status == APPROVED and client is not None:
-        _grant(client, row)
+        _grant(catalogue, client, row)
     audit.record(
         uow, f"access_request.{status}", caller, user_id=admin_id,
         client_id=client.client_id if client else None, request_id=row.id, kind=row.kind,
@@ -141,9 +163,15 @@ def _decide(
 
 
 def approve(
-    uow: UnitOfWork, caller: Caller, admin_id: int, request_id: int, reason: str = ""
+    uow: UnitOfWork,
+    caller: Caller,
+    admin_id: int,
+    request_id: int,
+    reason: str = "",
+    *,
+    catalogue: ScopeCatalogue,
 ) -> Record:
-    return _decide(uow, caller, admin_id, request_id, APPROVED, reason)
+    return _decide(uow, caller, admin_id, request_id, APPROVED, reason, catalogue)
 
 
 def deny(uow: UnitOfWork, caller: Caller, admin_id: int, request_id: int, reason: str) -> Record:

@@ -133,6 +133,7 @@ def authenticate(
 def change_password(
     uow: UnitOfWork,
     hasher: PasswordHasher,
+    throttle: LoginThrottle,
     caller: Caller,
     user: Record,
     *,
@@ -140,7 +141,17 @@ def change_password(
     new: str,
     keep_session: str,
 ) -> None:
+    """A wrong current password is a password guess: it spends the login's budget (per account
+    and per IP, SECURITY-CHECKLIST 20), so a stolen session cannot guess without limit."""
+    wait = throttle.retry_after(user.username, caller.ip)
+    if wait:
+        audit.record(uow, "password.change_throttled", caller, user_id=user.id)
+        uow.commit()
+        raise LoginThrottled(wait)
     if not hasher.verify(user.password_hash, current):
+        throttle.record_failure(user.username, caller.ip)
+        audit.record(uow, "password.change_failed", caller, user_id=user.id)
+        uow.commit()
         raise FieldErrors("Your current password is not correct.", "current_password")
     try:
         check_password(new, username=user.username, email=user.email)

@@ -6,7 +6,7 @@ import secrets
 import string
 from dataclasses import dataclass, field
 
-from idp.domain.clients import APP_TYPES, check_redirect_uris
+from idp.domain.clients import APP_TYPES, CLIENT_CREDENTIALS, check_redirect_uris
 from idp.domain.scopes import ScopeCatalogue
 from idp.errors import FieldErrors
 
@@ -51,13 +51,16 @@ def _check_redirects(spec: ClientSpec, errors: dict[str, list[str]]) -> None:
     spec.post_logout_redirect_uris = logout_uris
 
 
-def _check_scopes(
-    spec: ClientSpec,
-    catalogue: ScopeCatalogue,
-    allow_restricted: bool,
-    errors: dict[str, list[str]],
-) -> None:
-    scopes = list(dict.fromkeys(spec.scopes))
+def acts_for_itself(app_type: str) -> bool:
+    """An app whose only grant is client_credentials: its tokens carry machine scopes only."""
+    return APP_TYPES[app_type].grant_types == (CLIENT_CREDENTIALS,)
+
+
+def scope_problems(
+    app_type: str, scopes: list[str], catalogue: ScopeCatalogue, *, allow_restricted: bool
+) -> list[str]:
+    """Why an app of this type may not hold these scopes: the one rule for creating an app,
+    editing it, asking for more (access requests) and approving what was asked."""
     problems = []
     unknown = catalogue.unknown(scopes)
     if unknown:
@@ -65,7 +68,7 @@ def _check_scopes(
     restricted = catalogue.restricted(scopes)
     if restricted and not allow_restricted:
         problems.append(f"Restricted scope(s) need an admin's approval: {', '.join(restricted)}.")
-    if spec.app_type == "service":
+    if acts_for_itself(app_type):
         user_scopes = [
             s for s in scopes if s in catalogue.scopes and not catalogue.scopes[s].machine
         ]
@@ -73,6 +76,26 @@ def _check_scopes(
             problems.append(
                 f"A service acts for itself and cannot hold user scopes: {', '.join(user_scopes)}."
             )
+    return problems
+
+
+def held_scopes(app_type: str, allowed: list[str], catalogue: ScopeCatalogue) -> list[str]:
+    """The allowed scopes a token of this app can carry, as the token endpoint decides it (a
+    client_credentials token carries machine scopes only): what the portal shows as held."""
+    known = [s for s in allowed if s in catalogue.scopes]
+    if acts_for_itself(app_type):
+        return [s for s in known if catalogue.scopes[s].machine]
+    return known
+
+
+def _check_scopes(
+    spec: ClientSpec,
+    catalogue: ScopeCatalogue,
+    allow_restricted: bool,
+    errors: dict[str, list[str]],
+) -> None:
+    scopes = list(dict.fromkeys(spec.scopes))
+    problems = scope_problems(spec.app_type, scopes, catalogue, allow_restricted=allow_restricted)
     if problems:
         errors["scopes"] = problems
     spec.scopes = scopes

@@ -92,7 +92,9 @@ def _checked(
         errors.update(exc.errors)
     if scope_request is not None and scope_request.scopes:
         try:
-            wanted = access_requests.wanted_scopes(catalogue, spec.scopes, [], scope_request.scopes)
+            wanted = access_requests.wanted_scopes(
+                catalogue, spec.app_type, spec.scopes, [], scope_request.scopes
+            )
         except FieldErrors as exc:
             errors["restricted_scopes"] = exc.errors["scopes"]
         try:

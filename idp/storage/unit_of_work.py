@@ -17,6 +17,7 @@ from idp.storage.repositories.apps import (
     SqlAlchemyLogoRepository,
     SqlAlchemyMemberRepository,
 )
+from idp.storage.repositories.invitations import SqlAlchemyInvitationRepository
 from idp.storage.repositories.keys import SqlAlchemySigningKeyRepository
 from idp.storage.repositories.maintenance import SqlAlchemyPruning
 from idp.storage.repositories.oauth import (
@@ -45,6 +46,7 @@ class SqlAlchemyUnitOfWork:
     revocations = SqlAlchemyRevocationLog()
     pruning = SqlAlchemyPruning()
     members = SqlAlchemyMemberRepository()
+    invitations = SqlAlchemyInvitationRepository()
     access_requests = SqlAlchemyAccessRequestRepository()
     logos = SqlAlchemyLogoRepository()
     app_usage = SqlAlchemyAppUsageRepository()

@@ -30,12 +30,17 @@ def change_password():
                 accounts.change_password(
                     work,
                     tessera().hasher,
+                    tessera().throttle,
                     caller(),
                     user,
                     current=form.current_password.data,
                     new=form.new_password.data,
                     keep_session=accounts.session_digest(session[SESSION_KEY]),
                 )
+        except accounts.LoginThrottled as exc:
+            form.form_errors.append(str(exc))
+            page = render_template("account/index.html", user=user, form=form)
+            return page, 429, {"Retry-After": str(exc.retry_after)}
         except FieldErrors as exc:
             apply_field_errors(form, exc)
         else:

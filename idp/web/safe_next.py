@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlsplit
+
+# Characters a path and query may carry as they are; anything else is percent-encoded, so the
+# Location header never holds raw request text (SECURITY-CHECKLIST 9, issue 12 item 1).
+_URL_SAFE = "/?&=%:@!$'()*+,;~-._"
 
 
 def safe_next(target: str | None, default: str = "/account") -> str:
     if not target or not isinstance(target, str):
         return default
+    if any(ord(c) < 32 or ord(c) == 127 for c in target):
+        return default  # a CR or LF would split the header; Werkzeug refuses it with a 500
     parts = urlsplit(target)
     if (
         parts.scheme
@@ -17,4 +23,4 @@ def safe_next(target: str | None, default: str = "/account") -> str:
         or "\\" in target
     ):
         return default
-    return target
+    return quote(target, safe=_URL_SAFE)

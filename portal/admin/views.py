@@ -59,10 +59,14 @@ def decide(request_id: int):
     if not form.validate_on_submit():
         message = " ".join(form.reason.errors) or "The form could not be read; please try again."
         return _queue_page(access_requests.PENDING, {request_id: message}, {request_id: reason})
-    decide_fn = access_requests.approve if decision == "approve" else access_requests.deny
     try:
         with uow() as work:
-            row = decide_fn(work, caller(), admin().id, request_id, reason)
+            if decision == "approve":
+                row = access_requests.approve(
+                    work, caller(), admin().id, request_id, reason, catalogue=tessera().catalogue
+                )
+            else:
+                row = access_requests.deny(work, caller(), admin().id, request_id, reason)
     except FieldErrors as exc:
         if exc.message == access_requests.NO_SUCH_REQUEST:
             abort(404)

@@ -9,6 +9,7 @@ from wtforms.validators import DataRequired, Length, Optional, ValidationError
 
 from idp.domain.clients import APP_TYPES
 from idp.domain.scopes import ScopeCatalogue
+from idp.services.app_specs import scope_problems
 
 GRACE_CHOICES = [
     (0, "None: the old secret stops working now"),
@@ -78,8 +79,14 @@ class ScopeRequestForm(FlaskForm):
         "Why does the app need them?", validators=[DataRequired(), Length(min=10, max=2000)]
     )
 
-    def setup(self, catalogue: ScopeCatalogue, held: list[str]) -> ScopeRequestForm:
-        self.scopes.choices = [c for c in _choices(catalogue, restricted=True) if c[0] not in held]
+    def setup(self, catalogue: ScopeCatalogue, app_type: str, held: list[str]) -> ScopeRequestForm:
+        """Offers what this app may hold and does not yet: the rule of app creation."""
+        self.scopes.choices = [
+            c
+            for c in _choices(catalogue, restricted=True)
+            if c[0] not in held
+            and not scope_problems(app_type, [c[0]], catalogue, allow_restricted=True)
+        ]
         return self
 
 

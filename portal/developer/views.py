@@ -9,10 +9,18 @@ from werkzeug.datastructures import FileStorage
 
 from idp.domain.clients import APP_TYPES
 from idp.errors import FieldErrors
-from idp.services import access_requests, app_admin, app_usage, apps, logos
+from idp.services import (
+    access_requests,
+    app_admin,
+    app_members,
+    app_specs,
+    app_usage,
+    apps,
+    logos,
+)
 from idp.services.app_specs import ClientSpec
 from idp.web.context import caller, tessera, uow
-from idp.web.forms import apply_field_errors
+from idp.web.forms import ConfirmForm, apply_field_errors
 from idp.web.sessions import current_user
 from portal.developer.blueprint import bp, my_app, owner_only, remember_secret
 from portal.developer.charts import bar_chart
@@ -42,7 +50,13 @@ def _details(form: Any) -> dict[str, Any]:
 
 @bp.route("")
 def index():
-    return render_template("portal/index.html", apps=apps.apps_for_user(uow(), current_user().id))
+    user_id = current_user().id
+    return render_template(
+        "portal/index.html",
+        apps=apps.apps_for_user(uow(), user_id),
+        invitations=app_members.invitations_for(uow(), user_id),
+        answer_form=ConfirmForm(),
+    )
 
 
 @bp.route("/apps/new", methods=["GET", "POST"])
@@ -83,6 +97,9 @@ def show(client_id: str):
         client=client,
         app_type=APP_TYPES[client.app_type],
         rate=app_admin.limits_of(tessera().catalogue, client),
+        held=app_specs.held_scopes(
+            client.app_type, list(client.allowed_scopes or []), tessera().catalogue
+        ),
         usage=stats,
         chart=bar_chart(stats.daily, "Tokens issued per day, last 30 days"),
         requests=access_requests.for_client(work, client.id),

@@ -1,12 +1,13 @@
-"""Credentials, access requests (restricted scopes, tiers) and members of one app."""
+"""Credentials, access requests (restricted scopes, tiers), members of one app and the
+invitations to join one."""
 
 from __future__ import annotations
 
-from flask import flash, redirect, render_template, request, url_for
+from flask import abort, flash, redirect, render_template, request, url_for
 
 from idp.domain.clients import APP_TYPES
 from idp.errors import FieldErrors
-from idp.services import access_requests, app_admin, app_members, apps
+from idp.services import access_requests, app_admin, app_members, app_specs, apps
 from idp.services.ports import Record
 from idp.web.context import caller, tessera, uow
 from idp.web.forms import ConfirmForm, apply_field_errors, flash_errors
@@ -80,7 +81,8 @@ def access(client_id: str):
     """Ask for restricted scopes or a higher tier; see every request and the admin's answer."""
     client = my_app(client_id).client
     catalogue = tessera().catalogue
-    scope_form = ScopeRequestForm(prefix="s").setup(catalogue, list(client.allowed_scopes or []))
+    held = app_specs.held_scopes(client.app_type, list(client.allowed_scopes or []), catalogue)
+    scope_form = ScopeRequestForm(prefix="s").setup(catalogue, client.app_type, held)
     tier_form = TierRequestForm(prefix="t").setup(catalogue, client.tier)
     kind = request.form.get("kind") if request.method == "POST" else None
     form = {"scopes": scope_form, "tier": tier_form}.get(kind or "")
@@ -98,6 +100,7 @@ def access(client_id: str):
         client=client,
         scope_form=scope_form,
         tier_form=tier_form,
+        held=held,
         rate=app_admin.limits_of(catalogue, client),
         tiers=catalogue.tiers,
         requests=access_requests.for_client(uow(), client.id),
@@ -113,14 +116,14 @@ def members(client_id: str):
         if form.validate_on_submit():
             try:
                 with uow() as work:
-                    added = app_members.add_member(
+                    answer = app_members.invite(
                         work, caller(), found, current_user().id, form.username.data,
                         form.role.data,
                     )  # fmt: skip
             except FieldErrors as exc:
                 apply_field_errors(form, exc)
             else:
-                flash(f"{added.username} can now work on {client.name}.", "success")
+                flash(answer, "success")
                 return redirect(url_for("developer.members", client_id=client_id), code=303)
     status = 400 if request.method == "POST" else 200
     return render_template(
@@ -131,6 +134,25 @@ def members(client_id: str):
         members=app_members.members(uow(), client),
         remove_form=ConfirmForm(),
     ), status
+
+
+@bp.route("/invitations/<int:invitation_id>/<any(accept, decline):decision>", methods=["POST"])
+def answer_invitation(invitation_id: int, decision: str):
+    """Only the invitee may answer; anyone else finds no such invitation (404)."""
+    if not ConfirmForm().validate_on_submit():
+        abort(400)
+    try:
+        with uow() as work:
+            client = app_members.answer(
+                work, caller(), current_user().id, invitation_id, accept=decision == "accept"
+            )
+    except FieldErrors:
+        abort(404)
+    if decision == "accept" and client is not None:
+        flash(f"You are now a member of {client.name}.", "success")
+        return redirect(url_for("developer.show", client_id=client.client_id), code=303)
+    flash("The invitation was declined.", "success")
+    return redirect(url_for("developer.index"), code=303)
 
 
 @bp.route("/apps/<client_id>/members/<int:user_id>/remove", methods=["POST"])

@@ -36,8 +36,13 @@ def requests_of(app) -> list[AccessRequest]:
 def decide(app, request_id: int, approve: bool, reason: str = "") -> None:
     admin = register_user(app, "root")
     with app.app_context():
-        decision = access_requests.approve if approve else access_requests.deny
-        decision(SqlAlchemyUnitOfWork(), Caller(), admin, request_id, reason)
+        if approve:
+            catalogue = app.extensions["tessera"].catalogue
+            access_requests.approve(
+                SqlAlchemyUnitOfWork(), Caller(), admin, request_id, reason, catalogue=catalogue
+            )
+        else:
+            access_requests.deny(SqlAlchemyUnitOfWork(), Caller(), admin, request_id, reason)
 
 
 def ask(dev, client_id: str, **data):

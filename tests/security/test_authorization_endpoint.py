@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from urllib.parse import quote
+
 import pytest
 
 from idp.domain.clients import InvalidRedirectUri, check_redirect_uri, redirect_uri_matches
@@ -273,3 +275,117 @@ def test_suspended_app_is_an_error_page(app, flow, web_app):
         apps.suspend(uow, Caller(), uow.clients.by_client_id(web_app.client_id), "abuse")
     response = flow.authorize(web_app)
     assert response.status_code == 400 and "suspended" in response.get_data(as_text=True)
+
+
+# --- issue 12 item 1: loopback redirect URIs and the consent page's CSP ----------------------
+
+HOSTILE_LOOPBACK = "http://x;frame-ancestors *;@127.0.0.1:8765/callback"
+
+
+@pytest.mark.parametrize(
+    "requested",
+    [
+        HOSTILE_LOOPBACK,
+        "http://user@127.0.0.1:8765/callback",
+        "http://:@127.0.0.1:8765/callback",
+        "http://127.0.0.2:8765/callback",
+        "http://127.0.0.1:8765/callback/",
+        "http://127.0.0.1:8765/callback?x=1",
+        "http://127.0.0.1:8765/callback#frag",
+        "http://127.0.0.1:8765/Callback",
+        "HTTP://127.0.0.1:8765/callback",
+        "http://127.0.0.1:८७६५/callback",  # non-ASCII digits
+        "http://127.0.0.1:99999/callback",
+        "http://127.0.0.1:/callback",
+        "http://[::1]:8765/callback",
+        "http://127.1:8765/callback",
+    ],
+)
+def test_rfc8252_7_3_loopback_match_changes_only_the_port(requested):
+    """SECURITY-CHECKLIST 1 (RFC 8252 7.3, RFC 9700 2.1): any port, nothing else."""
+    assert not redirect_uri_matches(requested, [SPA_REDIRECT])
+
+
+def test_rfc8252_7_3_loopback_match_any_port_for_each_literal():
+    assert redirect_uri_matches("http://127.0.0.1:8765/callback", [SPA_REDIRECT])
+    assert redirect_uri_matches(
+        "http://127.0.0.1:1/callback?a=b", ["http://127.0.0.1:9/callback?a=b"]
+    )
+    assert redirect_uri_matches("http://[::1]:8765/cb", ["http://[::1]/cb"])
+    assert redirect_uri_matches("http://[::1]/cb", ["http://[::1]:80/cb"])
+
+
+def _header_text(response) -> str:
+    return "\n".join(f"{name}: {value}" for name, value in response.headers.items())
+
+
+def test_checklist_1_hostile_userinfo_redirect_is_an_error_page(flow, spa_app):
+    """The security review's example: userinfo must not pass as loopback, nor reach a header."""
+    response = flow.authorize(spa_app, redirect_uri=HOSTILE_LOOPBACK)
+    assert response.status_code == 400 and "Location" not in response.headers
+    assert "frame-ancestors *" not in _header_text(response)
+    assert "x;" not in _header_text(response)
+
+
+def test_checklist_9_consent_csp_comes_from_the_registration(flow, spa_app):
+    """form-action names the registered loopback origin (any port), never the request's text."""
+    page = flow.authorize(spa_app, redirect_uri="http://127.0.0.1:8765/callback")
+    assert page.status_code == 200
+    csp = page.headers["Content-Security-Policy"]
+    assert "form-action 'self' http://127.0.0.1:*;" in csp
+    assert csp.count("frame-ancestors") == 1 and "frame-ancestors 'none'" in csp
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/oauth/authorize?response_type=code&client_id={cid}&redirect_uri={bad}&scope=openid",
+        "/oauth/authorize?response_type=code&client_id={cid}&redirect_uri={ok}&scope=x&state={bad}",
+        "/oauth/logout?client_id={cid}&post_logout_redirect_uri={bad}&state={bad}",
+        "/login?next={bad}",
+        "/register?next={bad}",
+        "/account?x={bad}",
+        "/developers/apps/{bad}",
+        "/no/such/{bad}",
+    ],
+)
+def test_checklist_9_header_values_never_carry_request_text(flow, spa_app, path):
+    """Issue 12 item 1: no header value is built from request text (the CSP injection class)."""
+    from urllib.parse import quote
+
+    url = path.format(
+        cid=spa_app.client_id, bad=quote(HOSTILE_LOOPBACK, safe=""), ok=quote(SPA_REDIRECT)
+    )
+    response = flow.client.get(url)
+    text = _header_text(response)
+    assert "frame-ancestors *" not in text and "x;" not in text, text
+    assert response.status_code < 500
+
+
+@pytest.mark.parametrize(
+    "uri",
+    [
+        "https://x;sandbox/cb",
+        "https://a,b.example/cb",
+        "https://app.example.com'/cb",
+        "https://é.example/cb",
+    ],
+)
+def test_checklist_2_redirect_host_is_a_plain_hostname(uri):
+    """A registered host ends up in the consent page's CSP: letters, digits, dots, dashes only."""
+    with pytest.raises(InvalidRedirectUri, match="host"):
+        check_redirect_uri(uri, "web")
+
+
+@pytest.mark.parametrize(
+    "next_url",
+    ["/account;frame-ancestors *", "/account\r\nSet-Cookie: x=1", "/account\x00", "/é ü"],
+)
+def test_checklist_9_login_redirect_location_is_not_request_text(client, auth, user, next_url):
+    """The `next` a login returns to reaches the Location header encoded, never raw (no 500)."""
+    response = auth.login(next_url=quote(next_url, safe="/"))
+    assert response.status_code == 303
+    location = response.headers["Location"]
+    assert location.startswith("/") and not location.startswith("//")
+    assert all(33 <= ord(c) < 127 for c in location), location
+    assert "frame-ancestors *" not in _header_text(response)

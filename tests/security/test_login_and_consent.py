@@ -105,3 +105,45 @@ def test_login_page_names_the_app_waiting_for_it(client, user, web_app):
     response = Flow(client).authorize(web_app)
     page = client.get(response.headers["Location"])
     assert "to continue to <strong>Trade Helper</strong>" in page.get_data(as_text=True)
+
+
+def _fresh_login_then_abandon_consent(flow, web_app, **params):
+    """prompt=login, sign in again, and walk away from the consent page."""
+    response = flow.authorize(web_app, **params)
+    assert response.headers["Location"].startswith("/login")
+    token = csrf_token(flow.client, "/login")
+    after = flow.client.post(
+        response.headers["Location"],
+        data={"login": "trader", "password": PASSWORD, "csrf_token": token},
+    )
+    consent_page = flow.client.get(after.headers["Location"])
+    assert consent_page.status_code == 200  # abandoned here
+
+
+def test_oidc_prompt_login_mark_does_not_outlive_an_abandoned_consent(flow, web_app):
+    """OIDC Core 3.1.2.1: a fresh login counts for the one request it was made for (issue 12, 2)."""
+    _fresh_login_then_abandon_consent(flow, web_app, prompt="login")
+    again = flow.authorize(web_app, prompt="login")
+    assert again.status_code == 303 and again.headers["Location"].startswith("/login")
+    same_again = flow.authorize(web_app, prompt="login", state="st-123")
+    assert same_again.headers["Location"].startswith("/login")
+
+
+def test_oidc_max_age_after_an_abandoned_prompt_login_needs_a_new_login(flow, web_app):
+    _fresh_login_then_abandon_consent(flow, web_app, prompt="login")
+    with freeze_time(datetime.now(UTC)) as frozen:
+        frozen.tick(timedelta(seconds=5))
+        response = flow.authorize(web_app, max_age="1")
+        assert response.status_code == 303 and response.headers["Location"].startswith("/login")
+
+
+def test_oidc_prompt_login_mark_cleared_by_a_denial(flow, web_app):
+    response = flow.authorize(web_app, prompt="login")
+    token = csrf_token(flow.client, "/login")
+    after = flow.client.post(
+        response.headers["Location"],
+        data={"login": "trader", "password": PASSWORD, "csrf_token": token},
+    )
+    denied = flow.decide(flow.client.get(after.headers["Location"]), decision="deny")
+    assert query_of(denied.headers["Location"])["error"] == "access_denied"
+    assert flow.authorize(web_app, prompt="login").headers["Location"].startswith("/login")

@@ -55,6 +55,34 @@ class FakeClientRepository:
         return client.owner_id == user_id or self._members.role(client.id, user_id) is not None
 
 
+class FakeInvitationRepository:
+    def __init__(self, clients_of) -> None:
+        self.rows: list[SimpleNamespace] = []
+        self._clients_of = clients_of  # called late: the client repository is built after this
+        self._next = 1
+
+    def create(self, **fields):
+        row = SimpleNamespace(id=self._next, **fields)
+        self._next += 1
+        self.rows.append(row)
+        return row
+
+    def get(self, invitation_id):
+        return next((r for r in self.rows if r.id == invitation_id), None)
+
+    def pending(self, client_pk, user_id):
+        return next(
+            (r for r in self.rows if (r.client_pk, r.user_id) == (client_pk, user_id)), None
+        )
+
+    def for_user(self, user_id):
+        clients = self._clients_of()
+        return [(r, clients.get(r.client_pk), None) for r in self.rows if r.user_id == user_id]
+
+    def delete(self, row):
+        self.rows.remove(row)
+
+
 class FakeMemberRepository:
     def __init__(self, users) -> None:
         self.rows: list[SimpleNamespace] = []
@@ -161,6 +189,7 @@ def apps_unit_of_work() -> FakeUnitOfWork:
     )
     uow.members = FakeMemberRepository(uow.users)
     uow.clients = FakeClientRepository(uow.members)
+    uow.invitations = FakeInvitationRepository(lambda: uow.clients)
     return uow
 
 

@@ -155,17 +155,19 @@ def test_delete_revokes_every_grant_and_tells_the_feed(uow, owner):
 
 
 def test_members_see_the_app_and_only_an_owner_changes_them(uow, owner):
+    """Issue 12 item 15: an owner invites, the invitee's acceptance makes the member."""
     client, _ = create(uow, owner)
     dev, other = add_user(uow, "dev"), add_user(uow, "other")
     found = apps.app_for_user(uow, owner.id, client.client_id)
-    app_members.add_member(uow, CALLER, found, owner.id, "dev", "developer")
+    app_members.invite(uow, CALLER, found, owner.id, "dev", "developer")
+    assert apps.app_for_user(uow, dev.id, client.client_id) is None  # not before accepting
+    [invitation] = app_members.invitations_for(uow, dev.id)
+    app_members.answer(uow, CALLER, dev.id, invitation.id, accept=True)
     as_dev = apps.app_for_user(uow, dev.id, client.client_id)
     assert as_dev.role == "developer" and not as_dev.is_owner
     assert apps.app_for_user(uow, other.id, client.client_id) is None
     with pytest.raises(FieldErrors):
-        app_members.add_member(uow, CALLER, as_dev, dev.id, "other", "developer")
-    with pytest.raises(FieldErrors, match="already a member"):
-        app_members.add_member(uow, CALLER, found, owner.id, "dev", "owner")
+        app_members.invite(uow, CALLER, as_dev, dev.id, "other", "developer")
     assert [(u.username, r) for u, r in app_members.members(uow, client)] == [
         ("owner", "owner"), ("dev", "developer"),
     ]  # fmt: skip
@@ -197,7 +199,7 @@ def test_approving_a_scope_request_grants_the_scopes(uow, owner):
         access_requests.request_scopes(
             uow, CATALOGUE, CALLER, client, owner.id, ["orders:write"], WHY
         )
-    access_requests.approve(uow, CALLER, 99, row.id)
+    access_requests.approve(uow, CALLER, 99, row.id, catalogue=CATALOGUE)
     assert "orders:write" in client.allowed_scopes
     assert (row.status, row.decided_by) == ("approved", 99)
     with pytest.raises(FieldErrors, match="already approved"):

@@ -9,6 +9,7 @@ from idp.storage.models.clients import (
     ClientSecret,
     UsageDaily,
 )
+from idp.storage.models.invitations import ClientInvitation
 from idp.storage.models.keys import RevocationEvent, SigningKey
 from idp.storage.models.tokens import (
     AccessTokenRecord,
@@ -24,6 +25,7 @@ __all__ = [
     "AuditEvent",
     "AuthorizationCode",
     "Client",
+    "ClientInvitation",
     "ClientLogo",
     "ClientMember",
     "ClientSecret",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import secrets
 import time
 from urllib.parse import urlsplit
@@ -16,6 +17,7 @@ from idp.web.headers import CSP
 from idp.web.sessions import current_user
 
 PENDING_KEY = "pending_consent"
+_INERT = re.compile(r"[A-Za-z0-9.+\-:\[\]]+", re.ASCII)  # nothing that ends or adds a CSP directive
 
 
 def remember_pending(params: dict[str, str]) -> str:
@@ -43,15 +45,29 @@ def forget_pending() -> None:
     session.pop(PENDING_KEY, None)
 
 
-def _form_action_origin(redirect_uri: str) -> str:
-    target = urlsplit(redirect_uri)
-    if target.scheme in ("http", "https"):
-        return f"{target.scheme}://{target.netloc}"
+def form_action_source(registered_uri: str) -> str:
+    """The CSP source for the app's registered redirect URI, never for the request's text.
+
+    A loopback registration stands for any port (RFC 8252 7.3), hence `:*`. The registration
+    was checked when it was saved (no userinfo, spaces or wildcards), so its parts are inert.
+    """
+    target = urlsplit(registered_uri)
+    if not _INERT.fullmatch(target.scheme + target.netloc):
+        return ""  # registered before hosts were checked: the browser then blocks the redirect
+    if target.scheme == "https":
+        return f"https://{target.netloc}"
+    if target.scheme == "http":
+        host = f"[{target.hostname}]" if ":" in (target.hostname or "") else target.hostname
+        return f"http://{host}:*"
     return f"{target.scheme}:"
 
 
 def consent_page(
-    policy: ClientPolicy, params: dict[str, str], scopes: tuple[str, ...], missing: list[str]
+    policy: ClientPolicy,
+    params: dict[str, str],
+    registered_uri: str,
+    scopes: tuple[str, ...],
+    missing: list[str],
 ) -> Response:
     work = uow()
     client = work.clients.by_client_id(policy.client_id)
@@ -69,8 +85,7 @@ def consent_page(
     )
     response = Response(html)
     # The Allow button's redirect leaves for the app: form-action must allow its origin.
-    origin = _form_action_origin(params["redirect_uri"])
     response.headers["Content-Security-Policy"] = CSP.replace(
-        "form-action 'self'", f"form-action 'self' {origin}"
+        "form-action 'self'", f"form-action 'self' {form_action_source(registered_uri)}".rstrip()
     )
     return response

@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 
-from idp.domain.clients import ClientPolicy, redirect_uri_matches
+from idp.domain.clients import ClientPolicy, matching_redirect_uri
 from idp.errors import (
     ConsentRequired,
     InvalidClient,
@@ -60,6 +60,7 @@ class AuthorizationRequest:
     default_audience: str
     client: ClientPolicy | None = None
     redirect_uri: str = ""
+    registered_redirect_uri: str = ""  # the registration it matched: what headers are built from
     audience: str = ""
     params: dict[str, str] = field(init=False)
 
@@ -128,10 +129,12 @@ def default_redirect_uri(request: AuthorizationRequest) -> None:
 
 
 def check_redirect_uri(request: AuthorizationRequest) -> None:
-    if not redirect_uri_matches(request.redirect_uri, request.client.redirect_uris):
+    registered = matching_redirect_uri(request.redirect_uri, request.client.redirect_uris)
+    if registered is None:
         raise UntrustedRedirectUri(
             "The redirect_uri is not registered for this app, so Tessera will not send you there."
         )
+    request.registered_redirect_uri = registered
 
 
 # --- from here on, refusals go back to the app ---------------------------------------------

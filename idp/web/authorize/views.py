@@ -7,6 +7,9 @@ refusal is answered by idp.web.authorize.responses.
 
 from __future__ import annotations
 
+import hashlib
+import json
+import secrets
 import time
 from typing import Any
 
@@ -39,7 +42,8 @@ from idp.web.sessions import current_login_session, current_user
 
 bp = Blueprint("oauth_authorize", __name__)
 
-LOGIN_MARK = "pending_login_at"
+# "pending_": kept across sign_in (idp.web.sessions), like the pending consent.
+LOGIN_MARK = "pending_fresh_login"
 
 
 def _authorization_request(query: dict[str, list[str]], query_length: int) -> AuthorizationRequest:
@@ -58,22 +62,41 @@ def _authorization_request(query: dict[str, list[str]], query_length: int) -> Au
     )
 
 
-def _needs_login(params: dict[str, str]) -> bool:
+def _request_digest(auth: AuthorizationRequest) -> str:
+    """Names one authorization request: its every parameter (state, nonce, PKCE challenge)."""
+    text = json.dumps(sorted(auth.query.items()), ensure_ascii=True)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def _fresh_login_for(auth: AuthorizationRequest, mark: object) -> bool:
+    """The login we sent the user to was made for this very request, and happened since."""
+    login_session = current_login_session()
+    return (
+        isinstance(mark, dict)
+        and isinstance(mark.get("at"), int)
+        and secrets.compare_digest(str(mark.get("request")), _request_digest(auth))
+        and login_session.auth_time.timestamp() >= mark["at"]
+    )
+
+
+def _needs_login(auth: AuthorizationRequest, mark: object) -> bool:
+    """OIDC Core 3.1.2.1: prompt=login and max_age ask for a login newer than the request."""
     login_session = current_login_session()
     if current_user() is None or login_session is None:
         return True
-    auth_time = login_session.auth_time.timestamp()
-    marked = session.get(LOGIN_MARK)
-    if isinstance(marked, int | float) and auth_time >= marked:
-        return False  # this is the fresh login we asked for
-    if "login" in params.get("prompt", "").split():
+    if _fresh_login_for(auth, mark):
+        return False
+    if "login" in auth.prompt:
         return True
-    max_age = params.get("max_age")
+    max_age = auth.params.get("max_age")
+    auth_time = login_session.auth_time.timestamp()
     return max_age is not None and time.time() - auth_time > int(max_age)
 
 
-def _send_to_login() -> Response:
-    session[LOGIN_MARK] = int(time.time())
+def _send_to_login(auth: AuthorizationRequest | None = None) -> Response:
+    if auth is not None:
+        # The mark is for this request only; it rides in the session across the login.
+        session[LOGIN_MARK] = {"request": _request_digest(auth), "at": int(time.time())}
     return redirect(url_for("auth.login", next=request.full_path), code=303)
 
 
@@ -90,7 +113,6 @@ def _issue_code(grant: Any, grant_pk: int, audience: str) -> Response:
     """The code for a consented request; stored in the consent service's transaction."""
     login_session = current_login_session()
     context = CodeContext(grant_pk, audience, login_session.auth_time, login_session.amr)
-    session.pop(LOGIN_MARK, None)
     with authlib_refusals():
         return tessera().oauth.issue_code(grant, current_user(), context)
 
@@ -107,19 +129,19 @@ def _approve(auth: AuthorizationRequest, grant: Any, scopes: tuple[str, ...]) ->
     )
 
 
-def _decide(auth: AuthorizationRequest) -> Response:
+def _decide(auth: AuthorizationRequest, mark: object) -> Response:
     """After the checks: sign in if needed, then consent or a code."""
     grant = _validated_grant(auth, current_user())
-    if _needs_login(auth.params):
+    if _needs_login(auth, mark):
         login_possible(auth)
-        return _send_to_login()
+        return _send_to_login(auth)
     scopes = tuple(grant.request.scope.split())
     existing, granted = consent.granted_scopes(uow(), current_user().id, auth.client.pk)
     missing = missing_consent(granted, scopes)
     if existing is not None and not missing and "consent" not in auth.prompt:
         return _approve(auth, grant, scopes)
     consent_possible(auth)
-    return consent_page(auth.client, auth.params, scopes, missing)
+    return consent_page(auth.client, auth.params, auth.registered_redirect_uri, scopes, missing)
 
 
 def _answer_consent(auth: AuthorizationRequest, decision: str | None) -> Response:
@@ -133,17 +155,20 @@ def _answer_consent(auth: AuthorizationRequest, decision: str | None) -> Respons
 
 @bp.route("/oauth/authorize", methods=["GET"])
 def authorize() -> Response:
+    # A fresh-login mark is used up by the next authorization request, whatever its outcome.
+    mark = session.pop(LOGIN_MARK, None)
     auth = _authorization_request(request.args.to_dict(flat=False), len(request.query_string))
     try:
         run(TRUST_CHECKS, auth)
         run(REQUEST_CHECKS, auth)
-        return _decide(auth)
+        return _decide(auth, mark)
     except OAuthError as refused:
         return refusal(refused, auth)
 
 
 @bp.route("/oauth/authorize", methods=["POST"])
 def consent_decision() -> Response:
+    session.pop(LOGIN_MARK, None)
     try:
         pending = pending_request(ConfirmForm().validate_on_submit())
         check_pending_id(pending, request.form.get("pending_id", ""))
