@@ -164,7 +164,7 @@ def _loopback_parts(uri: str) -> tuple[str, str, str] | None:
 
 
 def matching_redirect_uri(requested: str, registered: Iterable[str]) -> str | None:
-    """The registered URI that `requested` stands for, or None (SECURITY-CHECKLIST 1).
+    """The registered URI that `requested` stands for, or None (docs/security.md#1).
 
     Exact string match; the one exception is an http loopback URI, which may name any port
     (RFC 8252 7.3, RFC 9700 2.1) and differ in nothing else: no userinfo, the same host literal,

@@ -142,7 +142,7 @@ def change_password(
     keep_session: str,
 ) -> None:
     """A wrong current password is a password guess: it spends the login's budget (per account
-    and per IP, SECURITY-CHECKLIST 20), so a stolen session cannot guess without limit."""
+    and per IP, docs/security.md#20), so a stolen session cannot guess without limit."""
     wait = throttle.retry_after(user.username, caller.ip)
     if wait:
         audit.record(uow, "password.change_throttled", caller, user_id=user.id)

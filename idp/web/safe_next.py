@@ -5,7 +5,7 @@ from __future__ import annotations
 from urllib.parse import quote, urlsplit
 
 # Characters a path and query may carry as they are; anything else is percent-encoded, so the
-# Location header never holds raw request text (SECURITY-CHECKLIST 9, issue 12 item 1).
+# Location header never holds raw request text (docs/security.md#9, issue 12 item 1).
 _URL_SAFE = "/?&=%:@!$'()*+,;~-._"
 
 

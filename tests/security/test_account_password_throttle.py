@@ -1,4 +1,4 @@
-"""Issue 12 item 14: /account/password guesses are throttled like logins (SECURITY-CHECKLIST 20,
+"""Issue 12 item 14: /account/password guesses are throttled like logins (docs/security.md#20,
 ASVS 6.3.1): per account and per IP, the same counters, the same 429 answer, in the audit log."""
 
 from __future__ import annotations

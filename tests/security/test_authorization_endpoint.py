@@ -302,7 +302,7 @@ HOSTILE_LOOPBACK = "http://x;frame-ancestors *;@127.0.0.1:8765/callback"
     ],
 )
 def test_rfc8252_7_3_loopback_match_changes_only_the_port(requested):
-    """SECURITY-CHECKLIST 1 (RFC 8252 7.3, RFC 9700 2.1): any port, nothing else."""
+    """docs/security.md#1 (RFC 8252 7.3, RFC 9700 2.1): any port, nothing else."""
     assert not redirect_uri_matches(requested, [SPA_REDIRECT])
 
 

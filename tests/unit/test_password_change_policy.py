@@ -1,5 +1,5 @@
 """Changing a password: a wrong current password is a throttled, audited guess (issue 12 item
-14; SECURITY-CHECKLIST 20)."""
+14; docs/security.md#20)."""
 
 from __future__ import annotations
 
