@@ -24,6 +24,7 @@ from flask import request as flask_request
 
 from idp.domain.clients import ClientPolicy
 from idp.protocol.answers import Answer, answer, to_flask
+from idp.protocol.client_auth import TesseraClientAuthentication
 from idp.protocol.clients import OAuthClient
 from idp.protocol.endpoints import TesseraIntrospectionEndpoint, TesseraRevocationEndpoint
 from idp.protocol.grants import (
@@ -61,6 +62,7 @@ class TesseraAuthorizationServer(AuthorizationServer):
         self, tessera: Any, *, clients: ClientPolicies, uow: Callable[[], UnitOfWork]
     ) -> None:
         super().__init__()
+        self._client_auth = TesseraClientAuthentication(self.query_client)
         self.settings = tessera.settings
         self.catalogue = tessera.catalogue
         self.minter = tessera.minter
