@@ -71,6 +71,7 @@ class TesseraAuthorizationServer(AuthorizationServer):
         self.clients = clients
         self.uow = uow  # the request's unit of work
         self.lifetimes = RefreshLifetimes.from_settings(tessera.settings)
+        self.resources = tessera.settings.resources
         self.machine_scopes = frozenset(n for n, s in tessera.catalogue.scopes.items() if s.machine)
         self.register_grant(
             AuthorizationCodeGrant, [S256CodeChallenge(required=True), TesseraOpenIDCode(self)]

@@ -23,11 +23,11 @@ class DeviceCodeGrant(TokenIssuingMixin, _DeviceCodeGrant):
 
     def query_user_grant(self, user_code: str) -> tuple[Any, bool] | None:
         """Authlib's answer: None while pending, (user, False) when denied, (user, True) once."""
-        try:
-            with as_authlib_error():
+        with as_authlib_error():
+            try:
                 self.redeemed = self.server.device_flow.redeem(self.server.uow(), user_code)
-        except AccessDenied:
-            return None, False  # Authlib answers access_denied (RFC 8628 3.5)
+            except AccessDenied:
+                return None, False  # Authlib answers access_denied (RFC 8628 3.5)
         return (self.redeemed.user, True) if self.redeemed else None
 
     def should_slow_down(self, credential: DeviceCredential) -> bool:
