@@ -31,6 +31,7 @@ from idp.protocol.grants import (
     AuthorizationCodeGrant,
     ClientCredentialsGrant,
     DeviceCodeGrant,
+    DeviceIDToken,
     RefreshTokenGrant,
     S256CodeChallenge,
     TesseraOpenIDCode,
@@ -79,7 +80,7 @@ class TesseraAuthorizationServer(AuthorizationServer):
         self.register_grant(RefreshTokenGrant)
         self.register_grant(ClientCredentialsGrant)
         if self.device_flow is not None:
-            self.register_grant(DeviceCodeGrant)
+            self.register_grant(DeviceCodeGrant, [DeviceIDToken(self)])
         self.register_extension(lambda server: _issuer_extension(server, self.settings.ISSUER))
         self.register_endpoint(TesseraRevocationEndpoint)
         self.register_endpoint(TesseraIntrospectionEndpoint)
