@@ -12,6 +12,7 @@ from typing import Any
 
 from authlib.oauth2.rfc6749 import ClientAuthentication
 from authlib.oauth2.rfc6749.errors import InvalidClientError, InvalidRequestError, OAuth2Error
+from authlib.oauth2.rfc6749.util import extract_basic_authorization
 
 # A constant: a header value is never built from request text.
 REALM = "tessera"
@@ -19,6 +20,9 @@ CHALLENGE = f'Basic realm="{REALM}", charset="UTF-8"'
 TWO_METHODS = (
     "Authenticate the client one way only: HTTP Basic or client_secret in the body, "
     "not both (RFC 6749 2.3)."
+)
+OTHER_CLIENT = (
+    "The client_id in the body names another client than the HTTP Basic credentials (RFC 6749 2.3)."
 )
 FAILED = (
     "Client authentication failed: the client_id is unknown, the secret is wrong, or this "
@@ -48,11 +52,28 @@ def sent_basic(headers: Any) -> bool:
 class TesseraClientAuthentication(ClientAuthentication):
     def authenticate(self, request: Any, methods: list[str], endpoint: str) -> Any:
         basic = sent_basic(request.headers)
-        if basic and "client_secret" in request.form:
-            raise InvalidRequestError(TWO_METHODS)
+        if basic:
+            # The client chose Basic: no other method is tried, or wrong Basic credentials
+            # would fall through to `none` for whatever client_id the body names.
+            _one_client(request)
+            methods = [m for m in methods if m == "client_secret_basic"]
         try:
             return super().authenticate(request, methods, endpoint)
         except InvalidClientError as failed:
             # RFC 6749 5.2: 401 when Basic was used (or is how this endpoint is asked for).
             status = 401 if basic or "client_secret_basic" in methods else 400
             raise ClientAuthenticationFailed(status) from failed
+
+
+def _one_client(request: Any) -> None:
+    """Basic and body credentials together are two methods (RFC 6749 2.3); a repeated
+    client_id is not, as long as it names the same client."""
+    if "client_secret" in request.form:
+        raise InvalidRequestError(TWO_METHODS)
+    try:
+        basic_id, _secret = extract_basic_authorization(request.headers)
+    except ValueError:  # credentials that are not UTF-8
+        raise ClientAuthenticationFailed(401) from None
+    body_id = request.form.get("client_id")
+    if body_id and body_id != basic_id:
+        raise InvalidRequestError(OTHER_CLIENT)

@@ -79,3 +79,40 @@ def test_rfc6749_5_2_invalid_client_by_body_is_a_sentence_too(client, service_ap
     assert "[" not in description and description.endswith(".")
     if response.status_code == 401:
         assert CHALLENGE.match(response.headers["WWW-Authenticate"])
+
+
+def test_rfc6749_2_3_wrong_basic_credentials_do_not_fall_through_to_none(client, spa_app):
+    """A client that sent Basic is judged by Basic alone, never as a public client by the
+    client_id it also put in the body."""
+    response = client.post(
+        "/oauth/token",
+        data={"grant_type": "authorization_code", "code": "x", "client_id": spa_app.client_id,
+              "redirect_uri": spa_app.redirect_uri, "code_verifier": "v" * 43},
+        headers=basic(spa_app.client_id, "wrong"),
+    )  # fmt: skip
+    assert response.status_code == 401 and response.get_json()["error"] == "invalid_client"
+
+
+def test_rfc6749_2_3_basic_and_a_body_client_id_naming_another_client_is_invalid_request(
+    client, service_app, web_app
+):
+    response = client.post(
+        "/oauth/token",
+        data={"grant_type": "client_credentials", "client_id": web_app.client_id},
+        headers=service_app.basic(),
+    )
+    assert response.status_code == 400 and response.get_json()["error"] == "invalid_request"
+    same = client.post(
+        "/oauth/token",
+        data={"grant_type": "client_credentials", "client_id": service_app.client_id},
+        headers=service_app.basic(),
+    )
+    assert same.status_code == 200  # some libraries repeat the client_id: that is one method
+
+
+@pytest.mark.parametrize("path", sorted(ENDPOINTS))
+def test_rfc7617_basic_credentials_that_are_not_utf8_are_refused_not_500(client, path):
+    raw = base64.b64encode(b"\xff\xfe:\xc3\x28").decode()
+    response = client.post(path, data=ENDPOINTS[path], headers={"Authorization": f"Basic {raw}"})
+    assert response.status_code in (400, 401)
+    assert response.get_json()["error"] in ("invalid_request", "invalid_client")
