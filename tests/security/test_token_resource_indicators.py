@@ -116,3 +116,22 @@ def test_rfc8707_a_resource_server_refuses_a_token_meant_for_another(configured)
     assert ws_api.verify(for_ws).client_id == bot.client_id
     with pytest.raises(InvalidToken, match="audience"):
         ws_api.verify(for_rest)
+
+
+def test_rfc8707_device_authorization_refuses_a_resource_it_cannot_honour(make_app):
+    """Device codes carry the default audience: a resource naming another is refused there,
+    rather than ignored and answered later with a token for the wrong API."""
+    app = make_app(ALLOWED_RESOURCES=WS)
+    device = register_app(
+        app, apps.ClientSpec(name="Terminal", app_type="device", scopes=["orders:read"])
+    )
+    client = app.test_client()
+
+    def start(**extra):
+        data = {"client_id": device.client_id, "scope": "orders:read", **extra}
+        return client.post("/oauth/device_authorization", data=data)
+
+    assert start(resource=WS).get_json()["error"] == "invalid_target"
+    assert start(resource="https://evil.example/").get_json()["error"] == "invalid_target"
+    assert start(resource=DEFAULT).status_code == 200
+    assert start().status_code == 200
