@@ -272,7 +272,7 @@ def unsuspend(client_id: str, as_json: bool) -> None:
     if client.suspended_at is None:
         raise click.ClickException(f"{client.name!r} is not suspended.")
     with uow:
-        apps.unsuspend(uow, CLI_CALLER, client)
+        apps.unsuspend(uow, CLI_CALLER, client, tessera().revocation_window)
     _emit(as_json, registration(uow, client), [f"{client.name!r} ({client.client_id}) is active."])
 
 

@@ -88,8 +88,8 @@ class Settings:
         90 * 86400, "A refresh token family expires this long after the grant.", minimum=60
     )
     REFRESH_TOKEN_REUSE_GRACE: int = _setting(
-        2,
-        "Seconds after a rotation in which the same refresh token is refused without revoking its family (concurrent requests from one client).",
+        0,
+        "Seconds after a rotation in which the same refresh token is refused without revoking its family (concurrent requests from one client). 0: any reuse revokes the family (RFC 9700 4.14.2); a grace lets a thief who replays the old token within it keep the family alive.",
         minimum=0,
         maximum=60,
     )

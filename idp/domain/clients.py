@@ -223,6 +223,17 @@ def resolve_requested_scopes(
     return ScopeDecision(unique)
 
 
+def scopes_still_held(granted: Iterable[str], allowed: Iterable[str]) -> tuple[str, ...]:
+    """The granted scopes the app may hold now, in the grant's order.
+
+    A grant records what the user consented to; what the app may be issued is also what its
+    policy allows today. An approved restricted scope is one its allowed scopes list, so a
+    withdrawn approval (or a scope the owner removed) ends here, at the next refresh.
+    """
+    allowed_set = set(allowed)
+    return tuple(dict.fromkeys(s for s in granted if s in allowed_set))
+
+
 def missing_consent(granted: Iterable[str], requested: Iterable[str]) -> list[str]:
     """The requested scopes the user has not consented to yet; consent is asked for these only."""
     have = set(granted)

@@ -22,8 +22,13 @@ class Reuse(Enum):
 
 
 def classify_reuse(rotated_at: datetime | None, now: datetime, grace_seconds: int) -> Reuse:
-    """A rotated token came back: within the grace after its rotation it is a race, else theft."""
-    if rotated_at is not None and now - rotated_at <= timedelta(seconds=grace_seconds):
+    """A rotated token came back: within the grace after its rotation it is a race, else theft.
+
+    No grace (the default) means no exception at all, even for a reuse in the same instant.
+    """
+    if grace_seconds <= 0 or rotated_at is None:
+        return Reuse.REPLAY
+    if now - rotated_at <= timedelta(seconds=grace_seconds):
         return Reuse.CONCURRENT
     return Reuse.REPLAY
 

@@ -34,6 +34,7 @@ def _json_safe(doc: dict[str, Any]) -> dict[str, Any]:
         **doc,
         "revoked_tokens": fix(doc.get("revoked_tokens"), "exp"),
         "revoked_grants": fix(doc.get("revoked_grants"), "until"),
+        "client_cutoffs": fix(doc.get("client_cutoffs"), "until"),
     }
 
 

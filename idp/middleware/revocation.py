@@ -41,12 +41,34 @@ def _entries(items: Any, key: str, when: str) -> dict[str, float]:
     return out
 
 
+def _cutoffs(items: Any) -> dict[str, tuple[float, float]]:
+    """client_id -> (issued_before, until): the app's tokens with an earlier iat are revoked."""
+    out: dict[str, tuple[float, float]] = {}
+    for item in items if isinstance(items, list) else []:
+        before = item.get("issued_before") if isinstance(item, dict) else None
+        if isinstance(item.get("client_id") if isinstance(item, dict) else None, str) and (
+            isinstance(before, int | float) and not isinstance(before, bool)
+        ):
+            until = item.get("until")
+            until = float(until) if isinstance(until, int | float) else float("inf")
+            out[item["client_id"]] = _later(out.get(item["client_id"]), (float(before), until))
+        else:
+            log.warning("ignoring malformed revocation feed entry %r", item)
+    return out
+
+
+def _later(old: tuple[float, float] | None, new: tuple[float, float]) -> tuple[float, float]:
+    """Of two cut-offs for one app, the later one ends more tokens and lasts longer."""
+    return new if old is None else (max(old[0], new[0]), max(old[1], new[1]))
+
+
 def _names(items: Any) -> set[str]:
     return {i for i in items if isinstance(i, str)} if isinstance(items, list) else set()
 
 
 class RevocationState:
-    """Revoked token ids, revoked grant ids and suspended apps, pruned as they expire.
+    """Revoked token ids, revoked grant ids, suspended apps and the cut-offs of unsuspended
+    apps (their tokens issued before stay revoked), pruned as they expire.
 
     ``max_staleness`` seconds after the last successful sync the data is *stale*: then
     ``check_fresh`` refuses operations needing a write scope (fail closed) and lets reads
@@ -66,6 +88,8 @@ class RevocationState:
         self._jti: dict[str, float] = {}
         self._gid: dict[str, float] = {}
         self._suspended: frozenset[str] = frozenset()
+        # Unsuspended apps whose earlier tokens stay revoked: client_id -> (issued_before, until)
+        self._cutoffs: dict[str, tuple[float, float]] = {}
         self.last_sync: float | None = None
         self._listeners: list[Listener] = []
         self._lock = threading.Lock()
@@ -78,6 +102,9 @@ class RevocationState:
             return "the user's authorization of this app has been revoked"
         if token.client_id in self._suspended:
             return "the app has been suspended"
+        cutoff = self._cutoffs.get(token.client_id) if self._cutoffs else None
+        if cutoff is not None and token.issued_at < cutoff[0]:
+            return "the token was revoked when its app was suspended"
         return None
 
     def apply(self, doc: Mapping[str, Any]) -> None:
@@ -88,15 +115,21 @@ class RevocationState:
             _names(doc.get("suspended_clients")),
             _names(doc.get("restored_clients")),
         )
+        cutoffs = _cutoffs(doc.get("client_cutoffs"))
         with self._lock:
             if doc.get("full"):
                 # Swap whole objects so concurrent readers see old or new, never half.
                 self._jti, self._gid = jti, gid
                 self._suspended = frozenset(suspended - restored)
+                self._cutoffs = cutoffs
             else:
                 self._jti.update(jti)
                 self._gid.update(gid)
                 self._suspended = frozenset((self._suspended | suspended) - restored)
+                merged = dict(self._cutoffs)
+                for client_id, cutoff in cutoffs.items():
+                    merged[client_id] = _later(merged.get(client_id), cutoff)
+                self._cutoffs = merged
             self._prune_locked(self._clock())
         for listener in list(self._listeners):
             try:
@@ -122,6 +155,8 @@ class RevocationState:
         for table in (self._jti, self._gid):
             for key in [k for k, until in table.items() if until <= now]:
                 del table[key]
+        if any(until <= now for _before, until in self._cutoffs.values()):
+            self._cutoffs = {k: v for k, v in self._cutoffs.items() if v[1] > now}
 
     def is_stale(self) -> bool:
         if self.max_staleness is None:
@@ -140,10 +175,14 @@ class RevocationState:
             "revoked_tokens": [{"jti": k, "exp": v} for k, v in list(self._jti.items())],
             "revoked_grants": [{"gid": k, "until": v} for k, v in list(self._gid.items())],
             "suspended_clients": sorted(self._suspended),
+            "client_cutoffs": [
+                {"client_id": k, "issued_before": before, "until": until}
+                for k, (before, until) in list(self._cutoffs.items())
+            ],
         }
 
     def __len__(self) -> int:
-        return len(self._jti) + len(self._gid) + len(self._suspended)
+        return len(self._jti) + len(self._gid) + len(self._suspended) + len(self._cutoffs)
 
 
 class RevocationFeedPoller:

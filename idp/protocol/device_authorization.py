@@ -14,6 +14,8 @@ from authlib.oauth2.rfc6749.errors import InvalidScopeError, UnauthorizedClientE
 from authlib.oauth2.rfc8628 import DeviceAuthorizationEndpoint
 
 from idp.domain.clients import DEVICE_CODE, resolve_requested_scopes
+from idp.domain.resources import token_audience
+from idp.protocol.grants.shared import as_authlib_error
 
 
 class TesseraDeviceAuthorizationEndpoint(DeviceAuthorizationEndpoint):
@@ -28,6 +30,15 @@ class TesseraDeviceAuthorizationEndpoint(DeviceAuthorizationEndpoint):
         )
         if decision.error:
             raise InvalidScopeError(decision.error)
+        with as_authlib_error():
+            # Device codes carry the default audience (RFC 8707): refuse a resource naming
+            # another rather than answer later with a token for the wrong API.
+            token_audience(
+                request.payload.data.get("resource"),
+                known=self.server.resources,
+                covered="",
+                default=self.server.settings.audience,
+            )
         flow = self.server.device_flow
         data = flow.start(self.server.uow(), client.policy, decision.scopes)
         return 200, data, default_json_headers

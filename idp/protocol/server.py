@@ -24,12 +24,14 @@ from flask import request as flask_request
 
 from idp.domain.clients import ClientPolicy
 from idp.protocol.answers import Answer, answer, to_flask
+from idp.protocol.client_auth import TesseraClientAuthentication
 from idp.protocol.clients import OAuthClient
 from idp.protocol.endpoints import TesseraIntrospectionEndpoint, TesseraRevocationEndpoint
 from idp.protocol.grants import (
     AuthorizationCodeGrant,
     ClientCredentialsGrant,
     DeviceCodeGrant,
+    DeviceIDToken,
     RefreshTokenGrant,
     S256CodeChallenge,
     TesseraOpenIDCode,
@@ -61,6 +63,7 @@ class TesseraAuthorizationServer(AuthorizationServer):
         self, tessera: Any, *, clients: ClientPolicies, uow: Callable[[], UnitOfWork]
     ) -> None:
         super().__init__()
+        self._client_auth = TesseraClientAuthentication(self.query_client)
         self.settings = tessera.settings
         self.catalogue = tessera.catalogue
         self.minter = tessera.minter
@@ -69,6 +72,7 @@ class TesseraAuthorizationServer(AuthorizationServer):
         self.clients = clients
         self.uow = uow  # the request's unit of work
         self.lifetimes = RefreshLifetimes.from_settings(tessera.settings)
+        self.resources = tessera.settings.resources
         self.machine_scopes = frozenset(n for n, s in tessera.catalogue.scopes.items() if s.machine)
         self.register_grant(
             AuthorizationCodeGrant, [S256CodeChallenge(required=True), TesseraOpenIDCode(self)]
@@ -76,7 +80,7 @@ class TesseraAuthorizationServer(AuthorizationServer):
         self.register_grant(RefreshTokenGrant)
         self.register_grant(ClientCredentialsGrant)
         if self.device_flow is not None:
-            self.register_grant(DeviceCodeGrant)
+            self.register_grant(DeviceCodeGrant, [DeviceIDToken(self)])
         self.register_extension(lambda server: _issuer_extension(server, self.settings.ISSUER))
         self.register_endpoint(TesseraRevocationEndpoint)
         self.register_endpoint(TesseraIntrospectionEndpoint)

@@ -15,7 +15,7 @@ from idp.domain.clock import utcnow
 from idp.domain.rate_limits import EffectiveLimits, effective_limits
 from idp.domain.scopes import ScopeCatalogue
 from idp.errors import FieldErrors
-from idp.services import apps, audit
+from idp.services import apps, audit, revocation
 from idp.services.context import Caller
 from idp.services.ports import Record, UnitOfWork
 
@@ -117,10 +117,16 @@ def suspend(uow: UnitOfWork, caller: Caller, admin_id: int, client: Record, reas
     apps.suspend(uow, caller, client, reason, user_id=admin_id)
 
 
-def unsuspend(uow: UnitOfWork, caller: Caller, admin_id: int, client: Record) -> None:
+def unsuspend(
+    uow: UnitOfWork,
+    caller: Caller,
+    admin_id: int,
+    client: Record,
+    window: revocation.RevocationWindow,
+) -> None:
     if client.suspended_at is None:
         raise FieldErrors("The app is not suspended.", "reason")
-    apps.unsuspend(uow, caller, client, user_id=admin_id)
+    apps.unsuspend(uow, caller, client, window, user_id=admin_id)
 
 
 def owner_of(uow: UnitOfWork, client: Record) -> Record | None:

@@ -281,9 +281,15 @@ def suspend(
 
 
 def unsuspend(
-    uow: UnitOfWork, caller: Caller, client: Record, *, user_id: int | None = None
+    uow: UnitOfWork,
+    caller: Caller,
+    client: Record,
+    window: revocation.RevocationWindow,
+    *,
+    user_id: int | None = None,
 ) -> None:
-    revocation.restore_client(uow, client)
+    """Tokens issued before now stay revoked: unsuspending never brings them back."""
+    revocation.restore_client(uow, window, client, utcnow())
     audit.record(uow, "client.unsuspended", caller, user_id=user_id, client_id=client.client_id)
     uow.commit()
 

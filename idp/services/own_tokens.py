@@ -41,7 +41,8 @@ def decode_access_token(keystore: Any, settings: Any, token: str) -> dict[str, A
 
 
 def is_revoked(uow: UnitOfWork, claims: dict[str, Any]) -> bool:
-    """Revoked jti, revoked grant, or an app that is suspended or gone."""
+    """Revoked jti, revoked grant, an app that is suspended or gone, or a token issued before
+    its app's suspension ended (issue 12 item 8)."""
     return uow.revocations.access_token_revoked(
-        str(claims.get("client_id", "")), claims.get("gid"), str(claims["jti"])
+        str(claims.get("client_id", "")), claims.get("gid"), str(claims["jti"]), int(claims["iat"])
     )

@@ -13,6 +13,8 @@ from typing import Any
 from idp.services.ports import Record, UnitOfWork
 
 FEED_PAGE = 1000
+# A revocation event: the app's access tokens issued before the event's time are revoked.
+CLIENT_CUTOFF = "client_cutoff"
 
 
 @dataclass(frozen=True)
@@ -50,10 +52,19 @@ def suspend_client(uow: UnitOfWork, client: Record, reason: str, now: datetime) 
     uow.revocations.append("client_suspended", client.client_id, None)
 
 
-def restore_client(uow: UnitOfWork, client: Record) -> None:
+def restore_client(
+    uow: UnitOfWork, window: RevocationWindow, client: Record, now: datetime
+) -> None:
+    """The app works again, but what it was issued before stays revoked (issue 12 item 8).
+
+    The cut-off is the restoration's time rather than the suspension's, so tokens a worker with
+    a stale app cache issued just after the suspension stay dead too. It matters until every
+    token issued before it has expired.
+    """
     client.suspended_at = None
     client.suspended_reason = ""
     uow.revocations.append("client_restored", client.client_id, None)
+    uow.revocations.append(CLIENT_CUTOFF, client.client_id, window.until(now))
 
 
 def _ts(value: datetime | None) -> int | None:
@@ -68,6 +79,7 @@ def feed(uow: UnitOfWork, since: int | None, now: datetime, poll_interval: int) 
         "revoked_grants": [],
         "suspended_clients": [],
         "restored_clients": [],
+        "client_cutoffs": [],
     }
     if since is None:
         events = uow.revocations.in_force(now)
@@ -100,6 +112,14 @@ def _add_entry(body: dict[str, Any], event: Any) -> None:
         body["revoked_tokens"].append({"jti": event.subject, "exp": _ts(event.until)})
     elif event.kind == "grant":
         body["revoked_grants"].append({"gid": event.subject, "until": _ts(event.until)})
+    elif event.kind == CLIENT_CUTOFF:
+        body["client_cutoffs"].append(
+            {
+                "client_id": event.subject,
+                "issued_before": _ts(event.created_at),  # tokens with an earlier iat are revoked
+                "until": _ts(event.until),
+            }
+        )
 
 
 def utc(ts: float) -> datetime:

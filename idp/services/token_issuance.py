@@ -9,14 +9,16 @@ refresh token and says which rows to insert; the caller inserts them and commits
 from __future__ import annotations
 
 import secrets
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from idp.domain.clients import ClientPolicy
+from idp.domain.clients import ClientPolicy, scopes_still_held
 from idp.domain.credentials import token_digest
 from idp.domain.refresh_tokens import Reuse, classify_reuse, is_expired, new_token_expiry
-from idp.errors import InvalidGrant
+from idp.domain.resources import token_audience
+from idp.errors import InvalidGrant, InvalidScope
 from idp.services import audit, revocation
 from idp.services.context import Caller
 from idp.services.ports import Record, UnitOfWork
@@ -110,13 +112,29 @@ def issue(
     default_audience: str,
     include_refresh: bool,
     now: datetime,
+    resource: str | None = None,
+    resources: Collection[str] = (),
 ) -> IssuedTokens:
-    """An access token, and a refresh token when the app may have one (RFC 6749 5.1)."""
+    """An access token, and a refresh token when the app may have one (RFC 6749 5.1).
+
+    A user token carries only the granted scopes the app may still hold: the app's scopes may
+    have been narrowed since the code or the refresh token was issued (``scope`` says so).
+    Its audience is the grant's; ``resource`` (RFC 8707) may name it, or for the app acting for
+    itself any of ``resources``.
+    """
+    if source is not None:
+        scopes = _still_held(scopes, client)
+    audience = token_audience(
+        resource,
+        known=resources,
+        covered=source.audience if source is not None else None,
+        default=default_audience,
+    )
     minted = minter.access_token(
         AccessTokenRequest(
             client=client,
             scopes=scopes,
-            audience=(source.audience if source else "") or default_audience,
+            audience=audience,
             subject=user.subject if user is not None else None,
             grant_id=source.gid if source else None,
             auth_time=source.auth_time_ts if source else None,
@@ -130,9 +148,23 @@ def issue(
             "scope": " ".join(scopes),
         }
     )
-    if user is None or source is None:
-        return issued  # the app acting for itself: nothing to remember
-    record = {
+    if user is not None and source is not None:  # else the app acting for itself: nothing kept
+        _remember(issued, minted, lifetimes, client, source, user, include_refresh, now)
+    return issued
+
+
+def _remember(
+    issued: IssuedTokens,
+    minted: Any,
+    lifetimes: RefreshLifetimes,
+    client: ClientPolicy,
+    source: GrantSource,
+    user: Any,
+    include_refresh: bool,
+    now: datetime,
+) -> None:
+    """The access token's row (revocation by family), and a refresh token when it is due."""
+    issued.access_token_row = {
         "jti": minted.jti,
         "client_pk": client.pk,
         "user_id": user.id,
@@ -140,13 +172,18 @@ def issue(
         "family_id": source.family_id,
         "expires_at": revocation.utc(minted.expires_at),
     }
-    issued.access_token_row = record
-    wants_refresh = client.confidential or "offline_access" in scopes
+    wants_refresh = client.confidential or "offline_access" in issued.body["scope"].split()
     if include_refresh and "refresh_token" in client.grant_types and wants_refresh:
         value, row = _refresh_token_row(lifetimes, client, source, user, now)
         issued.body["refresh_token"] = value
         issued.refresh_token_row = row
-    return issued
+
+
+def _still_held(scopes: tuple[str, ...], client: ClientPolicy) -> tuple[str, ...]:
+    held = scopes_still_held(scopes, client.allowed_scopes)
+    if not held:
+        raise InvalidScope("This app may no longer hold any of the scopes the user granted.")
+    return held
 
 
 def _refresh_token_row(

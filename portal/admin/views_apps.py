@@ -123,7 +123,7 @@ def unsuspend(client_id: str):
     client = _app(client_id)
     try:
         with uow() as work:
-            app_admin.unsuspend(work, caller(), admin().id, client)
+            app_admin.unsuspend(work, caller(), admin().id, client, tessera().revocation_window)
     except FieldErrors as exc:
         flash_errors(exc)
     else:

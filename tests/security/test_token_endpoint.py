@@ -98,7 +98,9 @@ def test_checklist_13_rotation_and_reuse_revokes_family(flow, web_app):
         assert flow.refresh(web_app, third).get_json()["error"] == "invalid_grant"
 
 
-def test_checklist_13_concurrent_repeat_within_grace_keeps_the_winner(flow, web_app):
+def test_checklist_13_concurrent_repeat_within_grace_keeps_the_winner(make_app_client_flow):
+    # The grace is off by default (RFC 9700 4.14.2); this is a deployment that turned it on.
+    flow, _app, web_app = make_app_client_flow(REFRESH_TOKEN_REUSE_GRACE=2)
     first = flow.tokens(web_app, scope="openid offline_access")["refresh_token"]
     winner = flow.refresh(web_app, first).get_json()["refresh_token"]
     loser = flow.refresh(web_app, first)

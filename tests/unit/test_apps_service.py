@@ -184,9 +184,11 @@ def test_suspend_and_unsuspend_by_an_admin(uow, owner):
     assert uow.refresh_tokens.revoked_clients == [client.id]
     with pytest.raises(FieldErrors, match="already suspended"):
         app_admin.suspend(uow, CALLER, 99, client, "again")
-    app_admin.unsuspend(uow, CALLER, 99, client)
+    app_admin.unsuspend(uow, CALLER, 99, client, RevocationWindow(900))
     assert client.suspended_at is None
-    assert [k for k, _ in uow.revocations.entries] == ["client_suspended", "client_restored"]
+    # Issue 12 item 8: unsuspending cuts off the tokens issued before it.
+    kinds = [k for k, _ in uow.revocations.entries]
+    assert kinds == ["client_suspended", "client_restored", "client_cutoff"]
     assert uow.audit.names() == ["client.suspended", "client.unsuspended"]
 
 

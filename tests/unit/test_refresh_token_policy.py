@@ -55,3 +55,8 @@ def test_rfc9700_4_14_2_rotation_keeps_the_family_expiry_and_caps_the_idle_one()
     )
     assert expiry.family_expires_at == family_end
     assert expiry.expires_at == family_end
+
+
+def test_rfc9700_4_14_2_zero_grace_makes_even_an_immediate_reuse_a_replay():
+    """Without a grace, a rotated token presented again in the same instant is theft too."""
+    assert classify_reuse(NOW, NOW, grace_seconds=0) is Reuse.REPLAY

@@ -8,7 +8,7 @@ from idp.protocol.grants.authorization_code import (
     TesseraOpenIDCode,
 )
 from idp.protocol.grants.client_credentials import ClientCredentialsGrant
-from idp.protocol.grants.device_code import DeviceCodeGrant
+from idp.protocol.grants.device_code import DeviceCodeGrant, DeviceIDToken
 from idp.protocol.grants.refresh_token import RefreshTokenGrant, RefreshView
 from idp.protocol.grants.shared import GrantServer, S256CodeChallenge
 
@@ -17,6 +17,7 @@ __all__ = [
     "ClientCredentialsGrant",
     "CodeView",
     "DeviceCodeGrant",
+    "DeviceIDToken",
     "GrantServer",
     "RefreshTokenGrant",
     "RefreshView",

@@ -11,13 +11,13 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any, Protocol
 
-from authlib.oauth2.rfc6749.errors import InvalidGrantError, InvalidRequestError, InvalidScopeError
+from authlib.oauth2.rfc6749.errors import InvalidRequestError, InvalidScopeError, OAuth2Error
 from authlib.oauth2.rfc7636 import CodeChallenge
 
 from idp.domain.clients import resolve_requested_scopes
 from idp.domain.clock import utcnow
 from idp.domain.scopes import ScopeCatalogue
-from idp.errors import InvalidGrant
+from idp.errors import OAuthError
 from idp.services import token_issuance
 from idp.services.context import Caller
 from idp.services.device_flow import DeviceFlow
@@ -36,6 +36,7 @@ class GrantServer(Protocol):
     minter: TokenMinter
     lifetimes: RefreshLifetimes
     machine_scopes: frozenset[str]
+    resources: frozenset[str]  # RFC 8707: every audience a token may name
     device_flow: DeviceFlow | None
 
     def uow(self) -> UnitOfWork: ...
@@ -91,17 +92,20 @@ class TokenIssuingMixin:
         self, user=None, scope=None, grant_type=None, expires_in=None, include_refresh_token=True
     ) -> dict[str, Any]:
         server = self.server
-        self.issued = token_issuance.issue(
-            server.minter,
-            server.lifetimes,
-            client=self.request.client.policy,
-            scopes=self.scopes or tuple((scope or "").split()),
-            user=user,
-            source=self.grant_source(),
-            default_audience=server.settings.audience,
-            include_refresh=include_refresh_token,
-            now=utcnow(),
-        )
+        with as_authlib_error():
+            self.issued = token_issuance.issue(
+                server.minter,
+                server.lifetimes,
+                client=self.request.client.policy,
+                scopes=self.scopes or tuple((scope or "").split()),
+                user=user,
+                source=self.grant_source(),
+                default_audience=server.settings.audience,
+                include_refresh=include_refresh_token,
+                now=utcnow(),
+                resource=self.request.payload.data.get("resource"),
+                resources=server.resources,
+            )
         return self.issued.body
 
     def save_token(self, token: dict) -> None:
@@ -120,5 +124,7 @@ def as_authlib_error() -> Iterator[None]:
     """A service's refusal, as the Authlib error that renders it (same code, same description)."""
     try:
         yield
-    except InvalidGrant as refused:
-        raise InvalidGrantError(refused.description) from refused
+    except OAuthError as refused:
+        raise OAuth2Error(
+            refused.description, status_code=refused.status_code, error=refused.error
+        ) from refused

@@ -36,7 +36,7 @@ class RevocationEvent(db.Model):
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     kind: Mapped[str] = mapped_column(
         String(24)
-    )  # token | grant | client_suspended | client_restored
+    )  # token | grant | client_suspended | client_restored | client_cutoff
     subject: Mapped[str] = mapped_column(String(128))
     # After this time the entry matters to nobody: every token it could affect has expired.
     until: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True, index=True)

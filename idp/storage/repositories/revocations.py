@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 
 from sqlalchemy import bindparam, exists, func, or_, select
 
 from idp.extensions import db
+from idp.services.revocation import CLIENT_CUTOFF
 from idp.storage.models import Client, Grant, RevocationEvent
 
 _clients, _grants, _events = Client.__table__.c, Grant.__table__.c, RevocationEvent.__table__.c
@@ -24,6 +25,14 @@ _ACCESS_TOKEN_STANDING = select(
     exists()
     .where(_events.kind == "token", _events.subject == bindparam("jti"))
     .label("jti_revoked"),
+    # Issue 12 item 8: an unsuspension cuts off every token its app was issued before it.
+    exists()
+    .where(
+        _events.kind == CLIENT_CUTOFF,
+        _events.subject == bindparam("client_id"),
+        _events.created_at >= bindparam("after_iat"),
+    )
+    .label("cut_off"),
 )
 
 
@@ -50,12 +59,16 @@ class SqlAlchemyRevocationLog:
             )
         )
 
-    def access_token_revoked(self, client_id: str, gid: str | None, jti: str) -> bool:
-        """Revoked jti, revoked or unknown grant (when gid is given), suspended or unknown app."""
-        standing = db.session.execute(
-            _ACCESS_TOKEN_STANDING, {"client_id": client_id, "gid": gid or "", "jti": jti}
-        ).one()
-        if not standing.app_live or standing.jti_revoked:
+    def access_token_revoked(
+        self, client_id: str, gid: str | None, jti: str, issued_at: int
+    ) -> bool:
+        """Revoked jti, revoked or unknown grant (when gid is given), suspended or unknown app,
+        or issued before a cut-off of its app (iat is whole seconds: a cut-off at 100.7 ends
+        tokens with iat 99 or less, so a token issued just after an unsuspension lives)."""
+        after_iat = datetime.fromtimestamp(issued_at + 1, UTC)
+        params = {"client_id": client_id, "gid": gid or "", "jti": jti, "after_iat": after_iat}
+        standing = db.session.execute(_ACCESS_TOKEN_STANDING, params).one()
+        if not standing.app_live or standing.jti_revoked or standing.cut_off:
             return True
         return bool(gid) and not standing.grant_live
 
