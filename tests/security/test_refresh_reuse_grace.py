@@ -1,4 +1,4 @@
-"""RFC 9700 4.14.2 / SECURITY-CHECKLIST 13: no grace by default after a refresh-token rotation."""
+"""RFC 9700 4.14.2 / docs/security.md#13: no grace by default after a refresh-token rotation."""
 
 from __future__ import annotations
 

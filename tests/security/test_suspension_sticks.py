@@ -1,4 +1,4 @@
-"""Issue 12 item 8 (SECURITY-CHECKLIST 22): tokens issued before an app's suspension stay
+"""Issue 12 item 8 (docs/security.md#22): tokens issued before an app's suspension stay
 revoked after it is unsuspended, at userinfo and introspection (the IdP's own check) and for
 resource servers (the revocation feed and the middleware that reads it)."""
 

@@ -1,7 +1,7 @@
-"""RFC 8707 at the token endpoint (issue 12 item 5, SECURITY-CHECKLIST 15): `resource` is
+"""RFC 8707 at the token endpoint (issue 12 item 5, docs/security.md#15): `resource` is
 validated against the resources this server knows, names the token's `aud`, and for a code or a
 refresh token may only name what the grant covers. A repeated `resource` is refused as
-invalid_request (RFC 6749 3.1, SECURITY-CHECKLIST 17): a token here has one audience."""
+invalid_request (RFC 6749 3.1, docs/security.md#17): a token here has one audience."""
 
 from __future__ import annotations
 
