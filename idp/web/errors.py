@@ -10,6 +10,7 @@ from werkzeug.exceptions import HTTPException, InternalServerError
 
 from idp.errors import OAuthError
 from idp.web.context import uow
+from idp.web.edge import RejectedText
 
 log = logging.getLogger(__name__)
 
@@ -89,7 +90,9 @@ def register_error_handlers(app: Flask) -> None:
     def http_error(exc: HTTPException):
         if exc.code is None or exc.code < 400:
             return exc
-        response = render_error(exc.code)
+        response = render_error(
+            exc.code, exc.description if isinstance(exc, RejectedText) else None
+        )
         if exc.code == 405 and getattr(exc, "valid_methods", None):
             response.headers["Allow"] = ", ".join(exc.valid_methods)
         return response

@@ -11,6 +11,7 @@ from typing import Any
 
 from flask import request
 
+from idp.domain.request_text import BadText, check_json
 from portal.api.errors import ApiError
 
 MAX_BODY = 64 * 1024
@@ -57,6 +58,10 @@ def read_json(*, optional: bool = False) -> dict[str, Any]:
         raise ApiError(400, "invalid_json", "The body is not valid UTF-8 JSON.") from None
     if not isinstance(body, dict):
         raise ApiError(400, "invalid_body", "The body must be a JSON object.")
+    try:
+        check_json(body)  # RFC 8259 8.2: lone surrogates parse, but are not text
+    except BadText as exc:
+        raise ApiError(400, "invalid_json", str(exc)) from None
     return body
 
 
