@@ -77,11 +77,19 @@ def check_fields(body: dict[str, Any], schema: dict[str, Field]) -> dict[str, An
         raise ApiError(
             400, "missing_field", f"Missing field(s): {', '.join(missing)}.", fields=missing
         )
+    body = {k: _integral(v) if schema[k].kind == "integer" else v for k, v in body.items()}
     wrong = sorted(k for k, v in body.items() if not _fits(v, schema[k]))
     if wrong:
         expected = "; ".join(f"{k} must be {_describe(schema[k])}" for k in wrong)
         raise ApiError(400, "invalid_type", f"{expected}.", fields=wrong)
     return body
+
+
+def _integral(value: Any) -> Any:
+    """3600.0 as 3600: JSON Schema (and so the OpenAPI document) counts it as an integer."""
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
 
 
 def _fits(value: Any, field: Field) -> bool:
