@@ -26,9 +26,11 @@ MAX_DESCRIPTION = 300
 def safe_description(text: str) -> str:
     """Text as RFC 6749 5.2 allows it in ``error_description``, whatever went in.
 
-    Every OAuthError passes its description through here, and so does every Authlib error the
-    authorization server renders (idp.protocol.server), so no description can fail to render
-    or carry request text a client could use to forge one.
+    Every OAuthError passes its description through here, and so does every error body the
+    protocol surfaces write: Authlib's errors (idp.protocol.server.handle_error_response), the
+    machine endpoints' own refusals (idp.protocol.answers.error_answer) and the views' JSON
+    errors (idp.web.errors). So no description can fail to render or carry request text that
+    breaks a client's parser.
     """
     text = _NOT_IN_DESCRIPTION.sub("?", str(text).translate(_DESCRIPTION_SWAPS))
     if len(text) > MAX_DESCRIPTION:

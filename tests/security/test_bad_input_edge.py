@@ -251,3 +251,11 @@ def test_rfc6749_4_1_2_1_request_text_never_breaks_an_authorization_error(flow, 
     assert response.status_code in (200, 302, 303, 400), response.status_code
     location = response.headers.get("Location", "")
     assert "%22" not in location.partition("error_description=")[2].partition("&")[0]
+
+
+def test_rfc6749_5_2_parameter_names_in_machine_endpoint_errors_are_safe(client):
+    body = b"a%22%5Cb=1&a%22%5Cb=2&grant_type=client_credentials"
+    response = client.post(
+        "/oauth/token", data=body, content_type="application/x-www-form-urlencoded"
+    )
+    assert_rfc6749_error(response, 400)
