@@ -19,7 +19,7 @@ from schemathesis.config import SchemathesisConfig
 
 from tests.portal.test_management_api import NEW_BOT, Api, user_token
 
-EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "30"))
+EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "40"))
 FUZZ_SETTINGS = settings(
     max_examples=EXAMPLES,
     derandomize=True,

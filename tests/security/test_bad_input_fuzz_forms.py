@@ -5,7 +5,7 @@ values that broke parsers before: raw bytes that are not UTF-8, lone surrogates,
 control characters, ``²``, quotes and backslashes, very long text, and the real values of a
 signed-in session (client ids, redirect URIs), so requests get past the first check too.
 Requests go through Flask's test client on both databases, with a fixed seed (derandomize)
-and a bounded number of examples: FUZZ_EXAMPLES (default 30) per endpoint. A 5xx fails with the
+and a bounded number of examples: FUZZ_EXAMPLES (default 40) per endpoint. A 5xx fails with the
 request printed. CSRF is off in this app, so form posts reach validation and the services
 (tests/security/test_bad_input_sweep.py covers requests without a CSRF token).
 """
@@ -13,6 +13,7 @@ request printed. CSRF is off in this app, so form posts reach validation and the
 from __future__ import annotations
 
 import base64
+import io
 import os
 from dataclasses import dataclass, field
 from urllib.parse import quote
@@ -24,9 +25,10 @@ from hypothesis import strategies as st
 from idp.services import apps
 from tests.conftest import AuthActions
 from tests.portal.test_admin_fixtures import register
+from tests.portal.test_developer_fixtures import image_bytes
 from tests.security.conftest import WEB_REDIRECT, App, register_app
 
-EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "30"))
+EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "40"))
 FUZZ_SETTINGS = settings(
     max_examples=EXAMPLES,
     derandomize=True,  # the same examples on every run: CI is reproducible
@@ -56,10 +58,11 @@ class Target:
     fields: list[str]
     auth: str = "none"  # "basic": the service app's credentials, sometimes fuzzed ones
     query: bool = False  # POST parameters in the query string as well
+    upload: bool = False  # sent as multipart/form-data with a fuzzed logo file
 
     @property
     def id(self) -> str:
-        return f"{self.method} {self.path}"
+        return f"{self.method} {self.path}{' multipart' if self.upload else ''}"
 
 
 AUTHORIZE = ["response_type", "client_id", "redirect_uri", "scope", "state", "nonce",
@@ -95,6 +98,8 @@ TARGETS = [
         "POST", "/developers/apps/new", [*DETAILS, "app_type", "restricted_scopes", "justification"]
     ),
     Target("POST", "/developers/apps/{client_id}/edit", DETAILS),
+    Target("POST", "/developers/apps/new", ["name", "app_type", "scopes"], upload=True),
+    Target("POST", "/developers/apps/{client_id}/edit", ["name", "description"], upload=True),
     Target(
         "POST", "/developers/apps/{client_id}/access", ["kind", "scopes", "tier", "justification"]
     ),
@@ -181,6 +186,26 @@ def basic_headers(service: App) -> st.SearchStrategy:
     )
 
 
+def logos() -> st.SearchStrategy:
+    """(bytes, file name): junk, a truncated image, a real PNG, and file names that are not text."""
+    png = image_bytes()
+    content = st.one_of(st.binary(max_size=64), st.just(png), st.just(png[:40]))
+    name = st.one_of(st.sampled_from(INTERESTING), st.text(max_size=20)).map(_as_text)
+    return st.tuples(content, name)
+
+
+def _as_text(value: str | bytes) -> str:
+    raw = value if isinstance(value, bytes) else value.encode("utf-8", "surrogatepass")
+    return raw.decode("utf-8", "replace")
+
+
+def send_multipart(session: Session, target: Target, pairs: list, logo: tuple[bytes, str]):
+    data: dict = {_as_text(k): _as_text(v) for k, v in pairs}
+    data["logo"] = (io.BytesIO(logo[0]), logo[1])
+    path = target.path.format(**session.ids)
+    return session.browser.post(path, data=data, content_type="multipart/form-data")
+
+
 def send(session: Session, target: Target, pairs: list, headers: dict):
     path = target.path.format(**session.ids)
     encoded = "&".join(f"{encode(k)}={encode(v)}" for k, v in pairs)
@@ -203,9 +228,12 @@ def test_fuzz_no_input_gets_a_5xx(session, target):
     headers = basic_headers(session.service) if target.auth == "basic" else st.just({})
 
     @FUZZ_SETTINGS
-    @given(pairs=pairs, headers=headers)
-    def run(pairs, headers):
-        response = send(session, target, pairs, headers)
+    @given(pairs=pairs, headers=headers, logo=logos())
+    def run(pairs, headers, logo):
+        if target.upload:
+            response = send_multipart(session, target, pairs, logo)
+        else:
+            response = send(session, target, pairs, headers)
         assert response.status_code < 500, (
             f"{target.method} {target.path} {pairs!r} {headers!r} -> {response.status_code}: "
             f"{response.get_data()[:300]!r}"
