@@ -4,7 +4,7 @@ Every documented operation gets requests that fit its schema (positive) and requ
 it (negative), sent to the WSGI app with a real apps:manage token, on both databases. Any 5xx
 fails, and so does an answer the document does not describe: an undocumented status, a body
 that does not fit its schema, a valid request refused or an invalid one accepted. Fixed seed
-(derandomize) and FUZZ_EXAMPLES examples (default 30) per operation and mode.
+(derandomize) and FUZZ_EXAMPLES examples (default 40) per operation and mode.
 """
 
 from __future__ import annotations

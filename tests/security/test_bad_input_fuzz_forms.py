@@ -23,7 +23,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from idp.services import apps
-from tests.conftest import AuthActions
+from tests.conftest import PASSWORD, AuthActions
 from tests.portal.test_admin_fixtures import register
 from tests.portal.test_developer_fixtures import image_bytes
 from tests.security.conftest import WEB_REDIRECT, App, register_app
@@ -157,7 +157,8 @@ def session(make_app) -> Session:
         owner_id=owner_id,
     )
     ids = {"client_id": web.client_id, "user_id": str(other), "gid": "1", "request_id": "1"}
-    values = [web.client_id, service.client_id, service.secret or "", str(other), "Fuzz Web"]
+    values = [web.client_id, service.client_id, service.secret or "", str(other), "Fuzz Web",
+              "fuzzadmin", "bystander", PASSWORD, "correct horse battery staple 2"]  # fmt: skip
     return Session(browser, service, web, ids, values)
 
 
@@ -168,12 +169,22 @@ def encode(value: str | bytes) -> str:
 
 
 def values(extra: list[str]) -> st.SearchStrategy:
-    return st.one_of(
-        st.sampled_from(INTERESTING + extra),
+    """Plausible values three times in four, so requests also get past the first check."""
+    plausible = st.sampled_from(INTERESTING + extra)
+    junk = st.one_of(
         st.text(max_size=30),
         st.text(st.characters(codec=None, categories=["Cs", "Cc", "No", "Nd"]), max_size=8),
         st.binary(max_size=16),
     )
+    return st.one_of(plausible, plausible, plausible, junk)
+
+
+def parameters(fields: list[str], extra: list[str]) -> st.SearchStrategy:
+    """Any subset of the endpoint's parameters, then up to two repeated or stranger ones."""
+    form = st.fixed_dictionaries({}, optional={name: values(extra) for name in fields})
+    names = st.sampled_from([*fields, "zz", "\x00", "\u00b2"])
+    strangers = st.lists(st.tuples(names, values(extra)), max_size=2)
+    return st.tuples(form, strangers).map(lambda both: [*both[0].items(), *both[1]])
 
 
 def basic_headers(service: App) -> st.SearchStrategy:
@@ -223,8 +234,7 @@ def send(session: Session, target: Target, pairs: list, headers: dict):
 
 @pytest.mark.parametrize("target", TARGETS, ids=lambda t: t.id)
 def test_fuzz_no_input_gets_a_5xx(session, target):
-    names = st.sampled_from([*target.fields, "zz", "\x00", "\u00b2"])
-    pairs = st.lists(st.tuples(names, values(session.values)), max_size=len(target.fields) + 2)
+    pairs = parameters(target.fields, session.values)
     headers = basic_headers(session.service) if target.auth == "basic" else st.just({})
 
     @FUZZ_SETTINGS
