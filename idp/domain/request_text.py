@@ -52,7 +52,9 @@ def check_pairs(pairs: Iterable[tuple[str, str]] | Mapping[str, str], what: str)
         return
     for name, value in items:
         check_text(name, f"A {what} parameter name")
-        check_text(value, f"The {what} parameter {name!r}" if _printable(name) else what)
+        check_text(
+            value, f"The {what} parameter {name!r}" if _printable(name) else f"A {what} parameter"
+        )
 
 
 def check_json(value: Any, depth: int = 0) -> None:
