@@ -176,11 +176,14 @@ def _register_web(app: Flask) -> None:
         oidc,
         public,
     )
+    from idp.web.edge import check_request_text
     from idp.web.errors import register_error_handlers
     from idp.web.headers import add_security_headers
     from idp.web.sessions import TesseraSessionInterface, current_user, load_login_session
 
     app.session_interface = TesseraSessionInterface()
+    # Request text is checked before anything reads it (CSRF's own hook reads only its token).
+    app.before_request_funcs.setdefault(None, []).insert(0, check_request_text)
     app.before_request(load_login_session)
     app.after_request(add_security_headers)
     app.context_processor(lambda: {"current_user": current_user()})

@@ -14,7 +14,28 @@ back to the app), idp.web.forms.apply_field_errors (FieldErrors on a form), port
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
+
+# RFC 6749 5.2 (and 4.1.2.1): error_description is %x20-21 / %x23-5B / %x5D-7E.
+_NOT_IN_DESCRIPTION = re.compile(r"[^\x20-\x21\x23-\x5b\x5d-\x7e]")
+_DESCRIPTION_SWAPS = str.maketrans({'"': "'", "\\": "/", "\t": " ", "\n": " ", "\r": " "})
+MAX_DESCRIPTION = 300
+
+
+def safe_description(text: str) -> str:
+    """Text as RFC 6749 5.2 allows it in ``error_description``, whatever went in.
+
+    Every OAuthError passes its description through here, and so does every error body the
+    protocol surfaces write: Authlib's errors (idp.protocol.server.handle_error_response), the
+    machine endpoints' own refusals (idp.protocol.answers.error_answer) and the views' JSON
+    errors (idp.web.errors). So no description can fail to render or carry request text that
+    breaks a client's parser.
+    """
+    text = _NOT_IN_DESCRIPTION.sub("?", str(text).translate(_DESCRIPTION_SWAPS))
+    if len(text) > MAX_DESCRIPTION:
+        text = text[: MAX_DESCRIPTION - 3] + "..."
+    return text
 
 
 class OAuthError(Exception):
@@ -24,8 +45,8 @@ class OAuthError(Exception):
     status_code = 400
 
     def __init__(self, description: str, *, detail: str | None = None) -> None:
-        super().__init__(description)
-        self.description = description
+        self.description = safe_description(description)
+        super().__init__(self.description)
         self.detail = detail
 
     def __repr__(self) -> str:

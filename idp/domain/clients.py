@@ -216,7 +216,9 @@ def resolve_requested_scopes(
     unique = tuple(dict.fromkeys(words))
     unknown = [s for s in unique if s not in known_set]
     if unknown:
-        return ScopeDecision(error=f"Unknown scope: {' '.join(unknown)}.")
+        # Never echoed: the request's text is not ours to put in an error (RFC 6749 5.2).
+        many = "scopes" if len(unknown) > 1 else "scope"
+        return ScopeDecision(error=f"The request names {len(unknown)} unknown {many}.")
     refused = [s for s in unique if s not in allowed_set]
     if refused:
         return ScopeDecision(error=f"This app may not request: {' '.join(refused)}.")

@@ -11,6 +11,8 @@ from typing import Any, NamedTuple
 
 from flask import Response
 
+from idp.errors import safe_description
+
 Headers = list[tuple[str, str]]
 
 
@@ -37,8 +39,8 @@ def answer(status: int, payload: Any, headers: Any) -> Answer:
 
 
 def error_answer(error: str, description: str, status: int) -> Answer:
-    body = json.dumps({"error": error, "error_description": description}).encode()
-    return Answer(status, body, [("Content-Type", "application/json")])
+    body = json.dumps({"error": error, "error_description": safe_description(description)})
+    return Answer(status, body.encode(), [("Content-Type", "application/json")])
 
 
 def to_flask(result: Answer) -> Response:

@@ -27,6 +27,7 @@ from flask import Flask
 from werkzeug.datastructures import EnvironHeaders
 
 from idp.domain.clock import utcnow
+from idp.domain.request_text import BadText, check_basic_credentials, check_pairs
 from idp.protocol.answers import Answer, error_answer
 from idp.protocol.headers import SECURITY_HEADERS
 from idp.protocol.requests import MachineOAuth2Request
@@ -175,8 +176,12 @@ class MachineEndpoints:
             return error_answer("invalid_request", "The device flow is not enabled.", 404)
         try:
             form = read_form(environ, tessera.settings.MAX_CONTENT_LENGTH)
+            check_pairs(form, "form")
+            check_basic_credentials(environ.get("HTTP_AUTHORIZATION"))
         except BadForm as exc:
             return error_answer("invalid_request", str(exc), exc.status)
+        except BadText as exc:  # the edge rule every surface applies (idp.domain.request_text)
+            return error_answer("invalid_request", str(exc), 400)
         with self.app.app_context():
             return self._dispatch(environ, request_uri(environ, host), tessera, endpoint, form)
 

@@ -23,6 +23,7 @@ from flask import Response
 from flask import request as flask_request
 
 from idp.domain.clients import ClientPolicy
+from idp.errors import safe_description
 from idp.protocol.answers import Answer, answer, to_flask
 from idp.protocol.client_auth import TesseraClientAuthentication
 from idp.protocol.clients import OAuthClient
@@ -89,6 +90,12 @@ class TesseraAuthorizationServer(AuthorizationServer):
 
     def handle_response(self, status: int, body: Any, headers: Any) -> Answer:
         return answer(status, body, headers)
+
+    def handle_error_response(self, request: Any, error: Any) -> Answer:
+        """Every Authlib error is rendered here: its description made RFC 6749 5.2-safe."""
+        if error.description:
+            error.description = safe_description(error.description)
+        return super().handle_error_response(request, error)
 
     def create_oauth2_request(self, request: Any) -> OAuth2Request:
         if isinstance(request, OAuth2Request):

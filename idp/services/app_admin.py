@@ -13,6 +13,7 @@ from typing import Any
 from idp.domain.clients import APP_TYPES
 from idp.domain.clock import utcnow
 from idp.domain.rate_limits import EffectiveLimits, effective_limits
+from idp.domain.request_text import ascii_int
 from idp.domain.scopes import ScopeCatalogue
 from idp.errors import FieldErrors
 from idp.services import apps, audit, revocation
@@ -67,9 +68,10 @@ def parse_burst(text: str | None) -> int | None:
     text = (text or "").strip()
     if not text:
         return None
-    if not text.isdigit() or not 1 <= int(text) <= MAX_BURST:
+    burst = ascii_int(text)
+    if burst is None or not 1 <= burst <= MAX_BURST:
         raise FieldErrors(f"Burst must be a whole number from 1 to {MAX_BURST}.", "custom_burst")
-    return int(text)
+    return burst
 
 
 def set_limits(

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from idp.domain.request_text import ascii_int
 from idp.services.app_admin import clean_text
 from idp.services.ports import Record, UnitOfWork
 
@@ -56,10 +57,11 @@ def parse_filters(uow: UnitOfWork, args: Any) -> AuditFilters:
         until=arg("until", 32),
     )
     page = arg("page", 6) or "1"
-    if not page.isdigit() or not 1 <= int(page) <= MAX_PAGE:
+    number = ascii_int(page)
+    if number is None or not 1 <= number <= MAX_PAGE:
         f.errors["page"] = "The page must be a whole number from 1."
     else:
-        f.page = int(page)
+        f.page = number
     if f.user:
         found = uow.directory.user_id_by_username(f.user)
         if found is None:

@@ -98,6 +98,7 @@ class KeyStore:
         self._active: dict[str, ActiveKey] = {}
         self._jwks: list[dict[str, Any]] = []
         self._public: dict[str, Any] = {}
+        self._algs: dict[str, str] = {}
 
     @property
     def algorithms(self) -> frozenset[str]:
@@ -181,7 +182,8 @@ class KeyStore:
                     row.kid, row.alg, serialization.load_pem_private_key(pem, None)
                 )
         public = {jwk["kid"]: _PUBLIC_LOADERS[jwk["kty"]](json.dumps(jwk)) for jwk in jwks}
-        self._active, self._jwks, self._public = active, jwks, public
+        algs = {jwk["kid"]: jwk["alg"] for jwk in jwks}
+        self._active, self._jwks, self._public, self._algs = active, jwks, public, algs
 
     def _fresh(self) -> None:
         if time.monotonic() - self._loaded_at < self._refresh_seconds:
@@ -206,6 +208,16 @@ class KeyStore:
         """The public key object for a kid we published, for verifying our own tokens."""
         self._fresh()
         return self._public.get(kid)
+
+    def verification_key(self, kid: str) -> tuple[Any, str] | None:
+        """(public key, the one algorithm it verifies) for a kid we published, else None.
+
+        The algorithm is the key's, never a token header's (RFC 8725 3.1): PyJWT given an EC
+        key and RS256 raises TypeError instead of refusing the token.
+        """
+        self._fresh()
+        key, alg = self._public.get(kid), self._algs.get(kid)
+        return None if key is None or alg is None else (key, alg)
 
 
 _PUBLIC_LOADERS = {

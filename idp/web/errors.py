@@ -8,8 +8,9 @@ from flask import Flask, Response, jsonify, make_response, render_template, requ
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException, InternalServerError
 
-from idp.errors import OAuthError
+from idp.errors import OAuthError, safe_description
 from idp.web.context import uow
+from idp.web.edge import RejectedText
 
 log = logging.getLogger(__name__)
 
@@ -40,7 +41,7 @@ def wants_json() -> bool:
 
 def oauth_error(error: str, description: str, status: int = 400) -> Response:
     """An RFC 6749 5.2-shaped JSON error, never cached."""
-    response = jsonify(error=error, error_description=description)
+    response = jsonify(error=error, error_description=safe_description(description))
     response.status_code = status
     response.headers["Cache-Control"] = "no-store"
     response.headers["Pragma"] = "no-cache"
@@ -67,7 +68,7 @@ def render_error(code: int, detail: str | None = None) -> Response:
             404: "not_found",
             429: "rate_limited",
         }.get(code, "server_error" if code >= 500 else "invalid_request")
-        body = jsonify(error=error, error_description=detail or message)
+        body = jsonify(error=error, error_description=safe_description(detail or message))
         body.headers["Cache-Control"] = "no-store"
         return make_response(body, code)
     return make_response(
@@ -89,7 +90,9 @@ def register_error_handlers(app: Flask) -> None:
     def http_error(exc: HTTPException):
         if exc.code is None or exc.code < 400:
             return exc
-        response = render_error(exc.code)
+        response = render_error(
+            exc.code, exc.description if isinstance(exc, RejectedText) else None
+        )
         if exc.code == 405 and getattr(exc, "valid_methods", None):
             response.headers["Allow"] = ", ".join(exc.valid_methods)
         return response

@@ -6,6 +6,7 @@ from authlib.oauth2.rfc6749.errors import OAuth2Error
 from flask import Blueprint, Response, jsonify, request
 
 from idp.domain.clock import utcnow
+from idp.domain.request_text import ascii_int
 from idp.protocol.answers import to_flask
 from idp.services import revocation
 from idp.services.token_inspection import RESOURCE_SERVER_SCOPE
@@ -33,17 +34,11 @@ def revocations() -> Response:
         )
     since_raw = request.args.get("since")
     uow = request_uow()
-    since = None
-    if since_raw is not None:
-        if (
-            not since_raw.isdigit()
-            or len(since_raw) > 18
-            or int(since_raw) > uow.revocations.latest_id()
-        ):
-            return oauth_error(
-                "invalid_cursor", "Unknown cursor: fetch a full snapshot without since.", 410
-            )
-        since = int(since_raw)
+    since = ascii_int(since_raw)
+    if since_raw is not None and (since is None or since > uow.revocations.latest_id()):
+        return oauth_error(
+            "invalid_cursor", "Unknown cursor: fetch a full snapshot without since.", 410
+        )
     body = revocation.feed(uow, since, utcnow(), services.settings.REVOCATION_POLL_INTERVAL)
     response = jsonify(body)
     response.headers["Cache-Control"] = "no-store"

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import jwt
 from authlib.common.urls import add_params_to_uri
 from flask import Blueprint, Response, jsonify, redirect, render_template, request, url_for
 
@@ -12,7 +11,7 @@ from idp.domain.claims import user_claims
 from idp.domain.clients import redirect_uri_matches
 from idp.domain.grants import SECRET_METHODS, supported_grant_types
 from idp.extensions import csrf
-from idp.services.own_tokens import decode_access_token, is_revoked
+from idp.services.own_tokens import decode_access_token, decode_id_token_hint, is_revoked
 from idp.web.context import tessera
 from idp.web.context import uow as request_uow
 from idp.web.forms import ConfirmForm
@@ -135,22 +134,7 @@ def _logout_target() -> tuple[str | None, str | None, str | None]:
     hint, client_id = values.get("id_token_hint"), values.get("client_id")
     services = tessera()
     if hint:
-        try:
-            kid = jwt.get_unverified_header(hint).get("kid", "")
-            key = services.keystore.public_key_for(kid)
-            claims = (
-                jwt.decode(
-                    hint,
-                    key,
-                    algorithms=["RS256"],
-                    issuer=services.settings.ISSUER,
-                    options={"verify_exp": False, "verify_aud": False},
-                )
-                if key is not None
-                else None
-            )
-        except jwt.PyJWTError:
-            claims = None
+        claims = decode_id_token_hint(services.keystore, services.settings, hint)
         if claims is None:
             return None, None, "The id_token_hint is not a valid ID token from this server."
         aud = claims.get("aud")

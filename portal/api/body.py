@@ -11,6 +11,7 @@ from typing import Any
 
 from flask import request
 
+from idp.domain.request_text import BadText, check_json
 from portal.api.errors import ApiError
 
 MAX_BODY = 64 * 1024
@@ -57,6 +58,10 @@ def read_json(*, optional: bool = False) -> dict[str, Any]:
         raise ApiError(400, "invalid_json", "The body is not valid UTF-8 JSON.") from None
     if not isinstance(body, dict):
         raise ApiError(400, "invalid_body", "The body must be a JSON object.")
+    try:
+        check_json(body)  # RFC 8259 8.2: lone surrogates parse, but are not text
+    except BadText as exc:
+        raise ApiError(400, "invalid_json", str(exc)) from None
     return body
 
 
@@ -72,11 +77,19 @@ def check_fields(body: dict[str, Any], schema: dict[str, Field]) -> dict[str, An
         raise ApiError(
             400, "missing_field", f"Missing field(s): {', '.join(missing)}.", fields=missing
         )
+    body = {k: _integral(v) if schema[k].kind == "integer" else v for k, v in body.items()}
     wrong = sorted(k for k, v in body.items() if not _fits(v, schema[k]))
     if wrong:
         expected = "; ".join(f"{k} must be {_describe(schema[k])}" for k in wrong)
         raise ApiError(400, "invalid_type", f"{expected}.", fields=wrong)
     return body
+
+
+def _integral(value: Any) -> Any:
+    """3600.0 as 3600: JSON Schema (and so the OpenAPI document) counts it as an integer."""
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
 
 
 def _fits(value: Any, field: Field) -> bool:

@@ -15,6 +15,7 @@ from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 
 from idp.domain.clients import ClientPolicy, matching_redirect_uri
+from idp.domain.request_text import ascii_int
 from idp.errors import (
     ConsentRequired,
     InvalidClient,
@@ -162,7 +163,7 @@ def check_response_mode(request: AuthorizationRequest) -> None:
 
 def check_max_age(request: AuthorizationRequest) -> None:
     max_age = request.params.get("max_age")
-    if max_age is not None and (not max_age.isdigit() or len(max_age) > 9):
+    if max_age is not None and ascii_int(max_age, max_digits=9) is None:
         raise InvalidRequest("max_age must be a number of seconds.")
 
 
