@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import JSON, Integer, String, Text
+from sqlalchemy import JSON, Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from idp.domain.clock import utcnow
@@ -32,6 +32,9 @@ class RevocationEvent(db.Model):
     """An append-only log; its id is the revocation feed's cursor."""
 
     __tablename__ = "revocation_events"
+    # Userinfo, introspection and the management API ask "is this jti revoked / is this app cut
+    # off" on every call: an index keeps that a lookup however long the log grows.
+    __table_args__ = (Index("ix_revocation_events_kind_subject", "kind", "subject"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     kind: Mapped[str] = mapped_column(
