@@ -111,6 +111,7 @@ def _wire(settings: Settings) -> Tessera:
         settings.KEY_ENCRYPTION_KEY or settings.SECRET_KEY,
         settings.max_access_ttl,
         signing_algorithms(settings),
+        publication_delay=settings.KEY_PUBLICATION_DELAY,
     )
     return Tessera(
         settings=settings,

@@ -17,6 +17,7 @@ from flask.cli import with_appcontext
 
 from idp.cli import CLI_CALLER, FieldErrorsGroup, tessera, unit_of_work
 from idp.domain.clients import APP_TYPES
+from idp.domain.clock import utcnow
 from idp.services import apps
 from idp.services.app_admin import registration
 from idp.services.app_specs import ClientSpec
@@ -298,30 +299,45 @@ def keys_group() -> None:
     """Signing keys: list them, rotate them."""
 
 
-def _key_as_dict(row: Record) -> dict[str, Any]:
+def _key_state(row: Record, now: datetime) -> str:
+    if row.retired_at is not None and row.retired_at <= now:
+        return "retired"
+    if row.activates_at is not None and row.activates_at > now:
+        return "next"
+    return "active"
+
+
+def _key_as_dict(row: Record, now: datetime) -> dict[str, Any]:
+    state = _key_state(row, now)
     return {
         "kid": row.kid,
         "alg": row.alg,
+        "state": state,
         "created": _iso(row.created_at),
+        "activates": _iso(row.activates_at or row.created_at),
         "retired": _iso(row.retired_at),
         "unpublish": _iso(row.unpublish_at),
-        "active": row.retired_at is None,
+        "active": state == "active",
     }
+
+
+def _key_line(r: dict[str, Any]) -> str:
+    line = f"{r['kid']:<44} {r['alg']:<6} {r['state']:<8} activates {r['activates']}"
+    if r["retired"]:
+        line += f", retires {r['retired']}, published until {r['unpublish']}"
+    return line
 
 
 @keys_group.command("list")
 @json_option
 @with_appcontext
 def list_keys(as_json: bool) -> None:
-    """Every signing key: active ones sign; retired ones stay in the JWKS until unpublished."""
-    rows = [_key_as_dict(k) for k in unit_of_work().signing_keys.all()]
-    lines = [
-        f"{r['kid']:<44} {r['alg']:<6} {'active' if r['active'] else 'retired':<8} "
-        f"created {r['created']}"
-        + (f", retired {r['retired']}, published until {r['unpublish']}" if r["retired"] else "")
-        for r in rows
-    ]
-    _emit(as_json, rows, lines or ["No signing keys yet; run `tessera keys rotate`."])
+    """Every signing key: next ones are published and sign from their activation time; active
+    ones sign; retired ones stay in the JWKS until unpublished."""
+    now = utcnow()
+    rows = [_key_as_dict(k, now) for k in unit_of_work().signing_keys.all()]
+    lines = [_key_line(r) for r in rows]
+    _emit(as_json, rows, lines or ["No signing keys yet; run `tessera keys rotate --now`."])
 
 
 @keys_group.command("rotate")
@@ -331,21 +347,32 @@ def list_keys(as_json: bool) -> None:
     multiple=True,
     help="Only this algorithm (repeatable); default: every algorithm Tessera signs with.",
 )
+@click.option(
+    "--now",
+    "immediate",
+    is_flag=True,
+    help="Emergency only: sign with the new keys at once. Resource servers that cached the "
+    "JWKS answer `401 unknown key` to new tokens until they refetch it.",
+)
 @json_option
 @with_appcontext
-def rotate_keys(algs: tuple[str, ...], as_json: bool) -> None:
-    """New signing keys; the old ones stay published until every token they signed expired."""
+def rotate_keys(algs: tuple[str, ...], immediate: bool, as_json: bool) -> None:
+    """New signing keys, published now, signing after TESSERA_KEY_PUBLICATION_DELAY."""
     known = tessera().keystore.algorithms
     unknown = sorted(set(algs) - known)
     if unknown:
         raise click.UsageError(
             f"Unknown --alg {', '.join(unknown)}; Tessera signs with {', '.join(sorted(known))}."
         )
-    new = tessera().keystore.rotate(set(algs) or None)
-    rows = [_key_as_dict(k) for k in new]
+    now = utcnow()
+    new = tessera().keystore.rotate(set(algs) or None, now=now, immediate=immediate)
+    rows = [_key_as_dict(k, now) for k in new]
     _emit(
         as_json,
         rows,
-        [f"New {r['alg']} key {r['kid']} signs from now on." for r in rows]
-        + ["Retired keys stay in the JWKS until the tokens they signed have expired."],
+        [
+            f"New {r['alg']} key {r['kid']} is published now and signs from {r['activates']}."
+            for r in rows
+        ]
+        + ["The keys it replaces sign until then and stay in the JWKS until their tokens expire."],
     )

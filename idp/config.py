@@ -104,6 +104,12 @@ class Settings:
     ACCESS_TOKEN_ALG: str = _setting(
         "ES256", "Access token signing algorithm.", choices=("ES256", "RS256", "EdDSA")
     )
+    KEY_PUBLICATION_DELAY: int = _setting(
+        300,
+        "Seconds between `tessera keys rotate` and the new key signing; until then it is only published in the JWKS. It must outlast every cache between a worker and a resource server: each worker's key reload (30 s) + the JWKS `Cache-Control: max-age` (60 s) + the middleware's refetch interval (60 s) = 150 s, doubled for other verifier libraries and clock skew. Shorter risks `401 unknown key` at resource servers right after a rotation.",
+        minimum=0,
+        maximum=86400,
+    )
     REVOCATION_POLL_INTERVAL: int = _setting(
         5, "Poll interval hinted to resource servers by the revocation feed.", minimum=1
     )

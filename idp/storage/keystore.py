@@ -2,6 +2,12 @@
 
 A key set without a kid makes JOSE libraries pick a key at random; every token here names
 its kid, and exactly one key per algorithm signs at a time.
+
+A rotated-in key is "next" first: published at once, signing only from its `activates_at`, so
+every resource server's cached JWKS has it before the first token it signs (no blind window).
+Every worker sees a new key within `refresh_seconds` (its reload interval); the switch itself
+is decided per call from the clock, so all workers and instances start signing with it at the
+same instant.
 """
 
 from __future__ import annotations
@@ -12,7 +18,7 @@ import json
 import threading
 import time
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from cryptography.fernet import Fernet, InvalidToken
@@ -20,7 +26,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from jwt.algorithms import ECAlgorithm, OKPAlgorithm, RSAAlgorithm
-from sqlalchemy import select
+from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from idp.domain.clock import utcnow
@@ -38,11 +44,19 @@ class KeyStoreError(RuntimeError):
     pass
 
 
+KEY_RELOAD_SECONDS = 30.0
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
 @dataclass(frozen=True)
 class ActiveKey:
     kid: str
     alg: str
     private_key: Any  # a cryptography private key object, parsed once
+
+
+# (activates_at, retired_at, key): whether it signs is decided per call, from the clock.
+_Signer = tuple[datetime | None, datetime | None, ActiveKey]
 
 
 def _generate(alg: str) -> Any:
@@ -87,15 +101,18 @@ class KeyStore:
         encryption_secret: str,
         max_token_ttl: int,
         algorithms: set[str],
-        refresh_seconds: float = 30.0,
+        refresh_seconds: float = KEY_RELOAD_SECONDS,
+        publication_delay: float = 0.0,
     ) -> None:
         self._fernet = fernet_from(encryption_secret)
         self._algorithms = set(algorithms)
         self._max_token_ttl = max_token_ttl
         self._refresh_seconds = refresh_seconds
+        self._publication_delay = publication_delay
         self._lock = threading.Lock()
         self._loaded_at = float("-inf")
-        self._active: dict[str, ActiveKey] = {}
+        # Per algorithm, (activates_at, key), newest first: next keys included.
+        self._signers: dict[str, list[_Signer]] = {}
         self._jwks: list[dict[str, Any]] = []
         self._public: dict[str, Any] = {}
         self._algs: dict[str, str] = {}
@@ -107,7 +124,9 @@ class KeyStore:
 
     # --- writing -----------------------------------------------------------------------
 
-    def create_key(self, alg: str, session: Session | None = None) -> SigningKey:
+    def create_key(
+        self, alg: str, session: Session | None = None, activates_at: datetime | None = None
+    ) -> SigningKey:
         private_key = _generate(alg)
         pem = private_key.private_bytes(
             serialization.Encoding.PEM,
@@ -120,6 +139,7 @@ class KeyStore:
             alg=alg,
             private_key_encrypted=self._fernet.encrypt(pem).decode(),
             public_jwk=jwk,
+            activates_at=activates_at,
         )
         (session or db.session).add(row)
         return row
@@ -141,16 +161,28 @@ class KeyStore:
             session.commit()
         return bool(missing)
 
-    def rotate(self, algs: set[str] | None = None, now: datetime | None = None) -> list[SigningKey]:
-        """New active keys; the old ones stay published until every token they signed expired."""
+    def rotate(
+        self, algs: set[str] | None = None, now: datetime | None = None, immediate: bool = False
+    ) -> list[SigningKey]:
+        """New keys, published now and signing after the publication delay (`immediate`: now).
+
+        The keys they replace (a pending next key included) sign until then and stay published
+        until every token they signed expired.
+        """
         algs = algs or self._algorithms
         now = now or utcnow()
+        activates = now if immediate else now + timedelta(seconds=self._publication_delay)
+        # A key already due to retire later (or a pending next key: `--now` during a delay)
+        # must not outlive the new one, or it would sign again once its own time came.
         for old in db.session.scalars(
-            select(SigningKey).where(SigningKey.retired_at.is_(None), SigningKey.alg.in_(algs))
+            select(SigningKey).where(
+                or_(SigningKey.retired_at.is_(None), SigningKey.retired_at > activates),
+                SigningKey.alg.in_(algs),
+            )
         ):
-            old.retired_at = now
-            old.unpublish_at = now + timedelta(seconds=self._max_token_ttl + 300)
-        new = [self.create_key(alg) for alg in sorted(algs)]
+            old.retired_at = activates
+            old.unpublish_at = activates + timedelta(seconds=self._max_token_ttl + 300)
+        new = [self.create_key(alg, activates_at=activates) for alg in sorted(algs)]
         db.session.commit()
         self.invalidate()
         return new
@@ -165,25 +197,32 @@ class KeyStore:
         rows = list(
             db.session.scalars(select(SigningKey).order_by(SigningKey.created_at, SigningKey.id))
         )
-        active: dict[str, ActiveKey] = {}
+        signers: dict[str, list[_Signer]] = {}
         jwks = []
         for row in rows:
             if row.unpublish_at is None or row.unpublish_at > now:
                 jwks.append(row.public_jwk)
-            if row.retired_at is None:
-                try:
-                    pem = self._fernet.decrypt(row.private_key_encrypted.encode())
-                except InvalidToken:
-                    raise KeyStoreError(
-                        f"signing key {row.kid} cannot be decrypted: TESSERA_KEY_ENCRYPTION_KEY "
-                        "(or TESSERA_SECRET_KEY, from which it defaults) changed"
-                    ) from None
-                active[row.alg] = ActiveKey(
-                    row.kid, row.alg, serialization.load_pem_private_key(pem, None)
-                )
+            if row.retired_at is None or row.retired_at > now:
+                key = ActiveKey(row.kid, row.alg, self._private_key(row))
+                signers.setdefault(row.alg, []).append((row.activates_at, row.retired_at, key))
+        for candidates in signers.values():
+            # Newest activation first; a key without one signs from its creation, which precedes
+            # any rotation. Newest created first among equals (sort() is stable).
+            candidates.reverse()
+            candidates.sort(key=lambda c: c[0] or _EPOCH, reverse=True)
         public = {jwk["kid"]: _PUBLIC_LOADERS[jwk["kty"]](json.dumps(jwk)) for jwk in jwks}
         algs = {jwk["kid"]: jwk["alg"] for jwk in jwks}
-        self._active, self._jwks, self._public, self._algs = active, jwks, public, algs
+        self._signers, self._jwks, self._public, self._algs = signers, jwks, public, algs
+
+    def _private_key(self, row: SigningKey) -> Any:
+        try:
+            pem = self._fernet.decrypt(row.private_key_encrypted.encode())
+        except InvalidToken:
+            raise KeyStoreError(
+                f"signing key {row.kid} cannot be decrypted: TESSERA_KEY_ENCRYPTION_KEY "
+                "(or TESSERA_SECRET_KEY, from which it defaults) changed"
+            ) from None
+        return serialization.load_pem_private_key(pem, None)
 
     def _fresh(self) -> None:
         if time.monotonic() - self._loaded_at < self._refresh_seconds:
@@ -195,10 +234,13 @@ class KeyStore:
 
     def signing_key(self, alg: str) -> ActiveKey:
         self._fresh()
-        try:
-            return self._active[alg]
-        except KeyError:
-            raise KeyStoreError(f"no active {alg} signing key; run `tessera keys rotate`") from None
+        now = utcnow()
+        for activates_at, retired_at, key in self._signers.get(alg, ()):
+            if (activates_at is None or activates_at <= now) and (
+                retired_at is None or retired_at > now
+            ):
+                return key
+        raise KeyStoreError(f"no active {alg} signing key; run `tessera keys rotate --now`")
 
     def jwks(self) -> dict[str, list[dict[str, Any]]]:
         self._fresh()

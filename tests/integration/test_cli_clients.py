@@ -287,11 +287,12 @@ def _kid(token: str) -> str:
     return jwt.get_unverified_header(token)["kid"]
 
 
-def test_keys_rotate_publishes_old_and_new_and_signs_with_new(app, client):
+def test_keys_rotate_now_publishes_old_and_new_and_signs_with_new(app, client):
+    """`--now`, the emergency rotation: the new key signs at once (plain `rotate` waits)."""
     bot = service(app)
     before = client_credentials(client, bot.client_id, bot.secret).get_json()["access_token"]
     old_kid = _kid(before)
-    rotated = cli_json(app, "keys", "rotate", "--alg", "ES256")
+    rotated = cli_json(app, "keys", "rotate", "--alg", "ES256", "--now")
     assert [k["alg"] for k in rotated] == ["ES256"] and rotated[0]["active"] is True
     new_kid = rotated[0]["kid"]
     published = {k["kid"] for k in client.get("/jwks.json").get_json()["keys"]}

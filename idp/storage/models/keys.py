@@ -23,6 +23,8 @@ class SigningKey(db.Model):
     private_key_encrypted: Mapped[str] = mapped_column(Text)
     public_jwk: Mapped[dict] = mapped_column(JSON)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # Published from creation, signs only from this time (a rotated-in "next" key); None: at once.
+    activates_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     # No longer signs after this; still published until `unpublish_at`.
     retired_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     unpublish_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
