@@ -177,3 +177,26 @@ def guard(idp: FakeIdP, revocations: Any) -> Any:
     verifier = TokenVerifier(ISSUER, AUDIENCE, http=idp, revocations=revocations)
     limiter = TierRateLimiter("memory://", key_prefix=uuid.uuid4().hex)
     return ResourceGuard(verifier, rate_limiter=limiter, realm="orders-api")
+
+
+@pytest.fixture
+def flask_client(guard: Any) -> Any:
+    """A Flask API protected by the guard: GET /orders (orders:read), POST (orders:write too)."""
+    from flask import Flask, g, jsonify
+
+    from idp.middleware.flask_ext import TesseraAuth, require_token
+
+    app = Flask(__name__)
+    TesseraAuth(app, guard)
+
+    @app.get("/orders")
+    @require_token("orders:read")
+    def orders():
+        return jsonify(user=g.access_token.subject)
+
+    @app.post("/orders")
+    @require_token("orders:write", "orders:read")
+    def create():
+        return jsonify(ok=True)
+
+    return app.test_client()

@@ -13,7 +13,6 @@ import json
 import time
 
 import pytest
-from flask import Flask, g, jsonify
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse
@@ -26,7 +25,6 @@ from werkzeug.test import Client
 
 from idp.middleware import InvalidToken, TokenVerifier
 from idp.middleware.asgi import TesseraASGIMiddleware
-from idp.middleware.flask_ext import TesseraAuth, require_token
 from idp.middleware.jwks import parse_jwks
 from idp.middleware.verifier import DEFAULT_MAX_TOKEN_SIZE
 from idp.middleware.wsgi import TesseraWSGIMiddleware
@@ -180,19 +178,6 @@ def test_issue12_out_of_range_tier_falls_back_to_the_default(
 
 def _challenge_is_invalid_token(status: int, challenge: str | None) -> bool:
     return status == 401 and challenge is not None and 'error="invalid_token"' in challenge
-
-
-@pytest.fixture
-def flask_client(guard):
-    app = Flask(__name__)
-    TesseraAuth(app, guard)
-
-    @app.get("/orders")
-    @require_token("orders:read")
-    def orders():
-        return jsonify(user=g.access_token.subject)
-
-    return app.test_client()
 
 
 def test_issue12_flask_answers_hostile_tokens_with_401(flask_client, es256, idp) -> None:

@@ -6,7 +6,6 @@ docs/security.md#24 and #26.
 from __future__ import annotations
 
 import pytest
-from flask import Flask, g, jsonify
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse
@@ -15,27 +14,8 @@ from starlette.testclient import TestClient
 from werkzeug.test import Client
 
 from idp.middleware.asgi import TesseraASGIMiddleware
-from idp.middleware.flask_ext import TesseraAuth, require_token
 from idp.middleware.wsgi import ENVIRON_KEY, TesseraWSGIMiddleware
 from tests.middleware.conftest import Signer
-
-
-@pytest.fixture
-def flask_client(guard):
-    app = Flask(__name__)
-    TesseraAuth(app, guard)
-
-    @app.get("/orders")
-    @require_token("orders:read")
-    def orders():
-        return jsonify(user=g.access_token.subject)
-
-    @app.post("/orders")
-    @require_token("orders:write", "orders:read")
-    def create():
-        return jsonify(ok=True)
-
-    return app.test_client()
 
 
 def bearer(token: str) -> dict[str, str]:
