@@ -141,6 +141,10 @@ def _wire_oauth(tessera: Tessera) -> None:
     from idp.web.context import uow
 
     clients = watch(ClientPolicyCache(tessera.settings.CLIENT_CACHE_TTL))
+    if tessera.redis is not None:
+        from idp.storage.app_invalidation import follow_app_changes
+
+        follow_app_changes(tessera.redis)  # other processes' app changes reach `clients`
     tessera.oauth = TesseraAuthorizationServer(tessera, clients=clients, uow=uow)
     if tessera.device_flow is not None:
         from idp.protocol.device_authorization import TesseraDeviceAuthorizationEndpoint

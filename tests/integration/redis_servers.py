@@ -7,12 +7,15 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import socket
 import subprocess
+import sys
 import time
 
 import pytest
 import redis
+import requests
 
 REDIS_URL = os.environ.get("TESSERA_TEST_REDIS_URL", "redis://127.0.0.1:6379/12")
 CLOSED_PORT_URL = "redis://127.0.0.1:1/0"  # nothing listens on port 1: "Redis is down"
@@ -71,3 +74,43 @@ def _pings(client: redis.Redis) -> bool:
         return bool(client.ping())
     except redis.RedisError:
         return False
+
+
+class TesseraServe:
+    """`tessera serve` in a process group of its own, configured by TESSERA_* variables."""
+
+    def __init__(self, log_path, workers: int = 2, **settings: object) -> None:
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        env = {**os.environ, "TESSERA_ACCESS_LOG": "0"}
+        env.update({f"TESSERA_{name}": str(value) for name, value in settings.items()})
+        self._log = open(log_path, "wb")  # noqa: SIM115 - closed in stop()
+        command = "from idp.cli import main; main()"
+        self.process = subprocess.Popen(
+            [sys.executable, "-c", command, "serve", "--host", "127.0.0.1",
+             "--port", str(self.port), "--workers", str(workers)],
+            env=env, stdout=self._log, stderr=subprocess.STDOUT, start_new_session=True,
+        )  # fmt: skip
+        self.log_path = log_path
+
+    def wait_ready(self, timeout: float = 60) -> TesseraServe:
+        def answers() -> bool:
+            if self.process.poll() is not None:
+                pytest.fail(f"tessera serve exited: {self.log_path.read_text()[-2000:]}")
+            try:
+                return requests.get(self.url + "/login", timeout=1).status_code == 200
+            except requests.RequestException:
+                return False
+
+        wait_until(answers, timeout, f"tessera serve on port {self.port}", interval=0.2)
+        return self
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGTERM)
+            try:
+                self.process.wait(15)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.process.pid, signal.SIGKILL)
+                self.process.wait(5)
+        self._log.close()
