@@ -11,12 +11,13 @@ import time
 
 import pytest
 import redis
+import requests
 
 from idp.storage import redis_state
 from idp.storage.redis_state import SharedRedis
 from idp.storage.throttle import LoginThrottle, RegistrationThrottle, UserCodeThrottle
-from tests.conftest import PASSWORD, AuthActions, csrf_token
-from tests.integration.redis_servers import CLOSED_PORT_URL, ThrowawayRedis
+from tests.conftest import CHEAP_ARGON2, CSRF_RE, PASSWORD, TEST_SECRET, AuthActions, csrf_token
+from tests.integration.redis_servers import CLOSED_PORT_URL, TesseraServe, ThrowawayRedis
 
 WRONG = "wrong password!"
 LIMITS = {"LOGIN_ACCOUNT_LIMIT": "5/minute", "LOGIN_IP_LIMIT": "100/minute"}
@@ -164,3 +165,30 @@ def test_redis_going_away_mid_run(make_app, user, issuer, throwaway_redis, caplo
     time.sleep(redis_state.BACKOFF)  # the back-off is a clock, not an event
     assert worker.login().status_code == 429  # an empty Redis does not reopen the door
     assert any("reachable again" in r.message for r in caplog.records)
+
+
+def test_ten_wrong_passwords_against_two_served_workers(
+    make_app, user, migrated_database, redis_url, issuer, tmp_path
+):
+    """The reported bug: 10 wrong passwords on `tessera serve` with 2 workers passed a
+    5-per-minute limit. Each attempt opens new connections, so both workers take some."""
+    server = TesseraServe(
+        tmp_path / "serve.log", workers=2, DATABASE_URL=migrated_database, SECRET_KEY=TEST_SECRET,
+        INSTANCE_PATH=tmp_path / "instance", REDIS_URL=redis_url, ISSUER=issuer,
+        **CHEAP_ARGON2, **LIMITS,
+    )  # fmt: skip
+    try:
+        server.wait_ready()
+        answers = [served_login(server, WRONG) for _ in range(10)]
+    finally:
+        server.stop()
+    assert answers == [401] * 5 + [429] * 5
+
+
+def served_login(server: TesseraServe, password: str) -> int:
+    with requests.Session() as browser:
+        browser.headers["Connection"] = "close"
+        page = browser.get(server.url + "/login", timeout=5)
+        token = CSRF_RE.search(page.text).group(1)
+        form = {"login": "trader", "password": password, "csrf_token": token}
+        return browser.post(server.url + "/login", data=form, timeout=5).status_code
