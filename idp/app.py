@@ -20,6 +20,7 @@ from idp.services.revocation import RevocationWindow
 from idp.services.tokens import TokenMinter
 from idp.storage.keystore import KeyStore
 from idp.storage.password_hasher import Argon2PasswordHasher
+from idp.storage.redis_state import SharedRedis
 from idp.storage.repositories.usage import UsageCounter
 from idp.storage.throttle import LoginThrottle, RegistrationThrottle, UserCodeThrottle
 
@@ -40,6 +41,7 @@ class Tessera:
     device_flow: Any = None
     oauth: Any = None  # the Authlib authorization server, set once the app exists
     usage: UsageCounter | None = None
+    redis: SharedRedis | None = None  # TESSERA_REDIS_URL: state shared by every process
 
 
 def _flask_config(settings: Settings) -> dict[str, Any]:
@@ -113,22 +115,22 @@ def _wire(settings: Settings) -> Tessera:
         signing_algorithms(settings),
         publication_delay=settings.KEY_PUBLICATION_DELAY,
     )
+    shared = SharedRedis(settings.REDIS_URL, settings.ISSUER) if settings.REDIS_URL else None
     return Tessera(
         settings=settings,
         catalogue=catalogue,
         hasher=Argon2PasswordHasher(
             settings.ARGON2_TIME_COST, settings.ARGON2_MEMORY_COST, settings.ARGON2_PARALLELISM
         ),
-        throttle=LoginThrottle(
-            settings.REDIS_URL, settings.LOGIN_ACCOUNT_LIMIT, settings.LOGIN_IP_LIMIT
-        ),
-        register_throttle=RegistrationThrottle(settings.REDIS_URL, settings.REGISTER_IP_LIMIT),
+        throttle=LoginThrottle(shared, settings.LOGIN_ACCOUNT_LIMIT, settings.LOGIN_IP_LIMIT),
+        register_throttle=RegistrationThrottle(shared, settings.REGISTER_IP_LIMIT),
         session_policy=SessionPolicy(settings.SESSION_IDLE_TTL, settings.SESSION_ABSOLUTE_TTL),
         keystore=keystore,
         minter=TokenMinter.from_settings(settings, keystore, catalogue),
         revocation_window=RevocationWindow(settings.max_access_ttl),
         usage=UsageCounter(settings.USAGE_FLUSH_INTERVAL),
-        device_flow=DeviceFlow(settings, UserCodeThrottle(settings.REDIS_URL)),
+        device_flow=DeviceFlow(settings, UserCodeThrottle(shared)),
+        redis=shared,
     )
 
 
@@ -139,6 +141,10 @@ def _wire_oauth(tessera: Tessera) -> None:
     from idp.web.context import uow
 
     clients = watch(ClientPolicyCache(tessera.settings.CLIENT_CACHE_TTL))
+    if tessera.redis is not None:
+        from idp.storage.app_invalidation import follow_app_changes
+
+        follow_app_changes(tessera.redis)  # other processes' app changes reach `clients`
     tessera.oauth = TesseraAuthorizationServer(tessera, clients=clients, uow=uow)
     if tessera.device_flow is not None:
         from idp.protocol.device_authorization import TesseraDeviceAuthorizationEndpoint

@@ -51,7 +51,8 @@ class Settings:
         str(PROJECT_ROOT / "scopes.yaml"), "The scope catalogue and rate-limit tiers."
     )
     REDIS_URL: str = _setting(
-        "", "Redis for shared throttling counters and revocation fan-out; memory when empty."
+        "",
+        "Redis shared by every worker and instance: failure throttles count once for the deployment and app changes reach every process within a second (keys and channel prefixed per issuer). Empty: per-process counters, and other processes see app changes within TESSERA_CLIENT_CACHE_TTL. Unreachable: the same per-process fallback, logged once a minute, no failed request.",
     )
     SESSION_IDLE_TTL: int = _setting(
         1800, "Seconds of inactivity after which a login session ends.", minimum=60
@@ -115,7 +116,7 @@ class Settings:
     )
     CLIENT_CACHE_TTL: int = _setting(
         5,
-        "Seconds a worker may reuse an app's settings without reading the database (0 turns the cache off); changes reach every worker within this time.",
+        "Seconds a worker may reuse an app's settings without reading the database (0 turns the cache off); without TESSERA_REDIS_URL, changes reach every worker within this time.",
         minimum=0,
         maximum=300,
     )

@@ -2,7 +2,9 @@
 
 Loading an app and its secret digests was about 40% of a client_credentials request (two ORM
 queries; see bench/README.md). Entries live TESSERA_CLIENT_CACHE_TTL seconds. Changes made in
-this process invalidate at commit time (SQLAlchemy session events); other workers see them
+this process invalidate at commit time (SQLAlchemy session events) and are handed to the
+listeners added with `on_change`: with Redis, idp/storage/app_invalidation.py broadcasts them
+so other workers and instances drop the app within a second; without it, they see the change
 within the TTL. A presented secret that matches no cached digest is checked once more against
 the database, so a freshly rotated secret works at once everywhere.
 """
@@ -94,6 +96,7 @@ class ClientPolicyCache:
         self._loader = loader
         self._entries: dict[str, tuple[float, ClientPolicy | None]] = {}
         self._lock = threading.Lock()
+        self._generation = 0  # bumped by every invalidation
 
     def get(self, client_id: str, *, fresh: bool = False) -> ClientPolicy | None:
         now = time.monotonic()
@@ -101,9 +104,13 @@ class ClientPolicyCache:
             hit = self._entries.get(client_id)
             if hit is not None and now - hit[0] < self.ttl:
                 return hit[1]
+        generation = self._generation
         policy = self._loader(client_id)
         if self.ttl > 0:
             with self._lock:
+                if generation != self._generation:
+                    # An invalidation arrived while loading: what was read may predate it.
+                    return policy
                 if len(self._entries) >= MAX_ENTRIES:
                     self._entries.clear()  # unknown client_ids must not grow memory without bound
                 self._entries[client_id] = (now, policy)
@@ -111,6 +118,7 @@ class ClientPolicyCache:
 
     def invalidate(self, client_ids: set[str] | None = None) -> None:
         with self._lock:
+            self._generation += 1
             if client_ids is None:
                 self._entries.clear()
             else:
@@ -119,12 +127,30 @@ class ClientPolicyCache:
 
 
 _CACHES: weakref.WeakSet[ClientPolicyCache] = weakref.WeakSet()
+_LISTENERS: list[Callable[[set[str] | None], None]] = []
 
 
 def watch(cache: ClientPolicyCache) -> ClientPolicyCache:
     """Have commits in this process invalidate the apps they changed in `cache`."""
     _CACHES.add(cache)
     return cache
+
+
+def invalidate_watched(client_ids: set[str] | None = None) -> None:
+    """Drop these apps (None: all) from every watched cache of this process."""
+    for cache in list(_CACHES):
+        cache.invalidate(client_ids)
+
+
+def on_change(listener: Callable[[set[str] | None], None]) -> None:
+    """Call `listener` after each commit that changed apps (None: any app may have changed)."""
+    if listener not in _LISTENERS:
+        _LISTENERS.append(listener)
+
+
+def remove_listener(listener: Callable[[set[str] | None], None]) -> None:
+    if listener in _LISTENERS:
+        _LISTENERS.remove(listener)
 
 
 @event.listens_for(Session, "before_flush")
@@ -141,8 +167,10 @@ def _collect_changed_clients(session: Session, flush_context, instances) -> None
 def _invalidate_changed_clients(session: Session) -> None:
     changed = session.info.pop("tessera_changed_clients", None)
     if changed:
-        for cache in list(_CACHES):
-            cache.invalidate(None if ALL in changed else changed)
+        client_ids = None if ALL in changed else changed
+        invalidate_watched(client_ids)
+        for listener in list(_LISTENERS):
+            listener(client_ids)
 
 
 @event.listens_for(Session, "after_rollback")
