@@ -13,11 +13,10 @@ from collections.abc import Callable
 
 import jwt
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
-
-from idp.middleware import RevocationState, TokenVerifier
-from idp.middleware.guard import ResourceGuard
-from idp.middleware.http import HttpResponse
-from idp.middleware.ratelimit import TierRateLimiter
+from tessera_middleware import RevocationState, TokenVerifier
+from tessera_middleware.guard import ResourceGuard
+from tessera_middleware.http import HttpResponse
+from tessera_middleware.ratelimit import TierRateLimiter
 
 ISSUER, AUDIENCE, REDIS_URL = "https://id.bench", "https://api.bench", "redis://127.0.0.1:6379/15"
 SCOPES = ("orders:read",)

@@ -1,4 +1,4 @@
-"""Live order events over WebSocket, guarded by ``idp.middleware.websockets_server``.
+"""Live order events over WebSocket, guarded by ``tessera_middleware.websockets_server``.
 
 Sign in at the handshake (``Authorization: Bearer`` or the subprotocols
 ``["tessera.v1", "bearer.<token>"]``) or with a first message ``{"type": "auth", "token": ...}``.
@@ -23,14 +23,13 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from tessera_middleware.errors import InvalidRequest, InvalidToken, MiddlewareError
+from tessera_middleware.guard import ResourceGuard
+from tessera_middleware.websockets_server import guard_handshake, session_for, sign_in_first_message
+from tessera_middleware.ws import WebSocketSession
 from websockets.asyncio.server import ServerConnection
 from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
-
-from idp.middleware.errors import InvalidRequest, InvalidToken, MiddlewareError
-from idp.middleware.guard import ResourceGuard
-from idp.middleware.websockets_server import guard_handshake, session_for, sign_in_first_message
-from idp.middleware.ws import WebSocketSession
 
 log = logging.getLogger(__name__)
 

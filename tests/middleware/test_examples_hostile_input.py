@@ -7,14 +7,14 @@ from __future__ import annotations
 from types import SimpleNamespace
 
 import pytest
+from tessera_middleware import InvalidRequest
+from tessera_middleware.testing import Signer
 from websockets.datastructures import Headers
 from websockets.http11 import Request
 
 from examples.market_api.app import create_app
 from examples.resource import ResourceSettings
 from examples.ws_server.server import _command, handshake
-from idp.middleware import InvalidRequest
-from tests.middleware.conftest import Signer
 
 ENV = {"TESSERA_ISSUER": "http://127.0.0.1:5000", "API_CLIENT_ID": "rs", "API_CLIENT_SECRET": "s"}
 

@@ -25,8 +25,8 @@ from limits import RateLimitItem, RateLimitItemPerSecond
 from limits.storage import MemoryStorage, RedisStorage, storage_from_string
 from limits.strategies import MovingWindowRateLimiter
 
-from idp.middleware.errors import RateLimited, ServiceUnavailable
-from idp.middleware.tokens import AccessToken, Tier
+from tessera_middleware.errors import RateLimited, ServiceUnavailable
+from tessera_middleware.tokens import AccessToken, Tier
 
 log = logging.getLogger(__name__)
 
@@ -147,7 +147,7 @@ class TierRateLimiter:
         return _tightest(results)
 
     def _hit_redis(self, keys: list[tuple[RateLimitItem, tuple[str, ...]]]) -> RateLimitResult:
-        from idp.middleware.redis_limits import pipelined_moving_window
+        from tessera_middleware.redis_limits import pipelined_moving_window
 
         now = self._clock()
         rows = pipelined_moving_window(self.storage, [(i, i.key_for(*ids)) for i, ids in keys], now)

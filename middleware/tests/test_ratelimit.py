@@ -7,10 +7,9 @@ import uuid
 
 import pytest
 from freezegun import freeze_time
-
-from idp.middleware import RateLimited, ServiceUnavailable, Tier
-from idp.middleware.ratelimit import TierRateLimiter, tier_item
-from idp.middleware.tokens import AccessToken
+from tessera_middleware import RateLimited, ServiceUnavailable, Tier
+from tessera_middleware.ratelimit import TierRateLimiter, tier_item
+from tessera_middleware.tokens import AccessToken
 
 REDIS_URL = "redis://127.0.0.1:6379/15"
 

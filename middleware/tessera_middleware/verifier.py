@@ -16,10 +16,10 @@ from typing import Any, Protocol
 
 import jwt
 
-from idp.middleware.errors import InvalidToken
-from idp.middleware.http import Fetcher, UrllibFetcher
-from idp.middleware.jwks import SUPPORTED_ALGORITHMS, KeySet
-from idp.middleware.tokens import DEFAULT_TIER, AccessToken, Tier
+from tessera_middleware.errors import InvalidToken
+from tessera_middleware.http import Fetcher, UrllibFetcher
+from tessera_middleware.jwks import SUPPORTED_ALGORITHMS, KeySet
+from tessera_middleware.tokens import DEFAULT_TIER, AccessToken, Tier
 
 DEFAULT_ALGORITHMS = ("ES256", "RS256", "EdDSA")
 # Tessera's access tokens are under 1 KiB; 8 KiB leaves room for big scope lists and stays far

@@ -6,19 +6,19 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from idp.middleware.errors import InvalidRequest, MiddlewareError
-from idp.middleware.revocation import RevocationState
-from idp.middleware.rfc6750 import (
+from tessera_middleware.errors import InvalidRequest, MiddlewareError
+from tessera_middleware.revocation import RevocationState
+from tessera_middleware.rfc6750 import (
     ErrorResponse,
     bearer_from_request,
     error_response,
     require_scopes,
 )
-from idp.middleware.tokens import AccessToken
-from idp.middleware.verifier import TokenVerifier
+from tessera_middleware.tokens import AccessToken
+from tessera_middleware.verifier import TokenVerifier
 
 if TYPE_CHECKING:  # keeps ``limits`` out of processes that do not rate limit
-    from idp.middleware.ratelimit import RateLimitResult, TierRateLimiter
+    from tessera_middleware.ratelimit import RateLimitResult, TierRateLimiter
 
 
 @dataclass(frozen=True, slots=True)

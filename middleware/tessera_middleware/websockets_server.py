@@ -20,9 +20,9 @@ from websockets.asyncio.server import ServerConnection
 from websockets.datastructures import Headers
 from websockets.http11 import Request, Response
 
-from idp.middleware.errors import InvalidRequest, MiddlewareError
-from idp.middleware.guard import Authorized, ResourceGuard, origin_allowed, single_valued
-from idp.middleware.ws import (
+from tessera_middleware.errors import InvalidRequest, MiddlewareError
+from tessera_middleware.guard import Authorized, ResourceGuard, origin_allowed, single_valued
+from tessera_middleware.ws import (
     AUTH_MESSAGE_OVERHEAD,
     BEARER_PROTOCOL_PREFIX,
     CLOSE_POLICY,

@@ -12,8 +12,8 @@ from typing import Any
 import jwt
 from cryptography.hazmat.primitives.asymmetric import ec, ed448, ed25519, rsa
 
-from idp.middleware.errors import ServiceUnavailable
-from idp.middleware.http import Fetcher
+from tessera_middleware.errors import ServiceUnavailable
+from tessera_middleware.http import Fetcher
 
 log = logging.getLogger(__name__)
 

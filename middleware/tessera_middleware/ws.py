@@ -16,11 +16,11 @@ import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from typing import Any, Literal
 
-from idp.middleware.errors import InvalidRequest, InvalidToken, MiddlewareError, RateLimited
-from idp.middleware.guard import ResourceGuard
-from idp.middleware.rfc6750 import require_scopes
-from idp.middleware.tokens import AccessToken
-from idp.middleware.verifier import DEFAULT_MAX_TOKEN_SIZE
+from tessera_middleware.errors import InvalidRequest, InvalidToken, MiddlewareError, RateLimited
+from tessera_middleware.guard import ResourceGuard
+from tessera_middleware.rfc6750 import require_scopes
+from tessera_middleware.tokens import AccessToken
+from tessera_middleware.verifier import DEFAULT_MAX_TOKEN_SIZE
 
 BEARER_PROTOCOL_PREFIX = "bearer."
 CLOSE_UNAUTHORIZED = 4401  # private-use range: "sign in again", unlike 1008's "go away"

@@ -11,11 +11,10 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 from starlette.testclient import TestClient
+from tessera_middleware.asgi import TesseraASGIMiddleware
+from tessera_middleware.testing import Signer
+from tessera_middleware.wsgi import ENVIRON_KEY, TesseraWSGIMiddleware
 from werkzeug.test import Client
-
-from idp.middleware.asgi import TesseraASGIMiddleware
-from idp.middleware.wsgi import ENVIRON_KEY, TesseraWSGIMiddleware
-from tests.middleware.conftest import Signer
 
 
 def bearer(token: str) -> dict[str, str]:

@@ -11,9 +11,9 @@ import urllib.parse
 from collections.abc import Awaitable, Callable, Iterable, MutableMapping
 from typing import Any
 
-from idp.middleware.errors import InvalidRequest, InvalidToken, MiddlewareError
-from idp.middleware.guard import ResourceGuard, origin_allowed, single_valued
-from idp.middleware.ws import token_from_subprotocols
+from tessera_middleware.errors import InvalidRequest, InvalidToken, MiddlewareError
+from tessera_middleware.guard import ResourceGuard, origin_allowed, single_valued
+from tessera_middleware.ws import token_from_subprotocols
 
 Scope = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
