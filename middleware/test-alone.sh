@@ -11,7 +11,11 @@ trap 'rm -rf "$work"' EXIT
 
 "$python" -m venv "$work/venv"
 pip=("$work/venv/bin/python" -m pip --quiet --disable-pip-version-check)
-"${pip[@]}" wheel --no-deps --wheel-dir "$work/dist" "$here"
+# Built from a copy holding only middleware/: nothing else of the repository can slip in, and
+# setuptools' build/ directory stays out of the checkout.
+cp -r "$here" "$work/src"
+rm -rf "$work/src/build" "$work/src"/*.egg-info
+"${pip[@]}" wheel --no-deps --wheel-dir "$work/dist" "$work/src"
 wheel="$(ls "$work"/dist/tessera_middleware-*.whl)"
 "${pip[@]}" install "${wheel}[redis,flask,asgi,websockets,test]"
 

@@ -1,8 +1,8 @@
 """Tessera resource-server middleware: verify access tokens, enforce scopes and rate limits.
 
-Importing this package loads only PyJWT, cryptography and the stdlib. Rate limiting
-(``limits``), Redis and the framework adapters live in their own modules and are imported
-only when used, e.g. ``from tessera_middleware.flask import TesseraAuth``.
+Importing this package loads only PyJWT, cryptography and the stdlib. Redis (the ``[redis]``
+extra) and the framework adapters live in their own modules and are imported only when used,
+e.g. ``from tessera_middleware.flask_ext import TesseraAuth``.
 """
 
 from tessera_middleware.errors import (

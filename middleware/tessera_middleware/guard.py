@@ -17,7 +17,7 @@ from tessera_middleware.rfc6750 import (
 from tessera_middleware.tokens import AccessToken
 from tessera_middleware.verifier import TokenVerifier
 
-if TYPE_CHECKING:  # keeps ``limits`` out of processes that do not rate limit
+if TYPE_CHECKING:  # the rate limiter is optional: loaded only where one is given
     from tessera_middleware.ratelimit import RateLimitResult, TierRateLimiter
 
 
@@ -47,6 +47,9 @@ class ResourceGuard:
     ) -> None:
         self.verifier = verifier
         self.rate_limiter = rate_limiter
+        if rate_limiter is not None:
+            # Budgets are per API unless the limiter was given a shared key_prefix.
+            rate_limiter.for_audience(verifier.audiences)
         self.realm = realm
 
     @property
