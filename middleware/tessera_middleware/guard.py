@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+import asyncio
+import contextlib
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from tessera_middleware.errors import InvalidRequest, MiddlewareError
+from tessera_middleware.errors import InvalidRequest, MiddlewareError, ServiceUnavailable
+from tessera_middleware.jwks import KeysNotReady
 from tessera_middleware.revocation import RevocationState
 from tessera_middleware.rfc6750 import (
     ErrorResponse,
@@ -44,8 +47,10 @@ class ResourceGuard:
         *,
         rate_limiter: TierRateLimiter | None = None,
         realm: str = "tessera",
+        fetch_timeout: float = 10.0,
     ) -> None:
         self.verifier = verifier
+        self.fetch_timeout = fetch_timeout  # how long an async request waits for the JWKS
         self.rate_limiter = rate_limiter
         if rate_limiter is not None:
             # Budgets are per API unless the limiter was given a shared key_prefix.
@@ -58,10 +63,16 @@ class ResourceGuard:
         return revocations if isinstance(revocations, RevocationState) else None
 
     def authorize(
-        self, token: str, scopes: Iterable[str] = (), *, any_of: bool = False, count: bool = True
+        self,
+        token: str,
+        scopes: Iterable[str] = (),
+        *,
+        any_of: bool = False,
+        count: bool = True,
+        block: bool = True,
     ) -> Authorized:
         """Verify, check scopes and revocation freshness, then count one rate-limit hit."""
-        access = self.verifier.verify(token)
+        access = self.verifier.verify(token, block=block)
         scopes = tuple(scopes)
         require_scopes(access, *scopes, any_of=any_of)
         revocations = self.revocations
@@ -80,9 +91,40 @@ class ResourceGuard:
         *,
         any_of: bool = False,
         allow_query: bool = False,
+        block: bool = True,
     ) -> Authorized:
         token = bearer_from_request(authorization, query, allow_query=allow_query)
-        return self.authorize(token, scopes, any_of=any_of)
+        return self.authorize(token, scopes, any_of=any_of, block=block)
+
+    async def authorize_async(
+        self, token: str, scopes: Iterable[str] = (), *, any_of: bool = False, count: bool = True
+    ) -> Authorized:
+        """``authorize`` for event loops: a JWKS fetch runs in a thread, never on the loop."""
+        scopes = tuple(scopes)
+        return await self.off_loop(
+            lambda block: self.authorize(token, scopes, any_of=any_of, count=count, block=block)
+        )
+
+    async def off_loop(self, call: Callable[[bool], Authorized]) -> Authorized:
+        """Run ``call(block=False)`` on the loop; keys it lacks are fetched in a thread.
+
+        The wait is bounded by ``fetch_timeout``: past it the answer is 503 (the issuer is
+        unreachable) while the fetch finishes in its thread for the requests after this one.
+        """
+        try:
+            return call(False)
+        except KeysNotReady as pending:
+            kid = pending.kid
+        try:
+            await asyncio.wait_for(asyncio.to_thread(self._fetch_key, kid), self.fetch_timeout)
+            return call(False)
+        except (TimeoutError, KeysNotReady):
+            raise ServiceUnavailable("the issuer is unreachable") from None
+
+    def _fetch_key(self, kid: str) -> None:
+        # The outcome (key, absent, or unreachable) is read again by the caller on the loop.
+        with contextlib.suppress(MiddlewareError):
+            self.verifier.keys.get(kid)
 
     def error(self, exc: MiddlewareError) -> ErrorResponse:
         return error_response(exc, self.realm)

@@ -124,7 +124,7 @@ class WebSocketSession:
     async def sign_in(self, raw_message: str | bytes) -> AccessToken:
         """In-band sign-in (or token refresh) with an auth message; keeps identity stable."""
         limit = self.guard.verifier.max_token_size + AUTH_MESSAGE_OVERHEAD
-        auth = self.guard.authorize(parse_auth_message(raw_message, limit), count=False)
+        auth = await self.guard.authorize_async(parse_auth_message(raw_message, limit), count=False)
         old = self.token
         if old is not None and (old.subject, old.client_id) != (
             auth.token.subject,

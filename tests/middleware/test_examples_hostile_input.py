@@ -4,6 +4,7 @@ a 500 or a 1011 (issue 12.12, the same class of defect as the middleware's own).
 
 from __future__ import annotations
 
+import asyncio
 from types import SimpleNamespace
 
 import pytest
@@ -59,4 +60,5 @@ def test_issue12_ws_server_repeated_origin_is_refused_not_a_crash(guard) -> None
 
     hook = handshake(guard, ["https://app.test"], allow_missing_origin=True)
     origins = Headers([("Origin", "https://app.test"), ("Origin", "https://evil.test")])
-    assert hook(Connection(), Request("/", origins)).status_code == 400  # type: ignore[arg-type]
+    response = asyncio.run(hook(Connection(), Request("/", origins)))  # type: ignore[arg-type]
+    assert response.status_code == 400
