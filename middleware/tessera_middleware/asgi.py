@@ -94,7 +94,7 @@ class TesseraASGIMiddleware:
         # Keys the guard lacks are fetched in a thread: the event loop never waits on the issuer.
         return await self.guard.off_loop(
             lambda block: self.guard.authorize_request(
-                authorization, query, scopes, allow_query=allow_query, block=block
+                authorization, query, scopes, allow_query=allow_query, count=False, block=block
             )
         )
 

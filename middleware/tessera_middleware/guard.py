@@ -91,26 +91,38 @@ class ResourceGuard:
         *,
         any_of: bool = False,
         allow_query: bool = False,
+        count: bool = True,
         block: bool = True,
     ) -> Authorized:
         token = bearer_from_request(authorization, query, allow_query=allow_query)
-        return self.authorize(token, scopes, any_of=any_of, block=block)
+        return self.authorize(token, scopes, any_of=any_of, count=count, block=block)
 
     async def authorize_async(
         self, token: str, scopes: Iterable[str] = (), *, any_of: bool = False, count: bool = True
     ) -> Authorized:
-        """``authorize`` for event loops: a JWKS fetch runs in a thread, never on the loop."""
+        """``authorize`` for event loops: no network wait (JWKS, Redis) on the loop."""
         scopes = tuple(scopes)
         return await self.off_loop(
-            lambda block: self.authorize(token, scopes, any_of=any_of, count=count, block=block)
+            lambda block: self.authorize(token, scopes, any_of=any_of, count=False, block=block),
+            count=count,
         )
 
-    async def off_loop(self, call: Callable[[bool], Authorized]) -> Authorized:
-        """Run ``call(block=False)`` on the loop; keys it lacks are fetched in a thread.
+    async def off_loop(
+        self, call: Callable[[bool], Authorized], *, count: bool = True
+    ) -> Authorized:
+        """Authorize from an event loop: ``call(block)`` verifies without counting.
 
-        The wait is bounded by ``fetch_timeout``: past it the answer is 503 (the issuer is
-        unreachable) while the fetch finishes in its thread for the requests after this one.
+        It runs on the loop with ``block=False``; keys it lacks are fetched in a thread, for at
+        most ``fetch_timeout`` (past it: 503, the issuer is unreachable, while the fetch goes on
+        for later requests). The rate-limit hit follows, in a thread when it is a Redis call.
         """
+        auth = await self._verify_off_loop(call)
+        limiter = self.rate_limiter
+        if not count or limiter is None:
+            return auth
+        return Authorized(auth.token, await limiter.check_async(auth.token))
+
+    async def _verify_off_loop(self, call: Callable[[bool], Authorized]) -> Authorized:
         try:
             return call(False)
         except KeysNotReady as pending:

@@ -21,6 +21,7 @@ so two APIs on one Redis keep separate budgets; a shared budget is an explicit `
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import math
 import threading
@@ -211,6 +212,10 @@ class TierRateLimiter:
         self._clock = clock or (lambda: time.time())
         self._rates: dict[tuple[Tier, float], Rate] = {}
         self._last_error_log = -math.inf
+        # After a store failure, requests apply the policy for this long before trying again,
+        # so a black-holed Redis costs one socket timeout per interval, not one per request.
+        self.storage_retry = 1.0
+        self._down_until = -math.inf
 
     @property
     def redis(self) -> Any:
@@ -248,9 +253,13 @@ class TierRateLimiter:
         """Count one request; the result says whether it is allowed and what is left."""
         keys = self._keys(token)
         now = self._clock()
+        if now < self._down_until:
+            # Redis failed moments ago: apply the policy without waiting on it again.
+            return self._storage_failed(keys[-1][1], None, now)
         try:
             allowed, tats = self.store.charge(keys, now)
         except Exception as exc:  # redis-py raises its own families (and OSError)
+            self._down_until = now + self.storage_retry
             return self._storage_failed(keys[-1][1], exc, now)
         charged = list(zip((rate for _k, rate in keys), tats, strict=True))
         if allowed:
@@ -268,8 +277,20 @@ class TierRateLimiter:
             raise RateLimited("rate limit exceeded for this app", result)
         return result
 
-    def _storage_failed(self, rate: Rate, exc: Exception, now: float) -> RateLimitResult:
-        if now - self._last_error_log > 10:
+    async def hit_async(self, token: AccessToken) -> RateLimitResult:
+        """``hit`` for event loops: a Redis round trip runs in a thread, never on the loop."""
+        if self.redis is None:
+            return self.hit(token)
+        return await asyncio.to_thread(self.hit, token)
+
+    async def check_async(self, token: AccessToken) -> RateLimitResult:
+        result = await self.hit_async(token)
+        if not result.allowed:
+            raise RateLimited("rate limit exceeded for this app", result)
+        return result
+
+    def _storage_failed(self, rate: Rate, exc: Exception | None, now: float) -> RateLimitResult:
+        if exc is not None and now - self._last_error_log > 10:
             # Logged at most every 10 s: an outage must not also flood the logs.
             self._last_error_log = now
             log.error(

@@ -74,7 +74,7 @@ def guard_handshake(
                 return None
             connection.tessera_auth = await guard.off_loop(  # type: ignore[attr-defined]
                 lambda block: guard.authorize_request(
-                    authorization, query, scopes, allow_query=query_token, block=block
+                    authorization, query, scopes, allow_query=query_token, count=False, block=block
                 )
             )
         except MiddlewareError as exc:

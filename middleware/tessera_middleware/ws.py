@@ -116,7 +116,7 @@ class WebSocketSession:
         require_scopes(self.token, *scopes, any_of=any_of)
         limiter = self.guard.rate_limiter
         if limiter is not None:
-            result = limiter.hit(self.token)
+            result = await limiter.hit_async(self.token)
             if not result.allowed:
                 raise RateLimited("too many messages for this app", result)
         return self.token

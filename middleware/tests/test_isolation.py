@@ -41,10 +41,11 @@ FORBIDDEN_TOP = {"flask", "flask_sqlalchemy", "sqlalchemy", "authlib", "limits",
 FORBIDDEN_TOP |= {"starlette", "websockets", "werkzeug", "idp", "portal"}
 
 
-def test_middleware_imports_nothing_from_the_idp() -> None:
+def test_middleware_imports_nothing_from_the_idp(tmp_path: Path) -> None:
+    # From an empty directory: the installed package is imported, never a checkout beside it.
     out = subprocess.run(
         [sys.executable, "-c", SCRIPT],
-        cwd=PACKAGE.parent,
+        cwd=tmp_path,
         capture_output=True,
         text=True,
         check=True,

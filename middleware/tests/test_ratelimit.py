@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
+import threading
 import uuid
 from collections.abc import Callable
 
@@ -210,3 +212,33 @@ def test_a_limiter_without_prefix_or_guard_is_refused() -> None:
         TierRateLimiter().hit(token())
     with pytest.raises(ValueError, match="storage"):
         TierRateLimiter("memcached://x")
+
+
+def _failing_store(limit: TierRateLimiter) -> list[str]:
+    """Replace the store's charge with one that records its thread, then fails like Redis."""
+    calls: list[str] = []
+
+    def charge(keys: object, now: float) -> None:
+        calls.append(threading.current_thread().name)
+        raise ConnectionError("redis is down")
+
+    limit.store.charge = charge  # type: ignore[method-assign]
+    return calls
+
+
+def test_a_down_store_is_tried_again_only_after_storage_retry() -> None:
+    clock = Clock()
+    limit = limiter("redis://127.0.0.1:1/0", clock)
+    calls = _failing_store(limit)
+    results = [limit.hit(token()) for _ in range(5)]
+    assert all(r.allowed and not r.known for r in results) and len(calls) == 1
+    clock.now += limit.storage_retry
+    limit.hit(token())
+    assert len(calls) == 2
+
+
+def test_async_hits_on_redis_run_off_the_event_loop() -> None:
+    limit = limiter("redis://127.0.0.1:1/0")
+    calls = _failing_store(limit)
+    result = asyncio.run(limit.hit_async(token()))
+    assert not result.known and calls and calls[0] != threading.current_thread().name
