@@ -113,8 +113,9 @@ def starlette_client(guard):
         return JSONResponse({"sub": request.state.access_token.subject})
 
     app = Starlette(routes=[Route("/me", me)])
-    wrapped = TesseraASGIMiddleware(app, guard, scopes_for=lambda m, p: ["orders:read"])
-    return TestClient(wrapped)
+    # As docs/middleware.md shows it, the way Starlette and FastAPI add a middleware.
+    app.add_middleware(TesseraASGIMiddleware, guard=guard, scopes_for=lambda m, p: ["orders:read"])
+    return TestClient(app)
 
 
 def test_asgi_http(starlette_client, es256: Signer) -> None:
