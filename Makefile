@@ -5,12 +5,14 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 export FLASK_APP := idp
 
-.PHONY: run demo test lint format migrate seed serve bench clean browser-deps
+.PHONY: run demo test test-middleware-alone lint format migrate seed serve bench clean browser-deps
 
-$(STAMP): pyproject.toml
+# The resource-server middleware is its own distribution (middleware/); examples and tests use it.
+$(STAMP): pyproject.toml middleware/pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(BIN)/python -m pip install --quiet -e './middleware[redis,flask,asgi,websockets,test]'
 	touch $(STAMP)
 
 migrate: $(STAMP)
@@ -42,6 +44,11 @@ browser-deps:
 	@command -v chromium >/dev/null 2>&1 || \
 	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) || \
 	  (echo "browser-deps: could not install chromium (the browser tests skip; under CI=true they fail)" >&2; [ -z "$$CI" ])
+
+# The middleware distribution alone (middleware/test-alone.sh): its wheel in a fresh venv with
+# only its extras, none of the identity provider, running middleware/tests.
+test-middleware-alone:
+	middleware/test-alone.sh $(PYTHON)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

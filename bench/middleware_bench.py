@@ -13,11 +13,10 @@ from collections.abc import Callable
 
 import jwt
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
-
-from idp.middleware import RevocationState, TokenVerifier
-from idp.middleware.guard import ResourceGuard
-from idp.middleware.http import HttpResponse
-from idp.middleware.ratelimit import TierRateLimiter
+from tessera_middleware import RevocationState, TokenVerifier
+from tessera_middleware.guard import ResourceGuard
+from tessera_middleware.http import HttpResponse
+from tessera_middleware.ratelimit import TierRateLimiter
 
 ISSUER, AUDIENCE, REDIS_URL = "https://id.bench", "https://api.bench", "redis://127.0.0.1:6379/15"
 SCOPES = ("orders:read",)
@@ -121,7 +120,7 @@ def bench_alg(alg: str, n: int, redis_ok: bool) -> None:
         print("  redis rate-limit path: skipped (no Redis at 127.0.0.1:6379)")
         return
     on_redis = guard_for(fetch, 1000, REDIS_URL)
-    on_redis.authorize(token, SCOPES)  # load the Lua scripts once
+    on_redis.authorize(token, SCOPES)  # load the Lua script once
     trips = count_round_trips(on_redis, lambda: on_redis.authorize(token, SCOPES), 50)
     row(
         f"cached + Redis rate limit ({trips:.2f} round trips/req)",
@@ -131,10 +130,10 @@ def bench_alg(alg: str, n: int, redis_ok: bool) -> None:
 
 
 def count_round_trips(guard: ResourceGuard, fn: Callable[[], object], n: int) -> float:
-    conn = guard.rate_limiter.storage.get_connection()  # type: ignore[union-attr]
+    pool = guard.rate_limiter.redis.connection_pool  # type: ignore[union-attr]
     sent: list[bytes] = []
-    connection = conn.connection_pool.get_connection()
-    conn.connection_pool.release(connection)
+    connection = pool.get_connection()
+    pool.release(connection)
     real = connection.send_packed_command
     connection.send_packed_command = lambda cmd, *a, **k: (sent.append(cmd), real(cmd, *a, **k))
     try:

@@ -1,1 +1,1 @@
-"""Example resource servers built only on ``idp.middleware`` (see docs/middleware.md)."""
+"""Example resource servers built only on ``tessera_middleware`` (see docs/middleware.md)."""

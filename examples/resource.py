@@ -1,6 +1,6 @@
 """What both examples share: settings from the environment and the middleware wiring.
 
-Imports nothing from Tessera but ``idp.middleware``: this is what a third-party API would
+Imports nothing from Tessera but ``tessera_middleware``: this is what a third-party API would
 write. Every setting comes from an environment variable (see ``ResourceSettings.from_env``).
 """
 
@@ -11,9 +11,9 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from idp.middleware import RevocationFeedPoller, RevocationState, TokenVerifier
-from idp.middleware.guard import ResourceGuard
-from idp.middleware.ratelimit import TierRateLimiter
+from tessera_middleware import RevocationFeedPoller, RevocationState, TokenVerifier
+from tessera_middleware.guard import ResourceGuard
+from tessera_middleware.ratelimit import TierRateLimiter
 
 log = logging.getLogger(__name__)
 

@@ -1,7 +1,8 @@
 """Tessera identity provider.
 
-This package's ``__init__`` imports nothing on purpose: ``idp.middleware`` lives under it and
-must load in a resource server that has neither Flask nor SQLAlchemy installed.
+This package's ``__init__`` imports nothing on purpose: ``flask --app idp`` and the CLI load
+only what they use. The resource-server middleware is a separate distribution (middleware/,
+``tessera_middleware``) that this package never imports.
 """
 
 

@@ -1,4 +1,4 @@
-"""A small market API protected by ``idp.middleware``: ``python -m examples.market_api``."""
+"""A small market API protected by ``tessera_middleware``: ``python -m examples.market_api``."""
 
 from examples.market_api.app import create_app
 

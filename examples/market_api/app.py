@@ -1,4 +1,4 @@
-"""The market API: Flask views guarded by ``idp.middleware.flask_ext.require_token``.
+"""The market API: Flask views guarded by ``tessera_middleware.flask_ext.require_token``.
 
 GET /market   public market data (recent orders, no owners)     needs market:read
 GET /orders   the caller's own orders                           needs orders:read
@@ -16,6 +16,8 @@ import logging
 from typing import Any
 
 from flask import Flask, Response, g, jsonify, request
+from tessera_middleware.flask_ext import TesseraAuth, require_token
+from tessera_middleware.guard import ResourceGuard
 from werkzeug.exceptions import HTTPException
 
 from examples.market_api.orders import (
@@ -27,8 +29,6 @@ from examples.market_api.orders import (
     parse_new_order,
 )
 from examples.resource import ResourceSettings
-from idp.middleware.flask_ext import TesseraAuth, require_token
-from idp.middleware.guard import ResourceGuard
 
 log = logging.getLogger(__name__)
 

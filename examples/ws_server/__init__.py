@@ -1,1 +1,1 @@
-"""A WebSocket server on ``websockets`` protected by ``idp.middleware``: ``python -m examples.ws_server``."""
+"""A WebSocket server on ``websockets`` protected by ``tessera_middleware``: ``python -m examples.ws_server``."""

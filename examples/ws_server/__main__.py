@@ -14,11 +14,11 @@ import logging
 import os
 import re
 
+from tessera_middleware.websockets_server import select_app_protocol
 from websockets.asyncio.server import serve
 
 from examples.resource import ResourceSettings, build_guard
 from examples.ws_server.server import APP_PROTOCOL, Hub, follow_redis, handshake, make_handler
-from idp.middleware.websockets_server import select_app_protocol
 
 log = logging.getLogger("examples.ws_server")
 

@@ -1,4 +1,4 @@
-"""Live order events over WebSocket, guarded by ``idp.middleware.websockets_server``.
+"""Live order events over WebSocket, guarded by ``tessera_middleware.websockets_server``.
 
 Sign in at the handshake (``Authorization: Bearer`` or the subprotocols
 ``["tessera.v1", "bearer.<token>"]``) or with a first message ``{"type": "auth", "token": ...}``.
@@ -19,18 +19,17 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from collections.abc import Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from tessera_middleware.errors import InvalidRequest, InvalidToken, MiddlewareError
+from tessera_middleware.guard import ResourceGuard
+from tessera_middleware.websockets_server import guard_handshake, session_for, sign_in_first_message
+from tessera_middleware.ws import WebSocketSession
 from websockets.asyncio.server import ServerConnection
 from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
-
-from idp.middleware.errors import InvalidRequest, InvalidToken, MiddlewareError
-from idp.middleware.guard import ResourceGuard
-from idp.middleware.websockets_server import guard_handshake, session_for, sign_in_first_message
-from idp.middleware.ws import WebSocketSession
 
 log = logging.getLogger(__name__)
 
@@ -73,7 +72,7 @@ class Hub:
 
 def handshake(
     guard: ResourceGuard, origins: Iterable[str], *, allow_missing_origin: bool
-) -> Callable[[ServerConnection, Request], Response | None]:
+) -> Callable[[ServerConnection, Request], Awaitable[Response | None]]:
     """Origin allow-list for browsers; clients that send no Origin (not browsers) may pass.
 
     Browsers always send Origin, and cross-site WebSocket hijacking needs a browser, so a
@@ -82,11 +81,11 @@ def handshake(
     strict = guard_handshake(guard, scopes=["ws:connect"], origins=list(origins), required=False)
     lax = guard_handshake(guard, scopes=["ws:connect"], origins=None, required=False)
 
-    def process_request(connection: ServerConnection, request: Request) -> Response | None:
+    async def process_request(connection: ServerConnection, request: Request) -> Response | None:
         # get_all: a repeated Origin must reach the strict check, not crash get().
         if allow_missing_origin and not request.headers.get_all("Origin"):
-            return lax(connection, request)
-        return strict(connection, request)
+            return await lax(connection, request)
+        return await strict(connection, request)
 
     return process_request
 

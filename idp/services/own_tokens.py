@@ -1,7 +1,7 @@
 """Checking tokens this server minted (userinfo, introspection, revocation, management API, logout).
 
-Resource servers use idp.middleware; inside the IdP the database is at hand, so revocation is
-read from it directly rather than from the feed.
+Resource servers use the separate tessera_middleware package; inside the IdP the database is
+at hand, so revocation is read from it directly rather than from the feed.
 
 The algorithm a token is checked with is its key's, never its header's (RFC 8725 3.1): a
 header naming another algorithm than its kid's key is refused before PyJWT sees the pair.

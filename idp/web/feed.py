@@ -1,4 +1,7 @@
-"""The revocation feed for resource servers (see idp.middleware.revocation for the consumer)."""
+"""The revocation feed for resource servers.
+
+Its consumer is tessera_middleware.revocation, in the separate middleware/ distribution.
+"""
 
 from __future__ import annotations
 

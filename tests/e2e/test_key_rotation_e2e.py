@@ -1,7 +1,7 @@
 """End to end, issue 11 part 5: keys rotate while a resource server verifies a stream of tokens.
 
 A real Tessera on a loopback socket (publication delay 4 s) issues client_credentials tokens
-over HTTP; a resource server's TokenVerifier (idp.middleware) verifies each against the live
+over HTTP; a resource server's TokenVerifier (tessera_middleware) verifies each against the live
 JWKS with a key cache that refetches at most every 2 s. `tessera keys rotate` runs in another
 thread mid-stream: no token is ever rejected for an unknown key, and once the delay has passed
 the tokens carry the new kid. A control shows the same verifier cache does miss a key rotated
@@ -19,9 +19,9 @@ from typing import Any
 import jwt
 import pytest
 import requests
+from tessera_middleware import TokenVerifier
+from tessera_middleware.errors import InvalidToken
 
-from idp.middleware import TokenVerifier
-from idp.middleware.errors import InvalidToken
 from tests.live_server import start_live_tessera, stop_live_tessera
 
 pytestmark = pytest.mark.e2e

@@ -228,7 +228,7 @@ def test_checklist_22_suspended_app_is_refused_within_a_poll_interval(stack: Sta
 
 
 def test_two_api_processes_together_hold_the_apps_tier_within_10_percent(stack: Stack):
-    # "verified" tier: rps 10, burst 30 -> at most 30 requests in any 3 s window, per app.
+    # "verified" tier: rps 10, burst 30 -> the burst at once, then 10 per second (GCRA).
     token = stack.client_credentials("flood")
     session = requests.Session()
     started = time.monotonic()
@@ -238,8 +238,8 @@ def test_two_api_processes_together_hold_the_apps_tier_within_10_percent(stack: 
         statuses[api].append(session.get(f"{api}/market", headers=bearer(token), timeout=10))
     elapsed = time.monotonic() - started
     allowed = sum(r.status_code == 200 for rs in statuses.values() for r in rs)
-    assert elapsed < 3, "the burst must fit in one window for the count to mean anything"
-    assert abs(allowed - 30) <= 3, allowed
+    expected = 30 + 10 * elapsed  # the burst, plus what the rate refilled meanwhile
+    assert abs(allowed - expected) <= max(3, 0.1 * expected), (allowed, elapsed)
     for responses in statuses.values():
         refused = [r for r in responses if r.status_code == 429]
         assert refused and refused[0].headers["Retry-After"].isdigit()

@@ -4,17 +4,18 @@ a 500 or a 1011 (issue 12.12, the same class of defect as the middleware's own).
 
 from __future__ import annotations
 
+import asyncio
 from types import SimpleNamespace
 
 import pytest
+from tessera_middleware import InvalidRequest
+from tessera_middleware.testing import Signer
 from websockets.datastructures import Headers
 from websockets.http11 import Request
 
 from examples.market_api.app import create_app
 from examples.resource import ResourceSettings
 from examples.ws_server.server import _command, handshake
-from idp.middleware import InvalidRequest
-from tests.middleware.conftest import Signer
 
 ENV = {"TESSERA_ISSUER": "http://127.0.0.1:5000", "API_CLIENT_ID": "rs", "API_CLIENT_SECRET": "s"}
 
@@ -59,4 +60,5 @@ def test_issue12_ws_server_repeated_origin_is_refused_not_a_crash(guard) -> None
 
     hook = handshake(guard, ["https://app.test"], allow_missing_origin=True)
     origins = Headers([("Origin", "https://app.test"), ("Origin", "https://evil.test")])
-    assert hook(Connection(), Request("/", origins)).status_code == 400  # type: ignore[arg-type]
+    response = asyncio.run(hook(Connection(), Request("/", origins)))  # type: ignore[arg-type]
+    assert response.status_code == 400

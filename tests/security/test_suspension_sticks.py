@@ -8,10 +8,10 @@ import time
 from urllib.parse import urlsplit
 
 import pytest
+from tessera_middleware import RevocationFeedPoller, RevocationState, TokenVerifier
+from tessera_middleware.errors import InvalidToken
+from tessera_middleware.http import HttpResponse
 
-from idp.middleware import RevocationFeedPoller, RevocationState, TokenVerifier
-from idp.middleware.errors import InvalidToken
-from idp.middleware.http import HttpResponse
 from idp.services import app_admin
 from idp.services.context import Caller
 from idp.storage.unit_of_work import SqlAlchemyUnitOfWork

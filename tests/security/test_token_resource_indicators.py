@@ -9,10 +9,10 @@ from urllib.parse import urlsplit
 
 import jwt
 import pytest
+from tessera_middleware import TokenVerifier
+from tessera_middleware.errors import InvalidToken
+from tessera_middleware.http import HttpResponse
 
-from idp.middleware import TokenVerifier
-from idp.middleware.errors import InvalidToken
-from idp.middleware.http import HttpResponse
 from idp.services import apps
 from tests.security.conftest import register_app
 

@@ -3,8 +3,9 @@
     domain <- services <- (storage, protocol) <- web <- portal <- app, cli
 
 idp.errors and idp.config sit with the domain (they import nothing of ours); idp.extensions
-(the SQLAlchemy and CSRF objects) with storage; idp.middleware is a separate package with its
-own isolation test (tests/middleware/test_isolation.py).
+(the SQLAlchemy and CSRF objects) with storage. The resource-server middleware is its own
+distribution (middleware/, import name tessera_middleware): the IdP never imports it, it never
+imports the IdP (checked here), and middleware/tests/test_isolation.py checks what it loads.
 """
 
 from __future__ import annotations
@@ -47,8 +48,6 @@ def _modules() -> dict[str, Path]:
     for package in PACKAGES:
         for path in (ROOT / package).rglob("*.py"):
             parts = path.relative_to(ROOT).with_suffix("").parts
-            if parts[:2] == ("idp", "middleware"):
-                continue  # its own package, with its own isolation test
             name = ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
             found[name] = path
     return found
@@ -96,7 +95,7 @@ MODULES = _modules()
 
 
 def ours(names: set[str]) -> set[str]:
-    return {m for m in names if m.split(".")[0] in PACKAGES and not m.startswith("idp.middleware")}
+    return {m for m in names if m.split(".")[0] in PACKAGES}
 
 
 def _violations() -> list[str]:
@@ -153,9 +152,28 @@ def test_no_import_cycles() -> None:
     assert cycles == []
 
 
-@pytest.mark.parametrize("module", sorted(MODULES))
+MIDDLEWARE = ROOT / "middleware" / "tessera_middleware"
+MIDDLEWARE_MODULES = {"tessera_middleware." + p.stem: p for p in sorted(MIDDLEWARE.glob("*.py"))}
+
+
+def _top_level_imports(paths: list[Path], module_of: dict[Path, str]) -> dict[str, set[str]]:
+    return {module_of[p]: {m.split(".")[0] for m in imports(p, module_of[p])} for p in paths}
+
+
+def test_idp_and_portal_never_import_the_middleware() -> None:
+    found = _top_level_imports(list(MODULES.values()), {p: m for m, p in MODULES.items()})
+    assert sorted(m for m, tops in found.items() if "tessera_middleware" in tops) == []
+
+
+def test_the_middleware_imports_nothing_of_idp_or_portal() -> None:
+    paths = list(MIDDLEWARE_MODULES.values())
+    found = _top_level_imports(paths, {p: m for m, p in MIDDLEWARE_MODULES.items()})
+    assert MIDDLEWARE_MODULES and not [m for m, tops in found.items() if tops & set(PACKAGES)]
+
+
+@pytest.mark.parametrize("module", sorted(MODULES) + sorted(MIDDLEWARE_MODULES))
 def test_modules_and_functions_stay_small(module: str) -> None:
-    path = MODULES[module]
+    path = MODULES.get(module) or MIDDLEWARE_MODULES[module]
     source = path.read_text()
     assert source.count("\n") <= MAX_MODULE_LINES, f"{path} has over {MAX_MODULE_LINES} lines"
     long = [

@@ -5,7 +5,9 @@ import re
 from idp.config import PROJECT_ROOT
 
 DOC = PROJECT_ROOT / "docs" / "security.md"
-CITING = ("idp", "portal", "tests", "examples", "docs", "README.md")
+CITING = ("idp", "portal", "tests", "examples", "docs", "README.md", "middleware")
+# The middleware is its own distribution (middleware/) with its tests beside it.
+TEST_DIRS = (PROJECT_ROOT / "tests", PROJECT_ROOT / "middleware" / "tests")
 
 
 def _anchors() -> set[str]:
@@ -49,14 +51,14 @@ def test_no_reference_to_the_checklist_outside_the_repository_remains():
 def test_every_test_the_document_names_exists():
     named = set(re.findall(r"`(test_[a-z0-9_]+)`", DOC.read_text(encoding="utf-8")))
     defined = set()
-    for path in (PROJECT_ROOT / "tests").rglob("test_*.py"):
+    for path in (p for d in TEST_DIRS for p in d.rglob("test_*.py")):
         defined |= set(re.findall(r"^def (test_\w+)", path.read_text(encoding="utf-8"), re.M))
     assert sorted(named - defined) == []
 
 
 def test_checklist_numbers_in_test_names_are_rules_of_the_document():
     anchors, unknown = _anchors(), []
-    for path in (PROJECT_ROOT / "tests").rglob("test_*.py"):
+    for path in (p for d in TEST_DIRS for p in d.rglob("test_*.py")):
         for number in re.findall(r"^def test_checklist_(\d+)_", path.read_text(), re.M):
             if number not in anchors:
                 unknown.append(f"{path.name}: checklist_{number}")

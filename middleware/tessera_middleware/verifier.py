@@ -16,10 +16,10 @@ from typing import Any, Protocol
 
 import jwt
 
-from idp.middleware.errors import InvalidToken
-from idp.middleware.http import Fetcher, UrllibFetcher
-from idp.middleware.jwks import SUPPORTED_ALGORITHMS, KeySet
-from idp.middleware.tokens import DEFAULT_TIER, AccessToken, Tier
+from tessera_middleware.errors import InvalidToken
+from tessera_middleware.http import Fetcher, UrllibFetcher
+from tessera_middleware.jwks import SUPPORTED_ALGORITHMS, KeySet
+from tessera_middleware.tokens import DEFAULT_TIER, AccessToken, Tier
 
 DEFAULT_ALGORITHMS = ("ES256", "RS256", "EdDSA")
 # Tessera's access tokens are under 1 KiB; 8 KiB leaves room for big scope lists and stays far
@@ -139,8 +139,11 @@ class TokenVerifier:
         self._cache: OrderedDict[bytes, tuple[AccessToken, str]] = OrderedDict()
         self._lock = threading.Lock()
 
-    def verify(self, token: str) -> AccessToken:
-        """Return the verified token or raise ``InvalidToken`` (revocation included)."""
+    def verify(self, token: str, *, block: bool = True) -> AccessToken:
+        """Return the verified token or raise ``InvalidToken`` (revocation included).
+
+        ``block=False`` (async adapters) raises ``KeysNotReady`` where keys must be fetched.
+        """
         if len(token) > self.max_token_size:
             raise InvalidToken("the token is too large")
         try:
@@ -159,7 +162,7 @@ class TokenVerifier:
         else:
             if hit is not None:
                 self._cache.pop(digest, None)
-            access, kid = self._verify_uncached(token, now)
+            access, kid = self._verify_uncached(token, now, block)
             self._remember(digest, access, kid)
         if self.revocations is not None:
             reason = self.revocations.revoked_reason(access)
@@ -179,13 +182,13 @@ class TokenVerifier:
         """The one expiry rule, leeway included, for HTTP requests and WebSocket sessions."""
         return now >= token.expires_at + self.leeway
 
-    def _verify_uncached(self, token: str, now: float) -> tuple[AccessToken, str]:
+    def _verify_uncached(self, token: str, now: float, block: bool) -> tuple[AccessToken, str]:
         segments = _COMPACT_JWS.fullmatch(token)
         if segments is None:
             raise InvalidToken("the token is malformed")
         header_b64, payload_b64, signature_b64 = segments.groups()
         alg, kid = self._check_header(_json_object(header_b64))
-        signing_key = self.keys.get(kid)
+        signing_key = self.keys.get(kid, block=block)
         if signing_key is None:
             raise InvalidToken("the token is signed with an unknown key")
         if alg != signing_key.alg:

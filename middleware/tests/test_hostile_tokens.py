@@ -19,17 +19,16 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route, WebSocketRoute
 from starlette.testclient import TestClient
 from starlette.websockets import WebSocket, WebSocketDisconnect
+from tessera_middleware import InvalidToken, TokenVerifier
+from tessera_middleware.asgi import TesseraASGIMiddleware
+from tessera_middleware.jwks import parse_jwks
+from tessera_middleware.testing import AUDIENCE, ISSUER, FakeIdP, Signer
+from tessera_middleware.verifier import DEFAULT_MAX_TOKEN_SIZE
+from tessera_middleware.wsgi import TesseraWSGIMiddleware
+from test_websockets import ORIGIN, ws_server_ctx
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 from werkzeug.test import Client
-
-from idp.middleware import InvalidToken, TokenVerifier
-from idp.middleware.asgi import TesseraASGIMiddleware
-from idp.middleware.jwks import parse_jwks
-from idp.middleware.verifier import DEFAULT_MAX_TOKEN_SIZE
-from idp.middleware.wsgi import TesseraWSGIMiddleware
-from tests.middleware.conftest import AUDIENCE, ISSUER, FakeIdP, Signer
-from tests.middleware.test_websockets import ORIGIN, ws_server_ctx
 
 
 def _enc(raw: bytes) -> str:

@@ -6,10 +6,9 @@ import uuid
 
 import pytest
 from freezegun import freeze_time
-
-from idp.middleware import InvalidToken, ServiceUnavailable, TokenVerifier
-from idp.middleware.http import UrllibFetcher
-from tests.middleware.conftest import AUDIENCE, ISSUER, FakeIdP, Signer
+from tessera_middleware import InvalidToken, ServiceUnavailable, TokenVerifier
+from tessera_middleware.http import UrllibFetcher
+from tessera_middleware.testing import AUDIENCE, ISSUER, FakeIdP, Signer
 
 
 def test_checklist_25_discovery_and_jwks_over_real_http(http_idp) -> None:
@@ -63,7 +62,7 @@ def test_checklist_25_idp_outage_keeps_cached_keys(es256: Signer, idp: FakeIdP) 
 
 
 def test_checklist_25_symmetric_jwk_never_loaded(idp: FakeIdP) -> None:
-    from idp.middleware.jwks import parse_jwks
+    from tessera_middleware.jwks import parse_jwks
 
     keys = parse_jwks({"keys": [{"kty": "oct", "kid": "h", "k": "c2VjcmV0"}]})
     assert keys == {}
@@ -94,7 +93,7 @@ def test_issue12_malformed_discovery_is_503_not_a_crash(
     "jwks", [["x"], {"keys": "x"}, {"keys": [1, None, {"kid": ["k"]}, {"kid": "k", "kty": 3}]}]
 )
 def test_issue12_malformed_jwks_trusts_no_key(es256: Signer, idp: FakeIdP, jwks: object) -> None:
-    from idp.middleware.jwks import parse_jwks
+    from tessera_middleware.jwks import parse_jwks
 
     assert parse_jwks(jwks) == {}
     original = idp.route

@@ -11,11 +11,10 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 from starlette.testclient import TestClient
+from tessera_middleware.asgi import TesseraASGIMiddleware
+from tessera_middleware.testing import Signer
+from tessera_middleware.wsgi import ENVIRON_KEY, TesseraWSGIMiddleware
 from werkzeug.test import Client
-
-from idp.middleware.asgi import TesseraASGIMiddleware
-from idp.middleware.wsgi import ENVIRON_KEY, TesseraWSGIMiddleware
-from tests.middleware.conftest import Signer
 
 
 def bearer(token: str) -> dict[str, str]:
@@ -114,8 +113,9 @@ def starlette_client(guard):
         return JSONResponse({"sub": request.state.access_token.subject})
 
     app = Starlette(routes=[Route("/me", me)])
-    wrapped = TesseraASGIMiddleware(app, guard, scopes_for=lambda m, p: ["orders:read"])
-    return TestClient(wrapped)
+    # As docs/middleware.md shows it, the way Starlette and FastAPI add a middleware.
+    app.add_middleware(TesseraASGIMiddleware, guard=guard, scopes_for=lambda m, p: ["orders:read"])
+    return TestClient(app)
 
 
 def test_asgi_http(starlette_client, es256: Signer) -> None:

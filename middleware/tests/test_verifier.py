@@ -10,9 +10,8 @@ import jwt
 import pytest
 from cryptography.hazmat.primitives import serialization
 from freezegun import freeze_time
-
-from idp.middleware import AccessToken, InvalidToken, ServiceUnavailable, Tier, TokenVerifier
-from tests.middleware.conftest import AUDIENCE, ISSUER, FakeIdP, Signer
+from tessera_middleware import AccessToken, InvalidToken, ServiceUnavailable, Tier, TokenVerifier
+from tessera_middleware.testing import AUDIENCE, ISSUER, FakeIdP, Signer
 
 
 def _forge(header: dict, claims: dict, signature: bytes = b"") -> str:

@@ -8,15 +8,14 @@ import uuid
 
 import pytest
 from freezegun import freeze_time
-
-from idp.middleware import (
+from tessera_middleware import (
     InvalidToken,
     RevocationFeedPoller,
     RevocationState,
     ServiceUnavailable,
     TokenVerifier,
 )
-from tests.middleware.conftest import AUDIENCE, FEED, ISSUER, FakeIdP, Signer
+from tessera_middleware.testing import AUDIENCE, FEED, ISSUER, FakeIdP, Signer
 
 T0 = 1_900_000_000
 
@@ -167,7 +166,7 @@ def _redis():
 
 @pytest.mark.skipif(_redis() is None, reason="Redis at 127.0.0.1:6379 unreachable")
 def test_checklist_22_redis_fan_out_reaches_other_process_state(idp: FakeIdP) -> None:
-    from idp.middleware.redis_broadcast import RedisRevocationBroadcaster
+    from tessera_middleware.redis_broadcast import RedisRevocationBroadcaster
 
     channel = f"test:{uuid.uuid4().hex}"
     leader, follower = RevocationState(), RevocationState()
@@ -188,7 +187,7 @@ def test_checklist_22_redis_fan_out_reaches_other_process_state(idp: FakeIdP) ->
 
 
 def test_checklist_22_poller_over_real_http_discovers_feed(http_idp) -> None:
-    from idp.middleware.http import UrllibFetcher
+    from tessera_middleware.http import UrllibFetcher
 
     issuer, fake = http_idp
     fake.feed_responses = [feed("c1", True, suspended_clients=["s"]), (410, {})]

@@ -10,10 +10,10 @@ import urllib.parse
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
-from idp.middleware.errors import ServiceUnavailable
-from idp.middleware.http import Fetcher, UrllibFetcher
-from idp.middleware.jwks import fetch_metadata
-from idp.middleware.tokens import AccessToken
+from tessera_middleware.errors import ServiceUnavailable
+from tessera_middleware.http import Fetcher, UrllibFetcher
+from tessera_middleware.jwks import fetch_metadata
+from tessera_middleware.tokens import AccessToken
 
 log = logging.getLogger(__name__)
 

@@ -8,8 +8,8 @@ from typing import Any, TypeVar
 
 from flask import Flask, Response, current_app, g, make_response, request
 
-from idp.middleware.errors import MiddlewareError
-from idp.middleware.guard import ResourceGuard, single_valued
+from tessera_middleware.errors import MiddlewareError
+from tessera_middleware.guard import ResourceGuard, single_valued
 
 F = TypeVar("F", bound=Callable[..., Any])
 EXTENSION_KEY = "tessera_auth"

@@ -6,10 +6,9 @@ from __future__ import annotations
 import time
 
 import pytest
-
-from idp.middleware import InvalidToken, RevocationState, TokenVerifier
-from idp.middleware.redis_broadcast import _json_safe
-from tests.middleware.conftest import AUDIENCE, ISSUER, FakeIdP, Signer
+from tessera_middleware import InvalidToken, RevocationState, TokenVerifier
+from tessera_middleware.redis_broadcast import _json_safe
+from tessera_middleware.testing import AUDIENCE, ISSUER, FakeIdP, Signer
 
 NOW = int(time.time())
 CUT = {"client_id": "app-1", "issued_before": NOW, "until": NOW + 900}

@@ -60,7 +60,7 @@ class RateLimited(MiddlewareError):
 
     def __init__(self, description: str, result: object) -> None:
         super().__init__(description)
-        # A ``RateLimitResult``; typed loosely to keep this module free of the limits import.
+        # A ``RateLimitResult``; typed loosely so this module imports nothing of ours.
         self.result = result
 
 

@@ -16,11 +16,11 @@ import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from typing import Any, Literal
 
-from idp.middleware.errors import InvalidRequest, InvalidToken, MiddlewareError, RateLimited
-from idp.middleware.guard import ResourceGuard
-from idp.middleware.rfc6750 import require_scopes
-from idp.middleware.tokens import AccessToken
-from idp.middleware.verifier import DEFAULT_MAX_TOKEN_SIZE
+from tessera_middleware.errors import InvalidRequest, InvalidToken, MiddlewareError, RateLimited
+from tessera_middleware.guard import ResourceGuard
+from tessera_middleware.rfc6750 import require_scopes
+from tessera_middleware.tokens import AccessToken
+from tessera_middleware.verifier import DEFAULT_MAX_TOKEN_SIZE
 
 BEARER_PROTOCOL_PREFIX = "bearer."
 CLOSE_UNAUTHORIZED = 4401  # private-use range: "sign in again", unlike 1008's "go away"
@@ -116,7 +116,7 @@ class WebSocketSession:
         require_scopes(self.token, *scopes, any_of=any_of)
         limiter = self.guard.rate_limiter
         if limiter is not None:
-            result = limiter.hit(self.token)
+            result = await limiter.hit_async(self.token)
             if not result.allowed:
                 raise RateLimited("too many messages for this app", result)
         return self.token
@@ -124,7 +124,7 @@ class WebSocketSession:
     async def sign_in(self, raw_message: str | bytes) -> AccessToken:
         """In-band sign-in (or token refresh) with an auth message; keeps identity stable."""
         limit = self.guard.verifier.max_token_size + AUTH_MESSAGE_OVERHEAD
-        auth = self.guard.authorize(parse_auth_message(raw_message, limit), count=False)
+        auth = await self.guard.authorize_async(parse_auth_message(raw_message, limit), count=False)
         old = self.token
         if old is not None and (old.subject, old.client_id) != (
             auth.token.subject,

@@ -6,7 +6,7 @@ import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
-from idp.middleware.errors import (
+from tessera_middleware.errors import (
     InsufficientScope,
     InvalidRequest,
     InvalidToken,
@@ -15,7 +15,7 @@ from idp.middleware.errors import (
     ServiceUnavailable,
     TokenMissing,
 )
-from idp.middleware.tokens import AccessToken
+from tessera_middleware.tokens import AccessToken
 
 
 def require_scopes(token: AccessToken, *scopes: str, any_of: bool = False) -> None:

@@ -1,11 +1,11 @@
 """Tessera resource-server middleware: verify access tokens, enforce scopes and rate limits.
 
-Importing this package loads only PyJWT, cryptography and the stdlib. Rate limiting
-(``limits``), Redis and the framework adapters live in their own modules and are imported
-only when used, e.g. ``from idp.middleware.flask import TesseraAuth``.
+Importing this package loads only PyJWT, cryptography and the stdlib. Redis (the ``[redis]``
+extra) and the framework adapters live in their own modules and are imported only when used,
+e.g. ``from tessera_middleware.flask_ext import TesseraAuth``.
 """
 
-from idp.middleware.errors import (
+from tessera_middleware.errors import (
     InsufficientScope,
     InvalidRequest,
     InvalidToken,
@@ -14,15 +14,15 @@ from idp.middleware.errors import (
     ServiceUnavailable,
     TokenMissing,
 )
-from idp.middleware.revocation import RevocationFeedPoller, RevocationState, is_write_scope
-from idp.middleware.rfc6750 import (
+from tessera_middleware.revocation import RevocationFeedPoller, RevocationState, is_write_scope
+from tessera_middleware.rfc6750 import (
     bearer_from_header,
     bearer_from_request,
     error_response,
     require_scopes,
 )
-from idp.middleware.tokens import AccessToken, Tier
-from idp.middleware.verifier import DEFAULT_ALGORITHMS, TokenVerifier
+from tessera_middleware.tokens import AccessToken, Tier
+from tessera_middleware.verifier import DEFAULT_ALGORITHMS, TokenVerifier
 
 __all__ = [
     "DEFAULT_ALGORITHMS",

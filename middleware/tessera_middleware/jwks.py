@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import math
 import threading
 import time
 from collections.abc import Callable
@@ -12,8 +13,8 @@ from typing import Any
 import jwt
 from cryptography.hazmat.primitives.asymmetric import ec, ed448, ed25519, rsa
 
-from idp.middleware.errors import ServiceUnavailable
-from idp.middleware.http import Fetcher
+from tessera_middleware.errors import ServiceUnavailable
+from tessera_middleware.http import Fetcher
 
 log = logging.getLogger(__name__)
 
@@ -129,8 +130,25 @@ def parse_jwks(doc: Any) -> dict[str, SigningKey]:
     return keys
 
 
+class KeysNotReady(Exception):
+    """Raised by ``KeySet.get(kid, block=False)`` when answering needs a fetch first.
+
+    Async adapters catch it, run the fetch in a thread and ask again, so the event loop never
+    waits on the network.
+    """
+
+    def __init__(self, kid: str) -> None:
+        super().__init__(kid)
+        self.kid = kid
+
+
 class KeySet:
-    """Cached JWKS; an unknown kid refetches at most once per ``refetch_interval``."""
+    """Cached JWKS: single flight, unknown kids refetched at most once per ``refetch_interval``.
+
+    While keys cannot be fetched (and a token's kid is not among those cached) ``get`` raises
+    ``ServiceUnavailable``, never returns None: the token may well be valid, so a 401 would be
+    a lie. None means the issuer answered and does not publish that key.
+    """
 
     def __init__(
         self,
@@ -141,6 +159,8 @@ class KeySet:
         refetch_interval: float = 60.0,
         max_age: float = 3600.0,
         clock: Callable[[], float] = time.time,
+        retry_interval: float = 5.0,
+        wait_timeout: float = 15.0,
     ) -> None:
         self.issuer = issuer
         self._fetch = fetch
@@ -148,9 +168,16 @@ class KeySet:
         self.metadata: Metadata | None = None
         self.refetch_interval = refetch_interval
         self.max_age = max_age
+        # After a failed fetch, try again sooner than after a good one.
+        self.retry_interval = min(retry_interval, refetch_interval)
+        self.wait_timeout = wait_timeout
         self._clock = clock
         self._keys: dict[str, SigningKey] = {}
-        self._fetched_at: float | None = None
+        self._fetched_at: float | None = None  # last fetch that succeeded
+        self._attempted_at: float | None = None  # last fetch, whatever its outcome
+        self._failure: str | None = None  # why the last fetch failed; None if it did not
+        self._in_flight = False
+        self._generation = 0  # fetches completed, so a waiter knows one finished for it
         self._lock = threading.Lock()
         self.fetch_count = 0
 
@@ -158,36 +185,62 @@ class KeySet:
         # Lets cached tokens die with their key when the IdP withdraws it from the JWKS.
         return kid in self._keys
 
-    def get(self, kid: str) -> SigningKey | None:
+    def get(self, kid: str, *, block: bool = True) -> SigningKey | None:
+        """The key for ``kid``; None when the issuer does not publish it (a 401).
+
+        ``block=False`` raises ``KeysNotReady`` instead of fetching.
+        """
         key = self._keys.get(kid)
         now = self._clock()
         fetched = self._fetched_at
         if key is not None and fetched is not None and now - fetched < self.max_age:
             return key
         # Unknown kid, or keys so old a removed (compromised) key might still be trusted.
-        if fetched is None or now - fetched >= self.refetch_interval:
-            self._refresh(now)
-        return self._keys.get(kid)
+        if self._due(now):
+            if not block:
+                raise KeysNotReady(kid)
+            self.refresh()
+        key = self._keys.get(kid)
+        if key is None and self._failure is not None:
+            raise ServiceUnavailable("the issuer is unreachable", retry_after=self._retry_after())
+        return key
 
-    def _refresh(self, now: float) -> None:
-        # Single flight: concurrent misses wait for one fetch instead of each fetching.
-        with self._lock:
-            if self._fetched_at is not None and now - self._fetched_at < self.refetch_interval:
-                return
-            self._fetched_at = now
+    def _due(self, now: float) -> bool:
+        if self._in_flight or self._attempted_at is None:
+            return True  # a fetch is under way (wait for it), or none was ever tried
+        interval = self.retry_interval if self._failure is not None else self.refetch_interval
+        return now - self._attempted_at >= interval
+
+    def _retry_after(self) -> int:
+        since = self._clock() - (self._attempted_at or 0.0)
+        return max(1, math.ceil(self.retry_interval - since))
+
+    def refresh(self) -> None:
+        """Fetch the JWKS if due. Single flight: concurrent callers wait for the one fetch."""
+        generation = self._generation
+        if not self._lock.acquire(timeout=self.wait_timeout):
+            raise ServiceUnavailable("the issuer is unreachable", retry_after=self._retry_after())
+        try:
+            if self._generation != generation or not self._due(self._clock()):
+                return  # a fetch completed while this caller waited: its outcome stands
+            self._in_flight = True
+            self._attempted_at = self._clock()
             try:
                 self.fetch_count += 1
                 resp = self._fetch(self._resolve_jwks_uri(), {})
                 if resp.status != 200:
                     raise ValueError(f"JWKS answered HTTP {resp.status}")
                 self._keys = parse_jwks(resp.json())
+                self._fetched_at, self._failure = self._attempted_at, None
             except (OSError, ValueError, KeyError, ServiceUnavailable) as exc:
                 # Keep the old keys: an IdP blip must not turn every request into a 401.
+                self._failure = str(exc)
                 log.warning("JWKS fetch failed, keeping %d cached keys: %s", len(self._keys), exc)
-                if not self._keys:
-                    # With nothing cached, retry soon rather than after a full interval.
-                    self._fetched_at = now - self.refetch_interval + min(5.0, self.refetch_interval)
-                    raise ServiceUnavailable("signing keys are unavailable") from exc
+            finally:
+                self._in_flight = False
+                self._generation += 1
+        finally:
+            self._lock.release()
 
     def _resolve_jwks_uri(self) -> str:
         if self._jwks_uri is None:

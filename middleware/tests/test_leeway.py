@@ -14,14 +14,13 @@ import time
 
 import pytest
 from freezegun import freeze_time
+from tessera_middleware import TokenVerifier
+from tessera_middleware.testing import AUDIENCE, ISSUER, Signer
+from tessera_middleware.verifier import DEFAULT_LEEWAY
+from tessera_middleware.ws import CLOSE_UNAUTHORIZED
+from test_websockets import ORIGIN, ws_server_ctx
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
-
-from idp.middleware import TokenVerifier
-from idp.middleware.verifier import DEFAULT_LEEWAY
-from idp.middleware.ws import CLOSE_UNAUTHORIZED
-from tests.middleware.conftest import AUDIENCE, ISSUER, Signer
-from tests.middleware.test_websockets import ORIGIN, ws_server_ctx
 
 NOW = "2030-01-01 12:00:00"
 

@@ -13,20 +13,19 @@ from starlette.applications import Starlette
 from starlette.routing import WebSocketRoute
 from starlette.testclient import TestClient
 from starlette.websockets import WebSocket, WebSocketDisconnect
-from websockets.asyncio.client import connect
-from websockets.asyncio.server import serve
-from websockets.exceptions import ConnectionClosed, InvalidStatus
-
-from idp.middleware import InsufficientScope, InvalidToken, RateLimited
-from idp.middleware.asgi import TesseraASGIMiddleware
-from idp.middleware.websockets_server import (
+from tessera_middleware import InsufficientScope, InvalidToken, RateLimited
+from tessera_middleware.asgi import TesseraASGIMiddleware
+from tessera_middleware.testing import Signer
+from tessera_middleware.websockets_server import (
     guard_handshake,
     select_app_protocol,
     session_for,
     sign_in_first_message,
 )
-from idp.middleware.ws import CLOSE_UNAUTHORIZED
-from tests.middleware.conftest import Signer
+from tessera_middleware.ws import CLOSE_UNAUTHORIZED
+from websockets.asyncio.client import connect
+from websockets.asyncio.server import serve
+from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 ORIGIN = "https://app.tessera.test"
 

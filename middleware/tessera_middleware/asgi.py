@@ -11,9 +11,9 @@ import urllib.parse
 from collections.abc import Awaitable, Callable, Iterable, MutableMapping
 from typing import Any
 
-from idp.middleware.errors import InvalidRequest, InvalidToken, MiddlewareError
-from idp.middleware.guard import ResourceGuard, origin_allowed, single_valued
-from idp.middleware.ws import token_from_subprotocols
+from tessera_middleware.errors import InvalidRequest, InvalidToken, MiddlewareError
+from tessera_middleware.guard import Authorized, ResourceGuard, origin_allowed, single_valued
+from tessera_middleware.ws import token_from_subprotocols
 
 Scope = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
@@ -59,7 +59,7 @@ class TesseraASGIMiddleware:
             return
         websocket = scope["type"] == "websocket"
         try:
-            auth = self._authorize(scope, websocket)
+            auth = await self._authorize(scope, websocket)
         except MiddlewareError as exc:
             await (self._reject_ws(receive, send) if websocket else self._reject_http(send, exc))
             return
@@ -76,7 +76,7 @@ class TesseraASGIMiddleware:
 
         await self.app(scope, receive, send_with_headers)
 
-    def _authorize(self, scope: Scope, websocket: bool) -> Any:
+    async def _authorize(self, scope: Scope, websocket: bool) -> Authorized:
         headers = _headers(scope)
         # latin-1 never fails: a query string is bytes off the wire, not necessarily UTF-8.
         raw_query = scope.get("query_string", b"").decode("latin-1")
@@ -90,8 +90,12 @@ class TesseraASGIMiddleware:
             from_protocol = token_from_subprotocols(scope.get("subprotocols", ()))
             if authorization is None and from_protocol is not None:
                 authorization = f"Bearer {from_protocol}"
-        return self.guard.authorize_request(
-            authorization, query, scopes, allow_query=websocket and self.ws_query
+        allow_query = websocket and self.ws_query
+        # Keys the guard lacks are fetched in a thread: the event loop never waits on the issuer.
+        return await self.guard.off_loop(
+            lambda block: self.guard.authorize_request(
+                authorization, query, scopes, allow_query=allow_query, count=False, block=block
+            )
         )
 
     async def _reject_http(self, send: Send, exc: MiddlewareError) -> None:

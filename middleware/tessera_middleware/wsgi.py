@@ -6,8 +6,8 @@ import urllib.parse
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from idp.middleware.errors import MiddlewareError
-from idp.middleware.guard import ResourceGuard, single_valued
+from tessera_middleware.errors import MiddlewareError
+from tessera_middleware.guard import ResourceGuard, single_valued
 
 ScopesFor = Callable[[str, str], Iterable[str]]
 ENVIRON_KEY = "tessera.access_token"

@@ -17,7 +17,7 @@ from typing import Any
 
 import redis
 
-from idp.middleware.revocation import RevocationState
+from tessera_middleware.revocation import RevocationState
 
 log = logging.getLogger(__name__)
 

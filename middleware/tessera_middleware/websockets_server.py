@@ -13,16 +13,16 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from typing import Any, Literal
 
 from websockets.asyncio.server import ServerConnection
 from websockets.datastructures import Headers
 from websockets.http11 import Request, Response
 
-from idp.middleware.errors import InvalidRequest, MiddlewareError
-from idp.middleware.guard import Authorized, ResourceGuard, origin_allowed, single_valued
-from idp.middleware.ws import (
+from tessera_middleware.errors import InvalidRequest, MiddlewareError
+from tessera_middleware.guard import Authorized, ResourceGuard, origin_allowed, single_valued
+from tessera_middleware.ws import (
     AUTH_MESSAGE_OVERHEAD,
     BEARER_PROTOCOL_PREFIX,
     CLOSE_POLICY,
@@ -52,14 +52,15 @@ def guard_handshake(
     origins: Iterable[str] | None = None,
     required: bool = True,
     query_token: bool = False,
-) -> Callable[[ServerConnection, Request], Response | None]:
+) -> Callable[[ServerConnection, Request], Awaitable[Response | None]]:
     """A ``process_request`` hook: check Origin, then the token (header or subprotocol).
 
-    ``required=False`` lets token-less handshakes through for in-band sign-in.
+    ``required=False`` lets token-less handshakes through for in-band sign-in. A coroutine:
+    signing keys it lacks are fetched in a thread, never on the event loop.
     """
     scopes, allowed = tuple(scopes), None if origins is None else tuple(origins)
 
-    def process_request(connection: ServerConnection, request: Request) -> Response | None:
+    async def process_request(connection: ServerConnection, request: Request) -> Response | None:
         try:
             origin = _one(request.headers, "Origin")
             if not origin_allowed(origin, allowed):
@@ -71,8 +72,10 @@ def guard_handshake(
             query = single_valued(_query(request.path))
             if authorization is None and "access_token" not in query and not required:
                 return None
-            connection.tessera_auth = guard.authorize_request(  # type: ignore[attr-defined]
-                authorization, query, scopes, allow_query=query_token
+            connection.tessera_auth = await guard.off_loop(  # type: ignore[attr-defined]
+                lambda block: guard.authorize_request(
+                    authorization, query, scopes, allow_query=query_token, count=False, block=block
+                )
             )
         except MiddlewareError as exc:
             return _refuse(connection, guard, exc)
