@@ -1,0 +1,150 @@
+"""Database faults answer 503 with Retry-After, never 500 (issue 11 part 4; docs/operations.md).
+
+Through Flask's test client against a throwaway PostgreSQL cluster (tests.faults.conftest) that
+the tests stop and start: every surface answers its own 503 shape while the database is away,
+client_credentials rides the outage from the app cache within TESSERA_OUTAGE_CLIENT_CACHE_GRACE,
+and the first requests after the restart succeed. A statement held past
+TESSERA_DB_STATEMENT_TIMEOUT by another connection's row lock is a 503 too, and leaves nothing
+half-written.
+"""
+
+from __future__ import annotations
+
+import time
+from datetime import UTC, datetime
+
+import psycopg
+import sqlalchemy as sa
+from freezegun import freeze_time
+
+from idp.services import apps
+from tests.conftest import PASSWORD, AuthActions, csrf_token
+from tests.security.conftest import WEB_REDIRECT, App, register_app
+
+OUTAGE_SETTINGS = {"CLIENT_CACHE_TTL": 5, "OUTAGE_CLIENT_CACHE_GRACE": 60, "DB_CONNECT_TIMEOUT": 2}
+
+
+def assert_unavailable_json(response) -> None:
+    assert response.status_code == 503, response.get_data(as_text=True)
+    assert int(response.headers["Retry-After"]) > 0
+    assert response.headers["Cache-Control"] == "no-store"
+    body = response.get_json()
+    assert body["error"] == "temporarily_unavailable"
+    assert "try again" in body["error_description"]
+
+
+def assert_unavailable_page(response) -> None:
+    assert response.status_code == 503, response.get_data(as_text=True)[:500]
+    assert int(response.headers["Retry-After"]) > 0
+    assert response.mimetype == "text/html"
+    page = response.get_data(as_text=True)
+    assert "Temporarily unavailable" in page and "try again" in page
+    assert "Traceback" not in page and "psycopg" not in page
+
+
+def client_credentials(client, app: App):
+    return client.post(
+        "/oauth/token", data={"grant_type": "client_credentials"}, headers=app.basic()
+    )
+
+
+def code_grant(client, app: App, **data: str):
+    return client.post("/oauth/token", data=data, headers=app.basic())
+
+
+def register_apps(app) -> tuple[App, App]:
+    service = register_app(
+        app, apps.ClientSpec(name="Price Bot", app_type="service", scopes=["market:read"])
+    )
+    web = register_app(
+        app,
+        apps.ClientSpec(
+            name="Trade Helper",
+            app_type="web",
+            redirect_uris=[WEB_REDIRECT],
+            scopes=["openid", "offline_access", "orders:read"],
+        ),
+    )
+    return service, web
+
+
+def test_outage_answers_503_everywhere_and_cached_apps_keep_their_tokens(
+    make_fault_app, running_cluster
+):
+    app = make_fault_app(**OUTAGE_SETTINGS)
+    service, web = register_apps(app)
+    browser, anonymous, machine = app.test_client(), app.test_client(), app.test_client()
+    auth = AuthActions(browser)
+    auth.register()
+    assert auth.login().status_code == 303
+    login_form = {"login": "trader", "password": PASSWORD}
+    login_form["csrf_token"] = csrf_token(anonymous, "/login")
+
+    with freeze_time(datetime.now(UTC)) as clock:
+        issued = client_credentials(machine, service)
+        assert issued.status_code == 200
+        bearer = {"Authorization": f"Bearer {issued.get_json()['access_token']}"}
+        # The web app's policy is cached too: its grants fail on the database, not on the client.
+        assert (
+            code_grant(machine, web, grant_type="refresh_token", refresh_token="x").status_code
+            == 400
+        )
+
+        running_cluster.stop()
+        clock.tick(10)  # past TESSERA_CLIENT_CACHE_TTL, within the grace
+        assert client_credentials(machine, service).status_code == 200
+        for grant in ({"grant_type": "refresh_token", "refresh_token": "some-token"},
+                      {"grant_type": "authorization_code", "code": "c", "redirect_uri": WEB_REDIRECT,
+                       "code_verifier": "v" * 43}):  # fmt: skip
+            assert_unavailable_json(code_grant(machine, web, **grant))
+        assert_unavailable_json(
+            machine.post("/oauth/revoke", data={"token": "t"}, headers=web.basic())
+        )
+        assert_unavailable_json(machine.get("/oauth/userinfo", headers=bearer))
+        assert_unavailable_json(machine.get("/api/v1/apps", headers=bearer))
+        assert_unavailable_page(browser.get("/account"))
+        assert_unavailable_page(browser.get("/developers"))
+        assert_unavailable_page(anonymous.post("/login", data=login_form))
+
+        clock.tick(60)  # past the grace: the cached copy is too old to vouch for the app
+        assert_unavailable_json(client_credentials(machine, service))
+
+        running_cluster.start()
+        assert client_credentials(machine, service).status_code == 200
+        assert browser.get("/account").status_code == 200
+        assert (
+            code_grant(machine, web, grant_type="refresh_token", refresh_token="x").status_code
+            == 400
+        )
+        assert machine.get("/oauth/userinfo", headers=bearer).status_code == 403  # no openid scope
+
+
+def test_statement_past_the_timeout_is_503_and_rolled_back(make_fault_app, running_cluster):
+    app = make_fault_app(DB_STATEMENT_TIMEOUT=500)
+    AuthActions(app.test_client()).register()
+    browser = app.test_client()
+    form = {"login": "trader", "password": PASSWORD, "csrf_token": csrf_token(browser, "/login")}
+    engine = sa.create_engine(running_cluster.url)
+
+    def rows(table: str) -> int:
+        with engine.connect() as conn:
+            return conn.execute(
+                sa.select(sa.func.count()).select_from(sa.table(table))
+            ).scalar_one()
+
+    sessions, audit = rows("login_sessions"), rows("audit_events")
+    with psycopg.connect(running_cluster.url.replace("+psycopg", "")) as locker:
+        # A login inserts a session row whose foreign key must share-lock the user's row.
+        locker.execute("SELECT id FROM users WHERE username = 'trader' FOR UPDATE")
+        started = time.monotonic()
+        response = browser.post("/login", data=form)
+        elapsed = time.monotonic() - started
+        assert_unavailable_page(response)
+        assert elapsed < 5, f"answered after {elapsed:.1f} s"
+    assert (rows("login_sessions"), rows("audit_events")) == (
+        sessions,
+        audit,
+    )  # nothing half-written
+    assert browser.post("/login", data=form).status_code == 303  # the same thread, a clean session
+    assert rows("login_sessions") == sessions + 1
+    engine.dispose()
