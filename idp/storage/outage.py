@@ -75,7 +75,13 @@ class _Outages:
         )
 
     def recent(self) -> bool:
-        return time.monotonic() - self.last_failure < BACKOFF
+        return 0 <= time.monotonic() - self.last_failure < BACKOFF
+
+    def forget(self) -> None:
+        """Back to "no failure seen" (tests: a clock moved by freezegun must not linger)."""
+        with self._lock:
+            self.last_failure = self._last_log = float("-inf")
+            self._unlogged = 0
 
 
 OUTAGES = _Outages()

@@ -33,8 +33,8 @@ MESSAGES = {
         "We cannot serve this page right now. Please try again in a few seconds.",
     ),
 }
-# Flask routes that answer JSON to machines (the revocation feed, the JWKS) wherever they live.
-JSON_PATHS = ("/oauth/", "/api/", "/.well-known/", "/revocations", "/jwks.json")
+# Flask routes that answer JSON to machines: the OAuth and API paths, the JWKS, the health check.
+JSON_PATHS = ("/oauth/", "/api/", "/.well-known/", "/jwks.json", "/healthz")
 
 
 def wants_json() -> bool:

@@ -15,8 +15,17 @@ from flask import Flask
 
 from idp import create_app
 from idp.extensions import db
+from idp.storage.outage import OUTAGES
 from tests.conftest import _empty_tables, _reset_schema, base_config
 from tests.faults.pg_cluster import PgCluster, available
+
+
+@pytest.fixture(autouse=True)
+def no_outage_seen() -> Iterator[None]:
+    """Each test starts and ends with no database failure remembered by this process."""
+    OUTAGES.forget()
+    yield
+    OUTAGES.forget()
 
 
 @pytest.fixture(scope="session")

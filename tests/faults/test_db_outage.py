@@ -10,16 +10,18 @@ half-written.
 
 from __future__ import annotations
 
+import sqlite3
 import time
 from datetime import UTC, datetime
 
 import psycopg
+import pytest
 import sqlalchemy as sa
 from freezegun import freeze_time
 
 from idp.services import apps
 from tests.conftest import PASSWORD, AuthActions, csrf_token
-from tests.security.conftest import WEB_REDIRECT, App, register_app
+from tests.security.conftest import WEB_REDIRECT, App, pkce_pair, register_app
 
 OUTAGE_SETTINGS = {"CLIENT_CACHE_TTL": 5, "OUTAGE_CLIENT_CACHE_GRACE": 60, "DB_CONNECT_TIMEOUT": 2}
 
@@ -52,7 +54,8 @@ def code_grant(client, app: App, **data: str):
     return client.post("/oauth/token", data=data, headers=app.basic())
 
 
-def register_apps(app) -> tuple[App, App]:
+def register_apps(app) -> tuple[App, App, App]:
+    """A bot (client_credentials), a web app (code + refresh), a resource server (the feed)."""
     service = register_app(
         app, apps.ClientSpec(name="Price Bot", app_type="service", scopes=["market:read"])
     )
@@ -65,14 +68,34 @@ def register_apps(app) -> tuple[App, App]:
             scopes=["openid", "offline_access", "orders:read"],
         ),
     )
-    return service, web
+    feed_reader = register_app(
+        app,
+        apps.ClientSpec(name="Market API", app_type="service", scopes=["revocations:read"]),
+    )
+    return service, web, feed_reader
+
+
+def authorize_query(app: App) -> dict[str, str]:
+    return {
+        "response_type": "code",
+        "client_id": app.client_id,
+        "redirect_uri": app.redirect_uri,
+        "scope": "openid",
+        "state": "s",
+        "code_challenge": pkce_pair()[1],
+        "code_challenge_method": "S256",
+    }
+
+
+def refresh(client, app: App, token: str = "not-a-refresh-token"):
+    return code_grant(client, app, grant_type="refresh_token", refresh_token=token)
 
 
 def test_outage_answers_503_everywhere_and_cached_apps_keep_their_tokens(
     make_fault_app, running_cluster
 ):
     app = make_fault_app(**OUTAGE_SETTINGS)
-    service, web = register_apps(app)
+    service, web, feed_reader = register_apps(app)
     browser, anonymous, machine = app.test_client(), app.test_client(), app.test_client()
     auth = AuthActions(browser)
     auth.register()
@@ -84,39 +107,38 @@ def test_outage_answers_503_everywhere_and_cached_apps_keep_their_tokens(
         issued = client_credentials(machine, service)
         assert issued.status_code == 200
         bearer = {"Authorization": f"Bearer {issued.get_json()['access_token']}"}
-        # The web app's policy is cached too: its grants fail on the database, not on the client.
-        assert (
-            code_grant(machine, web, grant_type="refresh_token", refresh_token="x").status_code
-            == 400
-        )
+        # The other apps' policies are cached too: what fails below is the database, not them.
+        assert refresh(machine, web).status_code == 400
+        assert machine.get("/oauth/revocations", headers=feed_reader.basic()).status_code == 200
 
         running_cluster.stop()
         clock.tick(10)  # past TESSERA_CLIENT_CACHE_TTL, within the grace
         assert client_credentials(machine, service).status_code == 200
-        for grant in ({"grant_type": "refresh_token", "refresh_token": "some-token"},
-                      {"grant_type": "authorization_code", "code": "c", "redirect_uri": WEB_REDIRECT,
-                       "code_verifier": "v" * 43}):  # fmt: skip
-            assert_unavailable_json(code_grant(machine, web, **grant))
-        assert_unavailable_json(
-            machine.post("/oauth/revoke", data={"token": "t"}, headers=web.basic())
-        )
+        assert_unavailable_json(refresh(machine, web))
+        code = {"code": "c", "redirect_uri": WEB_REDIRECT, "code_verifier": "v" * 43}
+        assert_unavailable_json(code_grant(machine, web, grant_type="authorization_code", **code))
+        revoke = machine.post("/oauth/revoke", data={"token": "t"}, headers=web.basic())
+        assert_unavailable_json(revoke)
         assert_unavailable_json(machine.get("/oauth/userinfo", headers=bearer))
         assert_unavailable_json(machine.get("/api/v1/apps", headers=bearer))
+        assert_unavailable_json(machine.get("/oauth/revocations", headers=feed_reader.basic()))
+        assert_unavailable_json(machine.get("/healthz"))
+        assert machine.get("/jwks.json").status_code == 200  # signing keys are kept in memory
         assert_unavailable_page(browser.get("/account"))
         assert_unavailable_page(browser.get("/developers"))
+        assert_unavailable_page(browser.get("/oauth/authorize", query_string=authorize_query(web)))
         assert_unavailable_page(anonymous.post("/login", data=login_form))
 
         clock.tick(60)  # past the grace: the cached copy is too old to vouch for the app
         assert_unavailable_json(client_credentials(machine, service))
+        assert machine.get("/jwks.json").status_code == 200  # its reload failed: the keys stay
 
         running_cluster.start()
         assert client_credentials(machine, service).status_code == 200
         assert browser.get("/account").status_code == 200
-        assert (
-            code_grant(machine, web, grant_type="refresh_token", refresh_token="x").status_code
-            == 400
-        )
+        assert refresh(machine, web).status_code == 400
         assert machine.get("/oauth/userinfo", headers=bearer).status_code == 403  # no openid scope
+        assert machine.get("/healthz").status_code == 200
 
 
 def test_statement_past_the_timeout_is_503_and_rolled_back(make_fault_app, running_cluster):
@@ -148,3 +170,26 @@ def test_statement_past_the_timeout_is_503_and_rolled_back(make_fault_app, runni
     assert browser.post("/login", data=form).status_code == 303  # the same thread, a clean session
     assert rows("login_sessions") == sessions + 1
     engine.dispose()
+
+
+def test_sqlite_write_lock_past_the_busy_timeout_is_503_and_rolled_back(make_app, backend):
+    if backend != "sqlite":
+        pytest.skip("PostgreSQL: test_statement_past_the_timeout_is_503_and_rolled_back")
+    app = make_app(DB_STATEMENT_TIMEOUT=300)
+    AuthActions(app.test_client()).register()
+    browser = app.test_client()
+    form = {"login": "trader", "password": PASSWORD, "csrf_token": csrf_token(browser, "/login")}
+    path = app.config["SQLALCHEMY_DATABASE_URI"].removeprefix("sqlite:///")
+    locker = sqlite3.connect(path, isolation_level=None)
+    try:
+        before = locker.execute("SELECT count(*) FROM login_sessions").fetchone()[0]
+        locker.execute("BEGIN IMMEDIATE")  # another process holds the write lock
+        started = time.monotonic()
+        assert_unavailable_page(browser.post("/login", data=form))
+        assert time.monotonic() - started < 5
+        locker.execute("ROLLBACK")
+        assert locker.execute("SELECT count(*) FROM login_sessions").fetchone()[0] == before
+        assert browser.post("/login", data=form).status_code == 303
+        assert locker.execute("SELECT count(*) FROM login_sessions").fetchone()[0] == before + 1
+    finally:
+        locker.close()
