@@ -103,9 +103,11 @@ def register_error_handlers(app: Flask) -> None:
     def http_error(exc: HTTPException):
         if exc.code is None or exc.code < 400:
             return exc
-        original = getattr(exc, "original_exception", None)  # raised outside the view: Flask
+        original = getattr(exc, "original_exception", None)  # raised after the view (Flask)
         if isinstance(exc, InternalServerError) and original is not None:
-            return unexpected(original)
+            outage = _outage_answer(original)
+            if outage is not None:
+                return outage
         response = render_error(
             exc.code, exc.description if isinstance(exc, RejectedText) else None
         )
@@ -117,12 +119,18 @@ def register_error_handlers(app: Flask) -> None:
     def unexpected(exc: Exception):
         if isinstance(exc, HTTPException):
             return http_error(exc)
-        _discard_session()
-        refused = unavailable(exc, f"{request.method} {request.path}")
-        if refused is not None:
-            return render_unavailable(refused)
+        outage = _outage_answer(exc)
+        if outage is not None:
+            return outage
         log.exception("unhandled error on %s %s", request.method, request.path)
         return render_error(InternalServerError.code)
+
+
+def _outage_answer(exc: BaseException) -> Response | None:
+    """503 when `exc` is a database outage, None for a bug; the session is cleaned up either way."""
+    _discard_session()
+    refused = unavailable(exc, f"{request.method} {request.path}")
+    return None if refused is None else render_unavailable(refused)
 
 
 def render_unavailable(refused: TemporarilyUnavailable) -> Response:

@@ -80,7 +80,11 @@ def load(base: str, kind: str, auth: tuple[str, str], done: threading.Event, out
         else {"token": "not-a-token", "token_type_hint": "refresh_token"}
     )
     path = "/oauth/token" if kind == "token" else "/oauth/revoke"
+    # Token requests open a connection each, so both workers serve (and cache) the app before
+    # the outage; revocations keep theirs alive, as a busy resource server does.
     with requests.Session() as session:
+        if kind == "token":
+            session.headers["Connection"] = "close"
         while not done.is_set():
             sent = time.monotonic()
             try:
@@ -130,7 +134,7 @@ def test_serve_under_load_rides_a_database_restart(make_fault_app, running_clust
     wrong = [r for r in results if r.status not in (200, 503)]
     assert not wrong, f"{len(wrong)} answers neither 200 nor 503, e.g. {wrong[:3]}\n{log[-3000:]}"
     assert all(r.retry_after and int(r.retry_after) > 0 for r in results if r.status == 503)
-    assert max(r.elapsed for r in results) < CLIENT_TIMEOUT / 2
+    assert max(r.elapsed for r in results) < CLIENT_TIMEOUT  # none hung
     during = [r for r in results if stopped + 0.5 < r.sent and r.sent + r.elapsed < restarted]
     assert any(r.kind == "revoke" and r.status == 503 for r in during), "the outage was not seen"
     # client_credentials for a known app rides the outage from the app cache

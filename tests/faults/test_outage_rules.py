@@ -169,3 +169,17 @@ def test_an_invalidated_app_is_not_served_from_the_cache_during_an_outage(app):
         loader.failure = OUTAGES["refused"]
         with pytest.raises(sa_exc.OperationalError):
             cache.get("bot")
+
+
+def test_an_outage_after_the_view_is_503_too(app):
+    """Flask hands an error raised after the view (an after_request hook) to the 500 handler."""
+
+    @app.after_request
+    def touch_the_database(response):
+        raise OUTAGES["refused"]
+
+    app.config["PROPAGATE_EXCEPTIONS"] = False  # as in production: TESTING re-raises instead
+    response = app.test_client().get("/login")
+    assert response.status_code == 503
+    assert response.headers["Retry-After"]
+    assert "Temporarily unavailable" in response.get_data(as_text=True)
