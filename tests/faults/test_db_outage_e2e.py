@@ -18,12 +18,15 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+import pytest
 import requests
 
 from idp.services import apps
 from tests.conftest import CHEAP_ARGON2, TEST_SECRET
 from tests.faults.pg_cluster import free_port
 from tests.security.conftest import register_app
+
+pytestmark = pytest.mark.e2e
 
 CLIENT_TIMEOUT = 10
 STARTUP_SECONDS = 30
