@@ -136,7 +136,7 @@ class Settings:
     )
     DB_CONNECT_TIMEOUT: int = _setting(
         3,
-        "Seconds to wait for a new database connection, and for a free one from the pool, before answering 503.",
+        "Seconds to wait for a new PostgreSQL connection, and for a free one from the pool, before answering 503.",
         minimum=2,
         maximum=60,
     )
