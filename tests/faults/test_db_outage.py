@@ -21,7 +21,7 @@ from freezegun import freeze_time
 
 from idp.services import apps
 from tests.conftest import PASSWORD, AuthActions, csrf_token
-from tests.security.conftest import WEB_REDIRECT, App, pkce_pair, register_app
+from tests.security.conftest import WEB_REDIRECT, App, Flow, pkce_pair, register_app
 
 OUTAGE_SETTINGS = {"CLIENT_CACHE_TTL": 5, "OUTAGE_CLIENT_CACHE_GRACE": 60, "DB_CONNECT_TIMEOUT": 2}
 
@@ -170,6 +170,30 @@ def test_statement_past_the_timeout_is_503_and_rolled_back(make_fault_app, runni
     assert browser.post("/login", data=form).status_code == 303  # the same thread, a clean session
     assert rows("login_sessions") == sessions + 1
     engine.dispose()
+
+
+def test_a_refresh_held_past_the_statement_timeout_is_503_and_rotates_nothing(
+    make_fault_app, running_cluster
+):
+    app = make_fault_app(DB_STATEMENT_TIMEOUT=500)
+    _service, web, _feed_reader = register_apps(app)
+    browser = app.test_client()
+    auth = AuthActions(browser)
+    auth.register()
+    assert auth.login().status_code == 303
+    flow = Flow(browser)
+    refresh_token = flow.tokens(web, scope="openid offline_access")["refresh_token"]
+    with psycopg.connect(running_cluster.url.replace("+psycopg", "")) as locker:
+        # Rotation updates the token's row, which another transaction holds.
+        locker.execute("SELECT id FROM refresh_tokens FOR UPDATE")
+        started = time.monotonic()
+        response = flow.refresh(web, refresh_token)
+        elapsed = time.monotonic() - started
+        assert_unavailable_json(response)
+        assert elapsed < 5, f"answered after {elapsed:.1f} s"
+    renewed = flow.refresh(web, refresh_token)  # the failed attempt rotated nothing
+    assert renewed.status_code == 200, renewed.get_json()
+    assert renewed.get_json()["refresh_token"] != refresh_token
 
 
 def test_sqlite_write_lock_past_the_busy_timeout_is_503_and_rolled_back(make_app, backend):
