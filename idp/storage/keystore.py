@@ -196,9 +196,11 @@ class KeyStore:
 
     def _load(self) -> None:
         now = utcnow()
-        rows = list(
-            db.session.scalars(select(SigningKey).order_by(SigningKey.created_at, SigningKey.id))
-        )
+        # A session of its own: a reload that fails (an outage) leaves the request's untouched.
+        with Session(db.engine) as session:
+            rows = list(
+                session.scalars(select(SigningKey).order_by(SigningKey.created_at, SigningKey.id))
+            )
         signers: dict[str, list[_Signer]] = {}
         jwks = []
         for row in rows:
@@ -238,7 +240,6 @@ class KeyStore:
                         raise
                     # The database is out of reach: the keys loaded last keep signing and stay
                     # published (activations are decided from the clock); retried next reload.
-                    db.session.rollback()
                     OUTAGES.record("signing keys (kept in memory)", exc)
                 self._loaded_at = time.monotonic()
 
