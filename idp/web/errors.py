@@ -7,8 +7,9 @@ from __future__ import annotations
 
 import logging
 
-from flask import Flask, Response, jsonify, make_response, render_template, request
+from flask import Flask, Response, g, jsonify, make_response, render_template, request
 from flask_wtf.csrf import CSRFError
+from sqlalchemy.exc import SQLAlchemyError
 from werkzeug.exceptions import HTTPException, InternalServerError
 
 from idp.errors import OAuthError, TemporarilyUnavailable, safe_description
@@ -128,6 +129,11 @@ def register_error_handlers(app: Flask) -> None:
 
 def _outage_answer(exc: BaseException) -> Response | None:
     """503 when `exc` is a database outage, None for a bug; the session is cleaned up either way."""
+    user = g.get("user")
+    if user is not None and user in db.session:
+        # The page's menu reads the signed-in user: keep what is loaded, the rollback would
+        # expire it and drawing the page would then ask the unreachable database again.
+        db.session.expunge(user)
     _discard_session()
     refused = unavailable(exc, f"{request.method} {request.path}")
     return None if refused is None else render_unavailable(refused)
@@ -135,7 +141,12 @@ def _outage_answer(exc: BaseException) -> Response | None:
 
 def render_unavailable(refused: TemporarilyUnavailable) -> Response:
     """503 with Retry-After: the error page, or temporarily_unavailable as JSON."""
-    response = render_error(refused.status_code, refused.description)
+    try:
+        response = render_error(refused.status_code, refused.description)
+    except SQLAlchemyError:  # the user was expired earlier (a commit): drawn as for a visitor
+        _discard_session()
+        g.user = None
+        response = render_error(refused.status_code, refused.description)
     response.headers["Retry-After"] = str(refused.retry_after)
     response.headers["Cache-Control"] = "no-store"
     return response

@@ -19,6 +19,7 @@ import pytest
 import sqlalchemy as sa
 from freezegun import freeze_time
 
+from idp.extensions import db
 from idp.services import apps
 from tests.conftest import PASSWORD, AuthActions, csrf_token
 from tests.security.conftest import WEB_REDIRECT, App, Flow, pkce_pair, register_app
@@ -217,3 +218,30 @@ def test_sqlite_write_lock_past_the_busy_timeout_is_503_and_rolled_back(make_app
         assert locker.execute("SELECT count(*) FROM login_sessions").fetchone()[0] == before + 1
     finally:
         locker.close()
+
+
+@pytest.mark.parametrize("committed_first", [False, True], ids=["reading", "after-a-commit"])
+def test_the_database_going_away_mid_request_is_503_for_a_signed_in_user(
+    make_fault_app, running_cluster, committed_first
+):
+    """The error page is drawn after the rollback: its menu must not need the database (after
+    a commit the signed-in user is expired, and the page is drawn as for a visitor)."""
+    app = make_fault_app()
+
+    def stops_the_database_then_reads():
+        if committed_first:
+            db.session.commit()
+        running_cluster.stop()
+        db.session.execute(sa.text("SELECT 1"))
+        return "unreachable"
+
+    app.add_url_rule("/test-only/outage", view_func=stops_the_database_then_reads)
+    browser = app.test_client()
+    auth = AuthActions(browser)
+    auth.register()
+    assert auth.login().status_code == 303
+    page = browser.get("/test-only/outage")
+    assert_unavailable_page(page)
+    assert ("Sign out" in page.get_data(as_text=True)) is not committed_first
+    running_cluster.start()
+    assert browser.get("/account").status_code == 200
