@@ -129,13 +129,13 @@ def register_error_handlers(app: Flask) -> None:
 
 def _outage_answer(exc: BaseException) -> Response | None:
     """503 when `exc` is a database outage, None for a bug; the session is cleaned up either way."""
+    refused = unavailable(exc, f"{request.method} {request.path}")
     user = g.get("user")
-    if user is not None and user in db.session:
+    if refused is not None and user is not None and user in db.session:
         # The page's menu reads the signed-in user: keep what is loaded, the rollback would
         # expire it and drawing the page would then ask the unreachable database again.
         db.session.expunge(user)
     _discard_session()
-    refused = unavailable(exc, f"{request.method} {request.path}")
     return None if refused is None else render_unavailable(refused)
 
 
