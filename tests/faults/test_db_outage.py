@@ -125,6 +125,7 @@ def test_outage_answers_503_everywhere_and_cached_apps_keep_their_tokens(
         assert_unavailable_json(machine.get("/oauth/revocations", headers=feed_reader.basic()))
         assert_unavailable_json(machine.get("/healthz"))
         assert machine.get("/jwks.json").status_code == 200  # signing keys are kept in memory
+        assert machine.get("/.well-known/openid-configuration").status_code == 200
         assert_unavailable_page(browser.get("/account"))
         assert_unavailable_page(browser.get("/developers"))
         assert_unavailable_page(browser.get("/oauth/authorize", query_string=authorize_query(web)))
