@@ -44,14 +44,31 @@ class Tessera:
     redis: SharedRedis | None = None  # TESSERA_REDIS_URL: state shared by every process
 
 
-def _flask_config(settings: Settings) -> dict[str, Any]:
-    engine_options: dict[str, Any] = {"pool_pre_ping": True}
+def engine_options(settings: Settings) -> dict[str, Any]:
+    """Bounded waits, so a database outage is a prompt 503 (idp.storage.outage), never a hang.
+
+    pool_pre_ping finds connections PostgreSQL dropped (a restart) before a request uses one;
+    SQLAlchemy also discards the whole pool when it sees a disconnect, so the first requests
+    after the database comes back succeed.
+    """
     if settings.DATABASE_URL.startswith("sqlite"):
-        engine_options = {"connect_args": {"timeout": 30}}
+        busy = settings.DB_STATEMENT_TIMEOUT / 1000 if settings.DB_STATEMENT_TIMEOUT else 30
+        return {"connect_args": {"timeout": busy}}
+    connect_args: dict[str, Any] = {"connect_timeout": settings.DB_CONNECT_TIMEOUT}
+    if settings.DB_STATEMENT_TIMEOUT:
+        connect_args["options"] = f"-c statement_timeout={settings.DB_STATEMENT_TIMEOUT}"
+    return {
+        "pool_pre_ping": True,
+        "pool_timeout": settings.DB_CONNECT_TIMEOUT,
+        "connect_args": connect_args,
+    }
+
+
+def _flask_config(settings: Settings) -> dict[str, Any]:
     return {
         "SECRET_KEY": settings.SECRET_KEY,
         "SQLALCHEMY_DATABASE_URI": settings.DATABASE_URL,
-        "SQLALCHEMY_ENGINE_OPTIONS": engine_options,
+        "SQLALCHEMY_ENGINE_OPTIONS": engine_options(settings),
         "SQLALCHEMY_TRACK_MODIFICATIONS": False,
         "MAX_CONTENT_LENGTH": settings.MAX_CONTENT_LENGTH,
         "SESSION_COOKIE_NAME": "__Host-tessera" if settings.cookie_secure else "tessera",
@@ -140,7 +157,12 @@ def _wire_oauth(tessera: Tessera) -> None:
     from idp.storage.client_cache import ClientPolicyCache, watch
     from idp.web.context import uow
 
-    clients = watch(ClientPolicyCache(tessera.settings.CLIENT_CACHE_TTL))
+    clients = watch(
+        ClientPolicyCache(
+            tessera.settings.CLIENT_CACHE_TTL,
+            outage_grace=tessera.settings.OUTAGE_CLIENT_CACHE_GRACE,
+        )
+    )
     if tessera.redis is not None:
         from idp.storage.app_invalidation import follow_app_changes
 
@@ -215,8 +237,9 @@ def _register_web(app: Flask) -> None:
 def _wrap_wsgi(app: Flask, settings: Settings) -> None:
     """The machine endpoints in front of Flask, and ProxyFix in front of both."""
     from idp.protocol.machine_endpoints import MachineEndpoints
+    from idp.storage.outage import unavailable
 
-    app.wsgi_app = MachineEndpoints(app, app.wsgi_app, session=db.session)
+    app.wsgi_app = MachineEndpoints(app, app.wsgi_app, session=db.session, unavailable=unavailable)
     if settings.TRUSTED_PROXIES:
         app.wsgi_app = ProxyFix(
             app.wsgi_app, x_for=settings.TRUSTED_PROXIES, x_proto=settings.TRUSTED_PROXIES

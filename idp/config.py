@@ -129,6 +129,24 @@ class Settings:
     TRUSTED_PROXIES: int = _setting(
         0, "How many reverse proxies set X-Forwarded-For in front of Tessera.", minimum=0
     )
+    DB_STATEMENT_TIMEOUT: int = _setting(
+        10000,
+        "Milliseconds a database statement may run (PostgreSQL `statement_timeout`; SQLite's busy timeout) before it is cancelled and the request answered 503 with Retry-After. 0: no limit (for a long `tessera db upgrade`).",
+        minimum=0,
+        maximum=600000,
+    )
+    DB_CONNECT_TIMEOUT: int = _setting(
+        3,
+        "Seconds to wait for a new PostgreSQL connection, and for a free one from the pool, before answering 503.",
+        minimum=2,
+        maximum=60,
+    )
+    OUTAGE_CLIENT_CACHE_GRACE: int = _setting(
+        300,
+        "Seconds after an app's settings were last read during which client_credentials keeps issuing tokens from the cached copy while the database is unreachable (0: answer 503 at once). Such tokens reflect the app as it was up to this long ago.",
+        minimum=0,
+        maximum=3600,
+    )
 
     @property
     def is_production(self) -> bool:

@@ -71,7 +71,16 @@ ConsentRequired = _code("ConsentRequired", "consent_required")
 RequestNotSupported = _code("RequestNotSupported", "request_not_supported")
 RequestUriNotSupported = _code("RequestUriNotSupported", "request_uri_not_supported")
 ServerError = _code("ServerError", "server_error", 500)
-TemporarilyUnavailable = _code("TemporarilyUnavailable", "temporarily_unavailable", 503)
+
+
+class TemporarilyUnavailable(OAuthError):
+    """temporarily_unavailable (RFC 6749 4.1.2.1), answered 503 with ``Retry-After``: a
+    dependency (the database) is down or too slow, nothing was written, asking again later
+    may succeed. Every surface adds the header from ``retry_after`` (seconds)."""
+
+    error = "temporarily_unavailable"
+    status_code = 503
+    retry_after = 5
 
 
 class FieldErrors(ValueError):

@@ -28,6 +28,7 @@ from werkzeug.datastructures import EnvironHeaders
 
 from idp.domain.clock import utcnow
 from idp.domain.request_text import BadText, check_basic_credentials, check_pairs
+from idp.errors import TemporarilyUnavailable
 from idp.protocol.answers import Answer, error_answer
 from idp.protocol.headers import SECURITY_HEADERS
 from idp.protocol.requests import MachineOAuth2Request
@@ -133,6 +134,13 @@ def request_uri(environ: dict[str, Any], host: str) -> str:
     return f"{environ['wsgi.url_scheme']}://{host}{path}"
 
 
+def unavailable_answer(refused: TemporarilyUnavailable) -> Answer:
+    """503 temporarily_unavailable with Retry-After (RFC 9110 10.2.3): nothing was written."""
+    answer = error_answer(refused.error, refused.description, refused.status_code)
+    answer.headers.append(("Retry-After", str(refused.retry_after)))
+    return answer
+
+
 class MachineEndpoints:
     """WSGI middleware: answers the four machine endpoints, hands every other path to Flask."""
 
@@ -141,12 +149,18 @@ class MachineEndpoints:
         app: Flask,
         inner: Callable[[dict, StartResponse], Iterable[bytes]],
         session: Any,
+        unavailable: Callable[[BaseException, str], TemporarilyUnavailable | None] = (
+            lambda exc, where: None
+        ),
     ) -> None:
         self.app = app
         self.inner = inner
         # The database session (scoped, as Flask-SQLAlchemy's): committed after a successful
         # call, rolled back after a refusal, never opened when nothing needed it.
         self.session = session
+        # Storage's verdict on an exception: the 503 to answer when the database is out of
+        # reach (idp.storage.outage.unavailable), None for a bug.
+        self.unavailable = unavailable
 
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
         path = environ.get("PATH_INFO")
@@ -204,12 +218,25 @@ class MachineEndpoints:
             if ok and endpoint is None:  # a token was issued: count it for the app's usage
                 tessera.usage.count(request.client.policy.pk, utcnow().date())
                 tessera.usage.flush_if_due()
-        except Exception:
+        except Exception as exc:
+            self._discard()
+            refused = self.unavailable(exc, f"POST {environ.get('PATH_INFO')}")
+            if refused is not None:
+                return unavailable_answer(refused)
             log.exception("unhandled error on POST %s", environ.get("PATH_INFO"))
-            if self.session.registry.has():
-                self.session.rollback()
             return error_answer("server_error", "An unexpected error happened; it is logged.", 500)
         return answer
+
+    def _discard(self) -> None:
+        """Roll back whatever the failed call began; the next request starts clean. After an
+        outage the rollback itself may fail on the dead connection: the session is dropped."""
+        if not self.session.registry.has():
+            return
+        try:
+            self.session.rollback()
+        except Exception:
+            log.warning("rollback failed; session discarded", exc_info=True)
+            self.session.remove()
 
     def _finish(self, ok: bool) -> None:
         """Commit what a successful call wrote; an error leaves nothing half-written."""

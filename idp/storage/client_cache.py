@@ -7,6 +7,10 @@ listeners added with `on_change`: with Redis, idp/storage/app_invalidation.py br
 so other workers and instances drop the app within a second; without it, they see the change
 within the TTL. A presented secret that matches no cached digest is checked once more against
 the database, so a freshly rotated secret works at once everywhere.
+
+While the database is unreachable (idp.storage.outage), an entry past its TTL is still served
+for up to TESSERA_OUTAGE_CLIENT_CACHE_GRACE seconds after it was loaded, so client_credentials
+keeps working through a short outage; anything that needs the database answers 503.
 """
 
 from __future__ import annotations
@@ -18,11 +22,13 @@ from collections.abc import Callable
 from datetime import UTC
 
 from sqlalchemy import event, select
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from idp.domain.clients import ClientPolicy
 from idp.extensions import db
 from idp.storage.models import Client, ClientSecret
+from idp.storage.outage import OUTAGES, is_outage
 
 MAX_ENTRIES = 10_000
 ALL = object()
@@ -90,9 +96,14 @@ def _timestamp(value) -> float | None:
 
 class ClientPolicyCache:
     def __init__(
-        self, ttl: float, loader: Callable[[str], ClientPolicy | None] = load_policy
+        self,
+        ttl: float,
+        loader: Callable[[str], ClientPolicy | None] = load_policy,
+        *,
+        outage_grace: float = 0,
     ) -> None:
         self.ttl = ttl
+        self.outage_grace = outage_grace
         self._loader = loader
         self._entries: dict[str, tuple[float, ClientPolicy | None]] = {}
         self._lock = threading.Lock()
@@ -104,8 +115,13 @@ class ClientPolicyCache:
             hit = self._entries.get(client_id)
             if hit is not None and now - hit[0] < self.ttl:
                 return hit[1]
+            if hit is not None and OUTAGES.recent() and now - hit[0] < self.outage_grace:
+                return hit[1]  # the database failed a moment ago: do not wait on it again
         generation = self._generation
-        policy = self._loader(client_id)
+        try:
+            policy = self._loader(client_id)
+        except SQLAlchemyError as exc:
+            return self._outage_fallback(client_id, now, exc, fresh)
         if self.ttl > 0:
             with self._lock:
                 if generation != self._generation:
@@ -115,6 +131,20 @@ class ClientPolicyCache:
                     self._entries.clear()  # unknown client_ids must not grow memory without bound
                 self._entries[client_id] = (now, policy)
         return policy
+
+    def _outage_fallback(
+        self, client_id: str, now: float, exc: SQLAlchemyError, fresh: bool
+    ) -> ClientPolicy | None:
+        """The stale entry, within the grace, when the load failed for an outage; else raise.
+
+        A fresh read (a secret that matched no cached digest) never falls back: 503 beats a
+        wrong 401. The failed read's session is rolled back so the request can go on."""
+        hit = None if fresh else self._entries.get(client_id)
+        if hit is None or not is_outage(exc) or now - hit[0] >= self.outage_grace:
+            raise exc
+        OUTAGES.record(f"app {client_id} (served from cache)", exc)
+        db.session.rollback()
+        return hit[1]
 
     def invalidate(self, client_ids: set[str] | None = None) -> None:
         with self._lock:

@@ -27,11 +27,13 @@ from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from jwt.algorithms import ECAlgorithm, OKPAlgorithm, RSAAlgorithm
 from sqlalchemy import or_, select
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from idp.domain.clock import utcnow
 from idp.extensions import db
 from idp.storage.models import SigningKey
+from idp.storage.outage import OUTAGES, is_outage
 
 THUMBPRINT_MEMBERS = {
     "RSA": ("e", "kty", "n"),
@@ -194,9 +196,11 @@ class KeyStore:
 
     def _load(self) -> None:
         now = utcnow()
-        rows = list(
-            db.session.scalars(select(SigningKey).order_by(SigningKey.created_at, SigningKey.id))
-        )
+        # A session of its own: a reload that fails (an outage) leaves the request's untouched.
+        with Session(db.engine) as session:
+            rows = list(
+                session.scalars(select(SigningKey).order_by(SigningKey.created_at, SigningKey.id))
+            )
         signers: dict[str, list[_Signer]] = {}
         jwks = []
         for row in rows:
@@ -229,7 +233,14 @@ class KeyStore:
             return
         with self._lock:
             if time.monotonic() - self._loaded_at >= self._refresh_seconds:
-                self._load()
+                try:
+                    self._load()
+                except SQLAlchemyError as exc:
+                    if not self._signers or not is_outage(exc):
+                        raise
+                    # The database is out of reach: the keys loaded last keep signing and stay
+                    # published (activations are decided from the clock); retried next reload.
+                    OUTAGES.record("signing keys (kept in memory)", exc)
                 self._loaded_at = time.monotonic()
 
     def signing_key(self, alg: str) -> ActiveKey:

@@ -1,14 +1,20 @@
-"""Error pages and JSON errors: a readable message, never a traceback (ASVS V16.5)."""
+"""Error pages and JSON errors: a readable message, never a traceback (ASVS V16.5).
+
+A database outage (idp.storage.outage) is answered 503 with Retry-After on every Flask route:
+RFC 6749-shaped JSON where JSON is wanted, the error page in a browser."""
 
 from __future__ import annotations
 
 import logging
 
-from flask import Flask, Response, jsonify, make_response, render_template, request
+from flask import Flask, Response, g, jsonify, make_response, render_template, request
 from flask_wtf.csrf import CSRFError
+from sqlalchemy.exc import SQLAlchemyError
 from werkzeug.exceptions import HTTPException, InternalServerError
 
-from idp.errors import OAuthError, safe_description
+from idp.errors import OAuthError, TemporarilyUnavailable, safe_description
+from idp.extensions import db
+from idp.storage.outage import unavailable
 from idp.web.context import uow
 from idp.web.edge import RejectedText
 
@@ -23,14 +29,18 @@ MESSAGES = {
     413: ("Too large", "What you sent is larger than this page accepts."),
     429: ("Slow down", "Too many requests. Please wait a moment and try again."),
     500: ("Something went wrong", "An unexpected error happened on our side. It has been logged."),
+    503: (
+        "Temporarily unavailable",
+        "We cannot serve this page right now. Please try again in a few seconds.",
+    ),
 }
+# Flask routes that answer JSON to machines: the OAuth and API paths, the JWKS, the health check.
+JSON_PATHS = ("/oauth/", "/api/", "/.well-known/", "/jwks.json", "/healthz")
 
 
 def wants_json() -> bool:
     path = request.path
-    if path.startswith(("/oauth/", "/api/", "/.well-known/")) and not path.startswith(
-        "/oauth/authorize"
-    ):
+    if path.startswith(JSON_PATHS) and not path.startswith("/oauth/authorize"):
         return True
     best = request.accept_mimetypes.best_match(["text/html", "application/json"])
     return (
@@ -56,7 +66,10 @@ def oauth_refusal(refused: OAuthError) -> Response:
         log.info(
             "refused %s %s (%s): %s", request.method, request.path, refused.error, refused.detail
         )
-    return oauth_error(refused.error, refused.description, refused.status_code)
+    response = oauth_error(refused.error, refused.description, refused.status_code)
+    if isinstance(refused, TemporarilyUnavailable):
+        response.headers["Retry-After"] = str(refused.retry_after)
+    return response
 
 
 def render_error(code: int, detail: str | None = None) -> Response:
@@ -67,6 +80,7 @@ def render_error(code: int, detail: str | None = None) -> Response:
             401: "unauthorized",
             404: "not_found",
             429: "rate_limited",
+            503: "temporarily_unavailable",
         }.get(code, "server_error" if code >= 500 else "invalid_request")
         body = jsonify(error=error, error_description=safe_description(detail or message))
         body.headers["Cache-Control"] = "no-store"
@@ -90,6 +104,11 @@ def register_error_handlers(app: Flask) -> None:
     def http_error(exc: HTTPException):
         if exc.code is None or exc.code < 400:
             return exc
+        original = getattr(exc, "original_exception", None)  # raised after the view (Flask)
+        if isinstance(exc, InternalServerError) and original is not None:
+            outage = _outage_answer(original)
+            if outage is not None:
+                return outage
         response = render_error(
             exc.code, exc.description if isinstance(exc, RejectedText) else None
         )
@@ -101,6 +120,43 @@ def register_error_handlers(app: Flask) -> None:
     def unexpected(exc: Exception):
         if isinstance(exc, HTTPException):
             return http_error(exc)
+        outage = _outage_answer(exc)
+        if outage is not None:
+            return outage
         log.exception("unhandled error on %s %s", request.method, request.path)
-        uow().rollback()
         return render_error(InternalServerError.code)
+
+
+def _outage_answer(exc: BaseException) -> Response | None:
+    """503 when `exc` is a database outage, None for a bug; the session is cleaned up either way."""
+    refused = unavailable(exc, f"{request.method} {request.path}")
+    user = g.get("user")
+    if refused is not None and user is not None and user in db.session:
+        # The page's menu reads the signed-in user: keep what is loaded, the rollback would
+        # expire it and drawing the page would then ask the unreachable database again.
+        db.session.expunge(user)
+    _discard_session()
+    return None if refused is None else render_unavailable(refused)
+
+
+def render_unavailable(refused: TemporarilyUnavailable) -> Response:
+    """503 with Retry-After: the error page, or temporarily_unavailable as JSON."""
+    try:
+        response = render_error(refused.status_code, refused.description)
+    except SQLAlchemyError:  # the user was expired earlier (a commit): drawn as for a visitor
+        _discard_session()
+        g.user = None
+        response = render_error(refused.status_code, refused.description)
+    response.headers["Retry-After"] = str(refused.retry_after)
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+def _discard_session() -> None:
+    """Roll back what the failed request began, so nothing is half-written and the next
+    request on this thread starts clean; on a dead connection, drop the session instead."""
+    try:
+        uow().rollback()
+    except Exception:
+        log.warning("rollback failed; session discarded", exc_info=True)
+        db.session.remove()

@@ -5,7 +5,8 @@ batches: one upsert per (app, day) every TESSERA_USAGE_FLUSH_INTERVAL seconds, i
 transaction after the response's. `INSERT ... ON CONFLICT (client_pk, day) DO UPDATE SET
 tokens_issued = tokens_issued + n` is atomic on SQLite (3.24+) and PostgreSQL, so workers
 flushing at once never lose a count. A worker killed without a graceful stop loses at most
-one interval of counts: acceptable for a chart, not for billing.
+one interval of counts: acceptable for a chart, not for billing. While the database is out
+of reach, counts stay in memory and are written by the first flush after it is back.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from sqlalchemy.orm import Session
 
 from idp.extensions import db
 from idp.storage.models import UsageDaily
+from idp.storage.outage import OUTAGES, is_outage
 
 log = logging.getLogger(__name__)
 
@@ -67,8 +69,16 @@ class UsageCounter:
         self._engine = db.engine
         try:
             self._write(pending)
-        except SQLAlchemyError:
-            self._write_one_by_one(pending)
+        except SQLAlchemyError as exc:
+            if is_outage(exc):  # one attempt per interval, not one per app, while it is down
+                self._keep(pending)
+                OUTAGES.record("usage counters (kept for the next flush)", exc)
+            else:
+                self._write_one_by_one(pending)
+
+    def _keep(self, pending: Counter[tuple[int, date]]) -> None:
+        with self._lock:
+            self._pending.update(pending)
 
     def _write(self, pending: Counter[tuple[int, date]]) -> None:
         with Session(self._engine) as session:
@@ -85,13 +95,12 @@ class UsageCounter:
                 log.info("usage count for deleted app %s dropped", key[0])
             except SQLAlchemyError:
                 log.warning("usage counters not written; retrying later", exc_info=True)
-                with self._lock:
-                    self._pending[key] += count
+                self._keep(Counter({key: count}))
 
     def _flush_at_exit(self) -> None:
         if not self._pending or self._engine is None:
             return
-        with Session(self._engine) as session:
-            for (client_pk, day), count in self._pending.items():
-                _upsert(session, client_pk, day, count)
-            session.commit()
+        try:
+            self._write(self._pending)
+        except SQLAlchemyError as exc:
+            log.warning("usage counts of this process lost at exit: %s", exc)
