@@ -118,12 +118,17 @@ def token_request(basic: str) -> bytes:
 
 
 async def timed_request(port: int, request: bytes) -> tuple[float, bytes]:
-    """(seconds until the whole answer, the answer) on a fresh connection."""
+    """(seconds until the whole answer, the answer) on a fresh connection; (inf, b"") when
+    nothing came within 5 s (a stalled server)."""
     started = time.monotonic()
     reader, writer = await asyncio.open_connection("127.0.0.1", port)
     writer.write(request)
-    answer = await asyncio.wait_for(reader.read(), 10)
-    writer.close()
+    try:
+        answer = await asyncio.wait_for(reader.read(), 5)
+    except TimeoutError:
+        return float("inf"), b""
+    finally:
+        writer.close()
     return time.monotonic() - started, answer
 
 
@@ -194,10 +199,10 @@ async def answers_under_load(port: int, basic: str) -> tuple[list[tuple[float, b
 
 def test_answers_within_a_second_while_idle_and_slow_clients_hold_connections(served):
     answers, still_open = asyncio.run(answers_under_load(served.port, served.basic))
-    assert still_open == IDLE  # the load was really there for every answer
-    assert len(answers) >= 10
     slowest = sorted(seconds for seconds, _ in answers)[-5:]
     assert slowest[-1] < ANSWER_WITHIN, f"slowest answers {slowest} s of {len(answers)}"
+    assert len(answers) >= 10
+    assert still_open == IDLE  # the load was really there for every answer
     for _, answer in answers:
         assert answer.startswith(b"HTTP/1.1 200"), answer[:200]
     tokens = [a for _, a in answers if b"/healthz" not in a and b'"access_token"' in a]
