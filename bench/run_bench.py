@@ -28,7 +28,7 @@ from flask import Flask
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench import prepare
+from bench import idle_clients, prepare
 from bench.servers import ROOT, AppServer, free_port, postgres_database, postgres_unreachable_reason
 from bench.targets import evaluate
 from bench.wrk_results import Row, WrkResult, markdown_table, parse_wrk_output, text_table
@@ -191,6 +191,12 @@ def bench_database(label: str, url: str, workdir: Path, bare: Ceiling) -> list[R
         cc, against, note = paired_rounds(bare, server.url, "client_credentials.lua", cc_args)
         ceiling = against
         record("client_credentials", cc, note=note, against=against)
+        idle = idle_clients.compare(  # issue 11: the same load while idle sockets are held
+            server.url,
+            lambda seconds: run_wrk(server.url, "client_credentials.lua", cc_args, seconds),
+            max(idle_clients.MIN_SECONDS, DURATION // 2),
+        )
+        record("cc, 500 idle conns", idle.with_idle, note=idle.note(), against=against)
         record(
             "introspection",
             run_wrk(server.url, "introspection.lua", [fx.service_basic, fx.user_access_token]),
@@ -271,7 +277,7 @@ def header() -> list[str]:
     return [
         f"Tessera server benchmark, commit {commit or '?'}, {time.strftime('%Y-%m-%d %H:%M:%S')}",
         f"wrk {THREADS} threads, {CONNECTIONS} connections, {DURATION} s per scenario, on loopback; "
-        f"granian (idp/serving.py: WSGI, 1 blocking thread, backpressure 8) with {WORKERS} workers, access log off.",
+        f"granian (idp/serving.py: RSGI + BufferedWSGI, HTTP/1, backpressure 1024, uvloop) with {WORKERS} workers, access log off.",
         f"wrk runs on the SAME machine as the server ({os.cpu_count()} cores): it takes CPU from "
         "the workers, so these are lower bounds of what a dedicated server would do.",
     ]

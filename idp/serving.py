@@ -2,28 +2,167 @@
 
 Chosen by measurement (bench/README.md): on this 2-core machine granian served
 client_credentials about twice as fast as gunicorn's sync workers, which close every
-connection, and with a lower p99. The settings below are the ones the benchmark uses.
+connection, and with a lower p99. The settings below are the ones the benchmark uses; each was
+chosen by measurement against idle and slow clients (bench/README.md, "Slow and idle clients"):
+
+- RSGI with BufferedWSGI, not granian's WSGI interface: under WSGI the app's one thread
+  blocked in wsgi.input.read() for as long as a client trickled its body, with no timeout.
+  Here the body is read by granian's Rust I/O, awaited on the event loop with a deadline and
+  a size cap, and the Flask app runs only once it is all in memory.
+- HTTP/1 only: hyper's header-read timeout then runs from the moment a connection is
+  accepted and again after every response; in granian's "auto" mode the HTTP version sniffing
+  has no timer, and a connection that never sent a byte stayed open for good (measured: 500 of
+  500 still open after 10 s). It costs cleartext HTTP/2 (h2c), which nginx does not speak to
+  upstreams anyway.
+- HEADER_READ_TIMEOUT_MS bounds a request's headers and an idle keep-alive connection alike
+  (hyper has one timer for both). A proxy's upstream keep-alive timeout must be shorter.
+- BACKPRESSURE, per worker, also counts connections that have not sent a request yet: 8 let
+  20 idle sockets stop both workers until the header timeout closed them. 1024 (granian's
+  default backlog) leaves room for hundreds of idle and slow clients until the timeouts drop
+  them.
+- uvloop: the bridge pays an event-loop hop per request; on the stock asyncio loop that cost
+  20-40% of client_credentials throughput, on uvloop it is level with the old settings.
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import contextlib
 import ctypes
 import ctypes.util
+import importlib
+import io
+import json
 import os
 import platform
 import sys
+from collections.abc import Callable, Iterable
+from typing import Any
 
-from granian.constants import Interfaces
+from granian.constants import HTTPModes, Interfaces, Loops
+from granian.http import HTTP1Settings
+from granian.rsgi import ProtocolClosed
 from granian.server import Server
 
-# One blocking thread per worker: Flask views hold the GIL anyway, and more threads only add
-# switching. A small backpressure keeps queued requests in the kernel's accept queue, where
-# the other worker can take them, instead of piling up behind one busy worker (p99 went from
-# ~40 ms to ~7 ms at 32 connections).
-BLOCKING_THREADS = 1
-BACKPRESSURE = 8
+# Why each value: the module docstring; the figures: bench/README.md.
+BACKPRESSURE = 1024
+HEADER_READ_TIMEOUT_MS = 5_000
+BODY_TIMEOUT_SECONDS = 10.0
+DEFAULT_MAX_BODY = 1024 * 1024  # a WSGI app without Flask's MAX_CONTENT_LENGTH
+# granian imports its factory by name in each worker: the WSGI target travels in the environment.
+WSGI_TARGET_ENV = "TESSERA_SERVING_WSGI_TARGET"
+WSGI_TARGET_IS_APP_ENV = "TESSERA_SERVING_WSGI_TARGET_IS_APP"
+
+WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
+
+
+class _BodyRefused(Exception):
+    def __init__(self, status: int, error: str, description: str) -> None:
+        super().__init__(description)
+        self.status, self.error, self.description = status, error, description
+
+
+class BufferedWSGI:
+    """An RSGI app that runs a WSGI app only once its request body has fully arrived.
+
+    granian reads the body in its Rust I/O threads; this coroutine waits for it (at most
+    BODY_TIMEOUT_SECONDS, at most max_body bytes) without holding the Python thread, then
+    calls the WSGI app with the body in memory. Under granian's own WSGI interface the app's
+    thread blocked in wsgi.input.read() for as long as a client trickled its body.
+    """
+
+    def __init__(self, app: WSGIApp, max_body: int, body_timeout: float) -> None:
+        self.app, self.max_body, self.body_timeout = app, max_body, body_timeout
+
+    async def __rsgi__(self, scope: Any, proto: Any) -> None:
+        try:
+            body = await self._read_body(scope, proto)
+        except _BodyRefused as refused:
+            payload = {"error": refused.error, "error_description": refused.description}
+            headers = [("content-type", "application/json"), ("connection", "close")]
+            proto.response_bytes(refused.status, headers, json.dumps(payload).encode())
+            return
+        except ProtocolClosed:  # the client went away mid-body: nobody to answer
+            return
+        status, headers, content = self._call(wsgi_environ(scope, body))
+        proto.response_bytes(status, headers, content)
+
+    async def _read_body(self, scope: Any, proto: Any) -> bytes:
+        length = scope.headers.get("content-length")
+        if length is None and "transfer-encoding" not in scope.headers:
+            return b""
+        if length is not None and length.isdecimal() and int(length) > self.max_body:
+            raise _BodyRefused(413, "invalid_request", "The request body is too large.")
+        try:
+            async with asyncio.timeout(self.body_timeout):
+                if length is not None:  # hyper stops at Content-Length: one await for it all
+                    return await proto()
+                return await self._read_chunked(proto)
+        except TimeoutError:
+            raise _BodyRefused(
+                408, "invalid_request", "The request body came too slowly."
+            ) from None
+
+    async def _read_chunked(self, proto: Any) -> bytes:
+        parts, size = [], 0
+        async for chunk in proto:
+            size += len(chunk)
+            if size > self.max_body:
+                raise _BodyRefused(413, "invalid_request", "The request body is too large.")
+            parts.append(chunk)
+        return b"".join(parts)
+
+    def _call(self, environ: dict[str, Any]) -> tuple[int, list[tuple[str, str]], bytes]:
+        started: list[Any] = []
+
+        def start_response(status: str, headers: list[tuple[str, str]], exc_info: Any = None):
+            started[:] = [status, headers]
+            return lambda data: None  # PEP 3333's write(): Tessera never calls it
+
+        chunks = self.app(environ, start_response)
+        try:
+            content = b"".join(chunks)
+        finally:
+            close = getattr(chunks, "close", None)
+            if close is not None:
+                close()
+        return int(started[0][:3]), started[1], content
+
+
+def wsgi_environ(scope: Any, body: bytes) -> dict[str, Any]:
+    """PEP 3333's environ for an RSGI request scope whose body has been read."""
+    server_host, _, server_port = scope.server.rpartition(":")
+    client_host, _, client_port = scope.client.rpartition(":")
+    environ: dict[str, Any] = {
+        "REQUEST_METHOD": scope.method,
+        "SCRIPT_NAME": "",
+        "PATH_INFO": scope.path.encode().decode("latin-1"),
+        "QUERY_STRING": scope.query_string,
+        "SERVER_NAME": server_host,
+        "SERVER_PORT": server_port,
+        "SERVER_PROTOCOL": f"HTTP/{scope.http_version}",
+        "REMOTE_ADDR": client_host,
+        "REMOTE_PORT": client_port,
+        "wsgi.version": (1, 0),
+        "wsgi.url_scheme": scope.scheme,
+        "wsgi.input": io.BytesIO(body),
+        "wsgi.errors": sys.stderr,
+        "wsgi.multithread": False,
+        "wsgi.multiprocess": True,
+        "wsgi.run_once": False,
+        "wsgi.input_terminated": True,
+    }
+    for name, value in scope.headers.items():
+        if "_" in name:  # X_Forwarded_For must not pass for X-Forwarded-For (as nginx, gunicorn)
+            continue
+        key = name.upper().replace("-", "_")
+        if key not in ("CONTENT_TYPE", "CONTENT_LENGTH"):
+            key = "HTTP_" + key
+        environ[key] = f"{environ[key]},{value}" if key in environ else value
+    if body or "CONTENT_LENGTH" in environ:
+        environ["CONTENT_LENGTH"] = str(len(body))  # chunked bodies too: it is all here
+    return environ
 
 
 M_MMAP_THRESHOLD = -3  # glibc mallopt parameter
@@ -69,6 +208,15 @@ def wsgi_app():
     return create_app(migrations=False)
 
 
+def buffered_app() -> BufferedWSGI:
+    """granian's factory: the WSGI target named in WSGI_TARGET_ENV, behind BufferedWSGI."""
+    module, _, name = os.environ.get(WSGI_TARGET_ENV, "idp.serving:wsgi_app").partition(":")
+    target = getattr(importlib.import_module(module), name)
+    app = target if os.environ.get(WSGI_TARGET_IS_APP_ENV) else target()
+    max_body = getattr(app, "config", {}).get("MAX_CONTENT_LENGTH") or DEFAULT_MAX_BODY
+    return BufferedWSGI(app, max_body, BODY_TIMEOUT_SECONDS)
+
+
 def default_workers() -> int:
     return int(os.environ.get("TESSERA_WORKERS") or os.cpu_count() or 1)
 
@@ -80,16 +228,20 @@ def access_log_default() -> bool:
 def build_server(
     target: str, *, host: str, port: int, workers: int, access_log: bool, factory: bool = True
 ) -> Server:
+    os.environ[WSGI_TARGET_ENV] = target
+    os.environ[WSGI_TARGET_IS_APP_ENV] = "" if factory else "1"
     return Server(
-        target,
+        "idp.serving:buffered_app",
         address=host,
         port=port,
-        interface=Interfaces.WSGI,
+        interface=Interfaces.RSGI,
+        http=HTTPModes.http1,
+        http1_settings=HTTP1Settings(header_read_timeout=HEADER_READ_TIMEOUT_MS),
+        loop=Loops.uvloop,
         workers=workers,
-        blocking_threads=BLOCKING_THREADS,
         backpressure=BACKPRESSURE,
         websockets=False,
-        factory=factory,
+        factory=True,
         log_access=access_log,
         respawn_failed_workers=True,
     )
