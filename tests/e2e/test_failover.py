@@ -16,6 +16,7 @@ import dataclasses
 import http.client
 import os
 import secrets
+import socket
 import ssl
 import threading
 import time
@@ -24,6 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import flask_migrate
 import pytest
 import requests
 from sqlalchemy import select
@@ -118,9 +120,11 @@ def running(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Running]:
     stack, app = Stack(config), None
     try:
         stack.prepare()
-        stack.tessera("db", "upgrade")
         secret = stack.env()["TESSERA_SECRET_KEY"]  # the keys it makes are encrypted with it
         app = create_app(base_config(url, folder / "seed", ISSUER=config.issuer, SECRET_KEY=secret))
+        with app.app_context():  # what `tessera db upgrade` does, without another interpreter
+            flask_migrate.upgrade()
+            app.extensions["tessera"].keystore.ensure_keys()
         apps = e2e.seed(app)
         stack.start()
         with pytest.MonkeyPatch.context() as patch:
@@ -362,4 +366,51 @@ def test_plain_http_redirects_to_the_issuer_and_oversized_bodies_stop_at_nginx(r
         data={"grant_type": "client_credentials", "pad": "x" * (1024 * 1024 + 1)},
         timeout=10,
     )
-    assert too_big.status_code == 413  # fmt: skip
+    assert too_big.status_code == 413
+    # just under the limit: buffered in nginx's memory (no temporary file) and passed on
+    almost = requests.post(
+        running.issuer + "/oauth/token",
+        data={"grant_type": "client_credentials", "pad": "x" * (1000 * 1000)},
+        auth=running.credentials("bot"),
+        timeout=10,
+    )
+    assert almost.status_code in (200, 400), almost.text[:200]  # fmt: skip
+
+
+IDLE_CLIENTS, SLOW_CLIENTS = 500, 50
+
+
+def test_idle_and_slow_clients_wait_at_nginx_and_never_reach_the_instances(running) -> None:
+    """Issue 11's numbers: 500 connections that send nothing and 50 that stop halfway through
+    a body. nginx holds them (request buffering); the instances, one worker each, never see
+    them, so a token request is answered as usual."""
+    config = running.stack.config
+    address = (config.host, config.https_port)
+    context = ssl.create_default_context(cafile=str(config.certificate))
+    head = (
+        f"POST /oauth/token HTTP/1.1\r\nHost: {config.host}:{config.https_port}\r\n"
+        "Content-Type: application/x-www-form-urlencoded\r\nContent-Length: 1000\r\n\r\n"
+        "grant_type=client_"
+    ).encode()
+    held: list[socket.socket] = []
+    try:
+        held += [socket.create_connection(address, timeout=5) for _ in range(IDLE_CLIENTS)]
+        for _ in range(SLOW_CLIENTS):
+            slow = context.wrap_socket(
+                socket.create_connection(address, timeout=5), server_hostname=config.host
+            )
+            slow.sendall(head)
+            held.append(slow)
+        http, bot = requests.Session(), running.credentials("bot")
+        for _ in range(20):
+            started = time.monotonic()
+            answer = http.post(
+                running.issuer + "/oauth/token",
+                data={"grant_type": "client_credentials"},
+                auth=bot,
+                timeout=10,
+            )
+            assert answer.status_code == 200 and time.monotonic() - started < 1.0
+    finally:
+        for sock in held:
+            sock.close()  # fmt: skip
