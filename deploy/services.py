@@ -88,3 +88,14 @@ def drop_database(url: str) -> None:
     admin, name = _admin(url)
     with psycopg.connect(admin, autocommit=True, connect_timeout=5) as conn:
         conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+
+
+def has_signing_keys(url: str) -> bool:
+    """Whether the database already holds signing keys (sealed with some instance's secret)."""
+    import psycopg
+
+    plain = url.replace("postgresql+psycopg://", "postgresql://", 1)
+    with psycopg.connect(plain, connect_timeout=5) as conn:
+        if conn.execute("SELECT to_regclass('public.signing_keys')").fetchone()[0] is None:
+            return False
+        return conn.execute("SELECT count(*) FROM signing_keys").fetchone()[0] > 0

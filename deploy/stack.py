@@ -280,6 +280,21 @@ def _print_started(stack: Stack, started_services: list[str]) -> None:
     print("  stop it with:   make stack-down   (python -m deploy.stack stop)\n")
 
 
+def _check_secret_matches(stack: Stack) -> None:
+    """A database made by another checkout (or before instance/stack/ was deleted) holds signing
+    keys sealed with a secret this one does not have: every token request would fail."""
+    url = stack.config.database_url
+    if (stack.config.folder / "secret_key").exists() or not services.has_signing_keys(url):
+        return
+    name = url.rsplit("/", 1)[-1]
+    raise SystemExit(
+        f"The database {name} already holds signing keys, sealed with the secret key of the "
+        f"checkout that made it, and {stack.config.folder}/secret_key does not exist. Copy that "
+        f"checkout's instance/stack/secret_key here, or start afresh: "
+        f"psql -h 127.0.0.1 -U postgres -d postgres -c 'DROP DATABASE {name}'"
+    )
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m deploy.stack", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)  # fmt: skip
@@ -298,6 +313,7 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     started_services = services.ensure_running()
     services.ensure_database(stack.config.database_url)
+    _check_secret_matches(stack)
     print(stack.tessera("db", "upgrade"), end="")
     if not args.no_seed:
         print(stack.tessera("seed-demo"), end="")
