@@ -14,8 +14,15 @@ import json
 import threading
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
 
 import requests
+from sqlalchemy import select
+
+from idp.domain.credentials import token_digest
+from idp.extensions import db
+from idp.storage.models import RefreshToken
 
 IN_FLIGHT_FAILURE = 502  # nginx: the upstream broke the connection after the request was sent
 
@@ -54,9 +61,12 @@ class Recorder:
         with self._lock:
             return sum(1 for o in self.outcomes if o.status == 200 and o.started >= since)
 
-    def failures(self) -> list[Outcome]:
+    def failures(self, retries: bool = False) -> list[Outcome]:
+        """Failed first attempts; or, with `retries`, failed retries of a refresh."""
         with self._lock:
-            return [o for o in self.outcomes if o.status != 200]
+            return [
+                o for o in self.outcomes if o.status != 200 and o.what.endswith(" retry") == retries
+            ]
 
 
 def client_credentials_loop(
@@ -80,10 +90,12 @@ class RefreshChain:
     lost: str = ""  # why the chain ended early, if it did
     unexpected: list[Outcome] = field(default_factory=list)
 
-    def _refresh(self, recorder: Recorder, http: requests.Session, url: str, auth) -> Outcome:
+    def _refresh(
+        self, recorder: Recorder, http: requests.Session, url: str, auth, retry: bool = False
+    ) -> Outcome:
         outcome = recorder.post(
             http,
-            f"refresh {self.name}",
+            f"refresh {self.name}" + (" retry" if retry else ""),
             url,
             data={"grant_type": "refresh_token", "refresh_token": self.tokens[-1]},
             auth=auth,
@@ -103,10 +115,81 @@ class RefreshChain:
             if first.status != IN_FLIGHT_FAILURE:
                 self.unexpected.append(first)
                 return
-            retry = self._refresh(recorder, http, url, credentials)
+            retry = self._refresh(recorder, http, url, credentials, retry=True)
             if retry.status == 200:
                 continue
             self.lost = (
                 f"token #{len(self.tokens) - 1} was sent at {first.started:.3f}, failed in flight "
                 f"({first.status}); its retry got {retry.status} {retry.body[:120]}"
             )
+
+
+class Load:
+    """The load, as a context: one thread per refresh chain and `cc_threads` client_credentials
+    loops, all through `issuer`, stopped and joined on exit."""
+
+    def __init__(
+        self,
+        issuer: str,
+        chains: list[RefreshChain],
+        web: tuple[str, str],
+        bot: tuple[str, str],
+        cc_threads: int,
+    ) -> None:
+        self.recorder, self.stop = Recorder(), threading.Event()
+        args = (self.recorder, issuer)
+        self.threads = [
+            threading.Thread(target=chain.run, args=(*args, web, self.stop)) for chain in chains
+        ] + [
+            threading.Thread(target=client_credentials_loop, args=(*args, bot, self.stop))
+            for _ in range(cc_threads)
+        ]
+
+    def __enter__(self) -> Load:
+        for thread in self.threads:
+            thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop.set()
+        for thread in self.threads:
+            thread.join(timeout=20)
+
+
+def token_requests(log: Path, offset: int) -> int:
+    """Token requests in an instance's access log after `offset` bytes."""
+    with log.open("rb") as fh:
+        fh.seek(offset)
+        return fh.read().count(b'"POST /oauth/token')
+
+
+def failed_upstreams(nginx_log: Path) -> set[str]:
+    """The instances nginx had sent each of its 502s to (the `tessera` log format)."""
+    return {
+        line.split(" upstream=", 1)[1].split()[0]
+        for line in nginx_log.read_text().splitlines()
+        if '" 502 ' in line
+    }
+
+
+def check_chains_in_database(app: Any, chains: list[RefreshChain]) -> None:
+    """Each family holds exactly the tokens its client received (one more if the answer of a
+    committed rotation was lost in flight): none rotated twice, none rotated unseen."""
+    with app.app_context():
+        for chain in chains:
+            first = db.session.scalars(
+                select(RefreshToken).where(RefreshToken.digest == token_digest(chain.tokens[0]))
+            ).one()
+            family = db.session.scalars(
+                select(RefreshToken).where(RefreshToken.family_id == first.family_id).order_by(RefreshToken.id)
+            ).all()  # fmt: skip
+            received = [token_digest(t) for t in chain.tokens]
+            assert [row.digest for row in family[: len(received)]] == received, chain.name
+            extra = len(family) - len(received)
+            assert extra == (1 if chain.lost else 0), (chain.name, chain.lost, extra)
+            assert all(row.rotated_at is not None for row in family[:-1]), chain.name
+            if chain.lost:  # the retry was a reuse: the family is revoked (docs/security.md#13)
+                assert all(row.revoked_at is not None for row in family), chain.name
+            else:
+                assert family[-1].rotated_at is None and family[-1].revoked_at is None, chain.name
+        db.session.remove()
