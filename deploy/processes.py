@@ -1,7 +1,9 @@
 """Background processes recorded in pid files, so a later command stops exactly these.
 
-A pid file holds the pid and the command line the process had when it was recorded: a pid the
-kernel has since given to another program no longer matches, and is left alone.
+A record holds the pid and the process's start time (field 22 of /proc/<pid>/stat, in clock
+ticks since boot): a pid the kernel has since given to another process has another start time,
+and is left alone. The start time survives what the command line does not: granian re-executing
+itself (idp/serving.py), nginx's master renaming itself after writing its pid file.
 """
 
 from __future__ import annotations
@@ -22,17 +24,30 @@ def cmdline(pid: int) -> str:
     return raw.replace(b"\0", b" ").decode(errors="replace").strip()
 
 
-def alive(pid: int) -> bool:
-    """Running, not a zombie waiting for a parent that never reaps it."""
+def _stat(pid: int) -> list[str]:
+    """The fields of /proc/<pid>/stat after the command name; [] when there is no such process."""
     try:
         stat = Path(f"/proc/{pid}/stat").read_text()
     except OSError:
-        return False
-    return stat.rsplit(")", 1)[-1].split()[0] != "Z"
+        return []
+    return stat.rsplit(")", 1)[-1].split()
+
+
+def started(pid: int) -> int | None:
+    fields = _stat(pid)
+    return int(fields[19]) if len(fields) > 19 else None  # field 22: starttime
+
+
+def alive(pid: int) -> bool:
+    """Running, not a zombie waiting for a parent that never reaps it."""
+    fields = _stat(pid)
+    return bool(fields) and fields[0] != "Z"
 
 
 def record(pid_file: Path, pid: int) -> None:
-    pid_file.write_text(json.dumps({"pid": pid, "cmdline": cmdline(pid)}) + "\n")
+    pid_file.write_text(
+        json.dumps({"pid": pid, "started": started(pid), "cmdline": cmdline(pid)}) + "\n"
+    )
 
 
 def recorded(pid_file: Path) -> int | None:
@@ -42,7 +57,8 @@ def recorded(pid_file: Path) -> int | None:
     except (OSError, ValueError):
         return None
     pid = int(entry.get("pid", 0))
-    if pid > 0 and alive(pid) and cmdline(pid) == entry.get("cmdline"):
+    start = started(pid) if pid > 0 else None
+    if start is not None and entry.get("started") == start and alive(pid):
         return pid
     return None
 

@@ -106,6 +106,7 @@ class Instance:
                 command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL, start_new_session=True,
             )  # fmt: skip
+        processes.record(self.record, self.popen.pid)
 
     def wait_ready(self, timeout: float = READY_SECONDS) -> None:
         deadline = time.monotonic() + timeout
@@ -114,8 +115,6 @@ class Instance:
                 break
             try:
                 if requests.get(self.url + "/healthz", timeout=2).status_code == 200:
-                    # recorded once ready: by then granian has re-executed itself (serving.py)
-                    processes.record(self.record, self.popen.pid if self.popen else 0)
                     return
             except requests.RequestException:
                 pass
@@ -134,10 +133,8 @@ class Instance:
 
     def stop(self) -> int | None:
         pid = processes.stop_recorded(self.record, group=True)
-        if self.popen is not None and self.popen.poll() is None:
-            self.popen.kill()  # never became ready, so never recorded
         if self.popen is not None:
-            self.popen.wait()
+            self.popen.wait()  # reaped: it was this process's child
         return pid
 
 
