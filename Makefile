@@ -61,7 +61,7 @@ bench: $(STAMP) nginx-deps
 
 # The production recipe on this machine (deploy/README.md): nginx with TLS on
 # https://127.0.0.1:8443 in front of two `tessera serve` instances, PostgreSQL and Redis.
-# STACK_ARGS passes options to deploy/stack.py (e.g. STACK_ARGS="--workers 2 --no-seed").
+# STACK_ARGS passes options to deploy/stack.py (e.g. STACK_ARGS="--workers 1 --no-seed").
 stack: $(STAMP) nginx-deps
 	$(BIN)/python -m deploy.stack start $(STACK_ARGS)
 
