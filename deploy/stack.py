@@ -28,7 +28,7 @@ from urllib.parse import urlsplit
 import requests
 
 from deploy import processes, services
-from deploy.nginx import Nginx, Site, make_certificate
+from deploy.nginx import INSTALL_HINT, Nginx, Site, make_certificate, nginx_binary
 from idp.config import private_folder, write_private
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -308,13 +308,20 @@ def main(argv: list[str] | None = None) -> int:
     if any(processes.recorded(i.record) for i in stack.instances) or stack.nginx.pid():
         print("The stack is already running; `make stack-down` stops it.", file=sys.stderr)
         return 1
-    started_services = services.ensure_running()
-    services.ensure_database(stack.config.database_url)
-    _check_secret_matches(stack)
-    print(stack.tessera("db", "upgrade"), end="")
-    if not args.no_seed:
-        print(stack.tessera("seed-demo"), end="")
-    stack.start()
+    if nginx_binary() is None:
+        print(INSTALL_HINT, file=sys.stderr)
+        return 1
+    try:
+        started_services = services.ensure_running()
+        services.ensure_database(stack.config.database_url)
+        _check_secret_matches(stack)
+        print(stack.tessera("db", "upgrade"), end="")
+        if not args.no_seed:
+            print(stack.tessera("seed-demo"), end="")
+        stack.start()  # stops what it started if any part fails
+    except (RuntimeError, OSError) as exc:
+        print(f"make stack failed: {exc}", file=sys.stderr)
+        return 1
     _print_started(stack, started_services)
     return 0
 
