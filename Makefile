@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 export FLASK_APP := idp
 
-.PHONY: run demo test test-middleware-alone lint format migrate seed serve bench clean browser-deps
+.PHONY: run demo test test-middleware-alone lint format migrate seed serve bench clean browser-deps stack stack-down nginx-deps
 
 # The resource-server middleware is its own distribution (middleware/); examples and tests use it.
 $(STAMP): pyproject.toml middleware/pyproject.toml
@@ -35,7 +35,7 @@ run: seed
 demo: seed
 	$(BIN)/python -m examples.run_demo
 
-test: $(STAMP) browser-deps
+test: $(STAMP) browser-deps nginx-deps
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 # Debian's chromium for tests/browser (Playwright drives it; no browser download). Without apt
@@ -62,6 +62,23 @@ clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache test-output
 
 # Server benchmark (bench/README.md): wrk on loopback against the production server, SQLite then PostgreSQL.
-bench: $(STAMP)
+bench: $(STAMP) nginx-deps
 	command -v wrk >/dev/null || (apt-get update && apt-get install -y wrk)
 	$(BIN)/python bench/run_bench.py
+
+# The production recipe on this machine (deploy/README.md): nginx with TLS on
+# https://127.0.0.1:8443 in front of two `tessera serve` instances, PostgreSQL and Redis.
+# STACK_ARGS passes options to deploy/stack.py (e.g. STACK_ARGS="--workers 1 --no-seed").
+stack: $(STAMP) nginx-deps
+	$(BIN)/python -m deploy.stack start $(STACK_ARGS)
+
+stack-down: $(STAMP)
+	$(BIN)/python -m deploy.stack stop
+
+# Debian's nginx for `make stack`, the failover test and the stack benchmark. Its package may
+# try to start a system nginx on :80; the stack never uses that one, it runs its own master.
+# Without apt the failover test skips with the reason, except under CI=true, where this fails.
+nginx-deps:
+	@command -v nginx >/dev/null 2>&1 || test -x /usr/sbin/nginx || \
+	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nginx >/dev/null) || \
+	  (echo "nginx-deps: could not install nginx (the failover test skips; under CI=true it fails)" >&2; [ -z "$$CI" ])

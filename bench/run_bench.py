@@ -28,7 +28,7 @@ from flask import Flask
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench import idle_clients, prepare
+from bench import idle_clients, prepare, stack_bench
 from bench.servers import ROOT, AppServer, free_port, postgres_database, postgres_unreachable_reason
 from bench.targets import evaluate
 from bench.wrk_results import Row, WrkResult, markdown_table, parse_wrk_output, text_table
@@ -350,6 +350,8 @@ def main() -> int:
                 print(f"PostgreSQL (fresh database {name}) ...", flush=True)
                 with postgres_database(name) as url:
                     rows += bench_database("PostgreSQL", url, workdir, bare)
+        # nginx + TLS + 2 instances vs tessera serve directly (bench/stack_bench.py)
+        rows += stack_bench.bench_stack(workdir, run_wrk, bare.runs[-1].rps if bare.runs else None)
         rows.insert(0, bare.row())
     finally:
         bare.stop()

@@ -1,0 +1,101 @@
+"""PostgreSQL and Redis for the stack: started when down (as .ci/run does), never stopped here,
+and a database of the stack's own created when missing."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+import time
+from pathlib import Path
+from urllib.parse import urlsplit
+
+PG_HOST, PG_PORT = "127.0.0.1", 5432
+REDIS_HOST, REDIS_PORT = "127.0.0.1", 6379
+
+
+def _poll(check: list[str], seconds: int = 30) -> bool:
+    for _ in range(seconds * 5):
+        if subprocess.run(check, capture_output=True, check=False).returncode == 0:
+            return True
+        time.sleep(0.2)
+    return False
+
+
+def _postgres_up() -> bool:
+    check = ["pg_isready", "-h", PG_HOST, "-p", str(PG_PORT), "-q"]
+    return subprocess.run(check, capture_output=True, check=False).returncode == 0
+
+
+def _redis_up() -> bool:
+    check = ["redis-cli", "-h", REDIS_HOST, "-p", str(REDIS_PORT), "ping"]
+    return subprocess.run(check, capture_output=True, check=False).returncode == 0
+
+
+def ensure_running() -> list[str]:
+    """Start PostgreSQL's cluster and a Redis server if they do not answer; what was started."""
+    started = []
+    if not _postgres_up():
+        versions = (
+            sorted(p.name for p in Path("/etc/postgresql").iterdir())
+            if Path("/etc/postgresql").is_dir()
+            else []
+        )
+        if not versions or shutil.which("pg_ctlcluster") is None:
+            raise RuntimeError(
+                f"PostgreSQL does not answer on {PG_HOST}:{PG_PORT} and no Debian cluster to start"
+            )
+        subprocess.run(
+            ["pg_ctlcluster", "--skip-systemctl-redirect", versions[-1], "main", "start"],
+            check=True,
+        )
+        if not _poll(["pg_isready", "-h", PG_HOST, "-p", str(PG_PORT), "-q"]):
+            raise RuntimeError("PostgreSQL was started but does not answer")
+        started.append("PostgreSQL")
+    if not _redis_up():
+        subprocess.run(["redis-server", "--daemonize", "yes", "--bind", REDIS_HOST, "--port",
+                        str(REDIS_PORT), "--save", "", "--appendonly", "no"], check=True)  # fmt: skip
+        if not _poll(["redis-cli", "-h", REDIS_HOST, "-p", str(REDIS_PORT), "ping"]):
+            raise RuntimeError("Redis was started but does not answer")
+        started.append("Redis")
+    return started
+
+
+def _admin(url: str) -> tuple[str, str]:
+    """(an admin connection string to the same server, the database name) for a SQLAlchemy URL."""
+    parts = urlsplit(url.replace("postgresql+psycopg://", "postgresql://", 1))
+    name = parts.path.lstrip("/")
+    if not re.fullmatch(r"[a-z0-9_]+", name):
+        raise ValueError(f"unsafe database name {name!r}")
+    return parts._replace(path="/postgres").geturl(), name
+
+
+def ensure_database(url: str) -> bool:
+    """Create the database when missing; True if it was created."""
+    import psycopg
+
+    admin, name = _admin(url)
+    with psycopg.connect(admin, autocommit=True, connect_timeout=5) as conn:
+        if conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone():
+            return False
+        conn.execute(f"CREATE DATABASE {name}")
+    return True
+
+
+def drop_database(url: str) -> None:
+    import psycopg
+
+    admin, name = _admin(url)
+    with psycopg.connect(admin, autocommit=True, connect_timeout=5) as conn:
+        conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+
+
+def has_signing_keys(url: str) -> bool:
+    """Whether the database already holds signing keys (sealed with some instance's secret)."""
+    import psycopg
+
+    plain = url.replace("postgresql+psycopg://", "postgresql://", 1)
+    with psycopg.connect(plain, connect_timeout=5) as conn:
+        if conn.execute("SELECT to_regclass('public.signing_keys')").fetchone()[0] is None:
+            return False
+        return conn.execute("SELECT count(*) FROM signing_keys").fetchone()[0] > 0

@@ -1,0 +1,82 @@
+"""deploy/: the nginx site template renders completely and nginx accepts it; pid files never
+make `make stack-down` signal a process the stack did not start."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from deploy import processes
+from deploy.nginx import PLACEHOLDER, TEMPLATE, Nginx, Site, make_certificate, nginx_binary
+
+
+def _site(folder: Path) -> Site:
+    return Site(
+        server_name="127.0.0.1",
+        https_port=18443,
+        http_port=18080,
+        upstream_ports=(15101, 15102),
+        certificate=folder / "cert.pem",
+        certificate_key=folder / "key.pem",
+        max_body=1048576,
+        access_log=folder / "access.log",
+    )
+
+
+def test_every_placeholder_of_the_template_is_documented_in_its_header_and_filled(tmp_path):
+    header, _, body = TEMPLATE.read_text().partition("\n\n")
+    used = set(PLACEHOLDER.findall(body))
+    documented = set(PLACEHOLDER.findall(header)) - {
+        "placeholder"
+    }  # "replace every {{ placeholder }}"
+    assert used == documented  # the guide for a real host lists them all
+    rendered = Nginx(tmp_path)
+    rendered.write(_site(tmp_path))
+    text = rendered.site_conf.read_text()
+    assert "{{" not in text and "}}" not in text
+    assert "server 127.0.0.1:15101 max_fails=2 fail_timeout=5s;" in text
+    assert "client_max_body_size 1048576;" in text
+    assert "return 301 https://127.0.0.1:18443$request_uri;" in text
+    # a POST that reached an instance is never sent to another (a replayed refresh token)
+    assert "non_idempotent" not in re.sub(r"#.*", "", text)
+
+
+def test_nginx_accepts_the_rendered_configuration(tmp_path):
+    if nginx_binary() is None:
+        pytest.skip("nginx is not installed (`make nginx-deps`)")
+    site = _site(tmp_path)
+    make_certificate(site.certificate, site.certificate_key, site.server_name)
+    nginx = Nginx(tmp_path)
+    nginx.write(site)
+    command = [nginx_binary(), "-t", "-q", "-p", str(tmp_path), "-c", str(nginx.conf)]
+    checked = subprocess.run(command, capture_output=True, text=True, check=False)
+    assert checked.returncode == 0, checked.stderr
+
+
+def test_a_pid_file_names_its_process_only_while_that_same_program_runs(tmp_path):
+    child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
+    record = tmp_path / "child.pidrec"
+    try:
+        processes.record(record, child.pid)
+        assert processes.recorded(record) == child.pid
+        stale = tmp_path / "stale.pidrec"  # the pid, reused by a process started later
+        entry = json.loads(record.read_text())
+        stale.write_text(json.dumps({**entry, "started": entry["started"] - 1}))
+        assert processes.recorded(stale) is None
+        assert processes.stop_recorded(stale, group=False) is None
+        assert child.poll() is None  # left alone
+        assert processes.stop_recorded(record, group=False) == child.pid
+        assert child.wait(timeout=5) is not None and not record.exists()
+    finally:
+        if child.poll() is None:
+            child.kill()
+            child.wait()
+
+
+def test_no_pid_file_means_nothing_is_stopped(tmp_path):
+    assert processes.stop_recorded(tmp_path / "missing.pidrec", group=True) is None
