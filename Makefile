@@ -12,7 +12,7 @@ $(STAMP): pyproject.toml middleware/pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
-	$(BIN)/python -m pip install --quiet -e './middleware[redis,flask,asgi,websockets,test]'
+	$(BIN)/python -m pip install --quiet -e './middleware[redis,flask,asgi,websockets,fastapi,test]'
 	touch $(STAMP)
 
 migrate: $(STAMP)
