@@ -21,7 +21,7 @@ Swagger UI can sign in with) and each route lists the scopes it needs.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Mapping
-from typing import Annotated, Any
+from typing import Any
 
 from fastapi import FastAPI, Request, Response, Security
 from fastapi.security import HTTPBearer, OAuth2AuthorizationCodeBearer
@@ -87,7 +87,8 @@ def require_scopes(
     async def dependency(
         request: Request,
         response: Response,
-        _credentials: Annotated[Any, Security(scheme, scopes=list(scopes))],  # OpenAPI only
+        # The scheme and scopes for OpenAPI only (a default: closures cannot be annotations).
+        _credentials: Any = Security(scheme, scopes=list(scopes)),  # noqa: B008
     ) -> AccessToken:
         guard: ResourceGuard = getattr(request.app.state, STATE_KEY)
         try:
