@@ -216,7 +216,19 @@ class WebSocketSession:
         except MiddlewareError as exc:
             await self.close(CLOSE_POLICY, exc.description)
             return False
+        if not self._is_sign_in(message):
+            refused = InvalidRequest("the first message must sign in")
+            if self.codec.announce_close:
+                await self.error_event(refused, message)
+            await self.close(CLOSE_POLICY, refused.description)
+            return False
         return await self.handle_sign_in(message, first=True)
+
+    def _is_sign_in(self, message: Message) -> bool:
+        try:
+            return self.codec.sign_in_token(message) is not None
+        except InvalidRequest:
+            return True  # a sign-in without its token: answered as a failed sign-in
 
     async def messages(self) -> AsyncIterator[Message]:
         """The client's messages, decoded; sign-ins are handled here (re-authentication),
@@ -230,11 +242,10 @@ class WebSocketSession:
                 return
             try:
                 message = self.codec.decode(raw)
-                is_sign_in = self.codec.sign_in_token(message) is not None
             except InvalidRequest as exc:
                 await self.error_event(exc)
                 continue
-            if is_sign_in:
+            if self._is_sign_in(message):
                 await self.handle_sign_in(message)
                 continue
             yield message
