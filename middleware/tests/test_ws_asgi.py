@@ -62,13 +62,13 @@ def fastapi_app(guard, clock, scheme=DEFAULT_SCHEME) -> TestClient:
 
     @app.get("/orders")
     async def orders(
-        access: AccessToken = Security(require_scopes("orders:read", scheme=scheme)),
+        access: AccessToken = Security(require_scopes("orders:read", scheme=scheme)),  # noqa: B008
     ) -> dict:
         return {"user": access.subject}
 
     @app.post("/orders")
     async def create(
-        access: AccessToken = Security(require_scopes("orders:write", scheme=scheme)),
+        access: AccessToken = Security(require_scopes("orders:write", scheme=scheme)),  # noqa: B008
     ) -> dict:
         return {"ok": True}
 
