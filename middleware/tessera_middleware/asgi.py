@@ -10,6 +10,7 @@ token through, to sign in with its first message. In the endpoint,
 
 from __future__ import annotations
 
+import contextlib
 import urllib.parse
 from collections.abc import Awaitable, Callable, Iterable, MutableMapping
 from typing import Any, Literal
@@ -151,7 +152,9 @@ def asgi_session(
         return text if text is not None else message.get("bytes") or b""
 
     async def close(code: int, reason: str) -> None:
-        await websocket.close(code, reason)
+        # A client that already left makes Starlette refuse the close frame: nothing to close.
+        with contextlib.suppress(RuntimeError, OSError):
+            await websocket.close(code, reason)
 
     return WebSocketSession(
         guard,

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from typing import Any, Literal
@@ -46,6 +47,8 @@ __all__ = [
     "parse_auth_message",
     "token_from_subprotocols",
 ]
+
+log = logging.getLogger(__name__)
 
 BEARER_PROTOCOL_PREFIX = "bearer."
 CLOSE_UNAUTHORIZED = 4401  # private-use range: "sign in again", unlike 1008's "go away"
@@ -366,7 +369,13 @@ class SessionWatcher:
     def spawn(self, coro: Awaitable[Any]) -> None:
         task = self.loop.create_task(coro)  # type: ignore[arg-type]
         self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        task.add_done_callback(self._done)
+
+    def _done(self, task: asyncio.Task[Any]) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            # Typically the peer left while its close was being sent: nothing left to do.
+            log.debug("ending a WebSocket session failed: %r", task.exception())
 
     def _on_update(self, doc: Any) -> None:
         """Any thread (the feed poller's, the loop's): one sweep is scheduled, not N wake-ups."""
