@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from typing import Any, Literal
@@ -33,10 +32,10 @@ from tessera_middleware.codec import (
 )
 from tessera_middleware.errors import InvalidRequest, InvalidToken, MiddlewareError, RateLimited
 from tessera_middleware.guard import ResourceGuard
-from tessera_middleware.revocation import RevocationState
 from tessera_middleware.rfc6750 import require_scopes
 from tessera_middleware.tokens import AccessToken
 from tessera_middleware.verifier import DEFAULT_MAX_TOKEN_SIZE
+from tessera_middleware.ws_watch import SessionWatcher
 
 __all__ = [
     "AUTH_MESSAGE_OVERHEAD",
@@ -47,8 +46,6 @@ __all__ = [
     "parse_auth_message",
     "token_from_subprotocols",
 ]
-
-log = logging.getLogger(__name__)
 
 BEARER_PROTOCOL_PREFIX = "bearer."
 CLOSE_UNAUTHORIZED = 4401  # private-use range: "sign in again", unlike 1008's "go away"
@@ -331,62 +328,3 @@ class WebSocketSession:
             self._arm()  # an injected clock that runs slow, or a token replaced meanwhile
         else:
             self._watcher.spawn(self.enforce())
-
-
-class SessionWatcher:
-    """The sessions of one event loop, checked in one sweep per revocation update."""
-
-    _registry: dict[tuple[int, int], SessionWatcher] = {}
-
-    def __init__(self, revocations: RevocationState | None, loop: asyncio.AbstractEventLoop):
-        self.revocations = revocations
-        self.loop = loop
-        self.sessions: set[WebSocketSession] = set()
-        self._tasks: set[asyncio.Task[Any]] = set()
-        self._pending = False
-        if revocations is not None:
-            revocations.add_listener(self._on_update)
-
-    @classmethod
-    def for_loop(cls, revocations: RevocationState | None) -> SessionWatcher:
-        loop = asyncio.get_running_loop()
-        key = (id(revocations), id(loop))
-        watcher = cls._registry.get(key)
-        if watcher is None:
-            watcher = cls._registry[key] = cls(revocations, loop)
-        return watcher
-
-    def add(self, session: WebSocketSession) -> None:
-        self.sessions.add(session)
-
-    def discard(self, session: WebSocketSession) -> None:
-        self.sessions.discard(session)
-        if not self.sessions:  # the last session gone: nothing keeps the loop or state alive
-            self._registry.pop((id(self.revocations), id(self.loop)), None)
-            if self.revocations is not None:
-                self.revocations.remove_listener(self._on_update)
-
-    def spawn(self, coro: Awaitable[Any]) -> None:
-        task = self.loop.create_task(coro)  # type: ignore[arg-type]
-        self._tasks.add(task)
-        task.add_done_callback(self._done)
-
-    def _done(self, task: asyncio.Task[Any]) -> None:
-        self._tasks.discard(task)
-        if not task.cancelled() and task.exception() is not None:
-            # Typically the peer left while its close was being sent: nothing left to do.
-            log.debug("ending a WebSocket session failed: %r", task.exception())
-
-    def _on_update(self, doc: Any) -> None:
-        """Any thread (the feed poller's, the loop's): one sweep is scheduled, not N wake-ups."""
-        if self._pending:
-            return
-        self._pending = True
-        with contextlib.suppress(RuntimeError):  # the loop has been closed
-            self.loop.call_soon_threadsafe(self.sweep)
-
-    def sweep(self) -> None:
-        self._pending = False  # cleared first: an update arriving during the sweep gets its own
-        for session in list(self.sessions):
-            if session.token is not None and session.invalid_reason() is not None:
-                self.spawn(session.enforce())
