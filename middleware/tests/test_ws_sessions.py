@@ -203,3 +203,21 @@ def test_one_revocation_listener_per_loop_and_none_left_after(guard, es256, revo
 async def _until(predicate) -> None:
     while not predicate():
         await asyncio.sleep(0.01)
+
+
+def test_suspending_an_app_ends_only_its_sessions(guard, es256, revocations) -> None:
+    async def scenario() -> None:
+        async with wfm_server(guard, ShiftedClock()) as url:
+            mine = await connect(url, origin=ORIGIN, subprotocols=["wfm"])
+            other = await connect(url, origin=ORIGIN, subprotocols=["wfm"])
+            await sign_in(mine, token(es256, client_id="app-gone"))
+            await sign_in(other, token(es256, client_id="app-kept"))
+            revocations.apply({"full": False, "suspended_clients": ["app-gone"]})
+            event = await recv(mine)
+            assert event["payload"]["reason"] == "the app has been suspended"
+            assert await closed_code(mine) == CLOSE_UNAUTHORIZED
+            await other.send(wfm("@wfm|cmd/orders/list", {"scope": "orders:read"}, "c"))
+            assert (await recv(other))["route"] == "@wfm|cmd/orders/list:ok"
+            await other.close()
+
+    asyncio.run(scenario())
