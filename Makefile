@@ -5,14 +5,14 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 export FLASK_APP := idp
 
-.PHONY: run demo test test-middleware-alone lint format migrate seed serve bench clean browser-deps stack stack-down nginx-deps
+.PHONY: run demo test test-middleware-alone lint format migrate seed serve bench bench-ws clean browser-deps stack stack-down nginx-deps
 
 # The resource-server middleware is its own distribution (middleware/); examples and tests use it.
 $(STAMP): pyproject.toml middleware/pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
-	$(BIN)/python -m pip install --quiet -e './middleware[redis,flask,asgi,websockets,test]'
+	$(BIN)/python -m pip install --quiet -e './middleware[redis,flask,asgi,websockets,fastapi,test]'
 	touch $(STAMP)
 
 migrate: $(STAMP)
@@ -82,3 +82,8 @@ nginx-deps:
 	@command -v nginx >/dev/null 2>&1 || test -x /usr/sbin/nginx || \
 	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nginx >/dev/null) || \
 	  (echo "nginx-deps: could not install nginx (the failover test skips; under CI=true it fails)" >&2; [ -z "$$CI" ])
+
+# WebSocket sessions at scale (bench/README.md): 10,000 signed-in sessions on one `websockets`
+# server process, bare and on the middleware; memory per session, sign-in rate, revocation time.
+bench-ws: $(STAMP)
+	$(BIN)/python bench/ws_bench.py $(BENCH_WS_ARGS)

@@ -17,7 +17,7 @@ cp -r "$here" "$work/src"
 rm -rf "$work/src/build" "$work/src"/*.egg-info
 "${pip[@]}" wheel --no-deps --wheel-dir "$work/dist" "$work/src"
 wheel="$(ls "$work"/dist/tessera_middleware-*.whl)"
-"${pip[@]}" install "${wheel}[redis,flask,asgi,websockets,test]"
+"${pip[@]}" install "${wheel}[redis,flask,asgi,websockets,fastapi,test]"
 
 cd "$work"
 # The wheel, not a checkout, is what the tests import; and the IdP is not there at all.

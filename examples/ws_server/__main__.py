@@ -18,7 +18,7 @@ from tessera_middleware.websockets_server import select_app_protocol
 from websockets.asyncio.server import serve
 
 from examples.resource import ResourceSettings, build_guard
-from examples.ws_server.server import APP_PROTOCOL, Hub, follow_redis, handshake, make_handler
+from examples.ws_server.server import PROTOCOLS, Hub, follow_redis, handshake, make_handler
 
 log = logging.getLogger("examples.ws_server")
 
@@ -42,7 +42,7 @@ async def run() -> None:
         settings.host,
         settings.port,
         process_request=handshake(guard, origins, allow_missing_origin=not require_origin),
-        select_subprotocol=select_app_protocol(APP_PROTOCOL),
+        select_subprotocol=select_app_protocol(*PROTOCOLS),
         max_size=64 * 1024,
     ) as server:
         port = server.sockets[0].getsockname()[1]

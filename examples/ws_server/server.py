@@ -1,17 +1,27 @@
 """Live order events over WebSocket, guarded by ``tessera_middleware.websockets_server``.
 
-Sign in at the handshake (``Authorization: Bearer`` or the subprotocols
-``["tessera.v1", "bearer.<token>"]``) or with a first message ``{"type": "auth", "token": ...}``.
-Then, one JSON message at a time (each needs a valid token and counts against the app's
-message rate):
+Two protocols, chosen by the subprotocol the client offers:
 
-    {"type": "subscribe", "channel": "orders"}      every new order, no owners (ws:connect)
-    {"type": "subscribe", "channel": "my-orders"}   your own orders (ws:connect + orders:read)
-    {"type": "unsubscribe", "channel": ...}
-    {"type": "auth", "token": ...}                  a fresh token for the same user and app
-    {"type": "ping"}
+* ``wfm`` (the marketplace's): ``{"route": "@wfm|...", "payload": ..., "id": "..."}`` frames,
+  replies on the route plus ``:ok``/``:error`` with ``refId``;
+* ``tessera.v1`` or none: JSON ``{"type": ...}`` messages.
 
-The connection is closed with 4401 when its token expires or is revoked.
+| what                                  | wfm route                       | JSON type                 |
+| ------------------------------------- | ------------------------------- | ------------------------- |
+| sign in, or a fresh token (same user) | ``@wfm|cmd/auth/signIn`` {token} | ``auth`` {token}          |
+| every new order, no owners            | ``@wfm|cmd/orders/subscribe``   | ``subscribe``             |
+|   {"channel": "orders"} (ws:connect)  |                                 |                           |
+| your own orders: {"channel":          | ``@wfm|cmd/orders/subscribe``   | ``subscribe``             |
+|   "my-orders"} (+ orders:read)        |                                 |                           |
+| stop                                  | ``@wfm|cmd/orders/unsubscribe`` | ``unsubscribe``           |
+| liveness                              | ``@wfm|cmd/ping``               | ``ping``                  |
+| pushed: an order                      | ``@wfm|event/orders/new``       | ``order``                 |
+| pushed: the token was revoked/expired | ``@wfm|event/auth/revoked``,    | (closed with 4401)        |
+|                                       | ``@wfm|event/auth/expired``     |                           |
+
+Sign in at the handshake (``Authorization: Bearer`` or the subprotocol ``bearer.<token>``) or
+with the first message. Each command needs a valid token and counts against the app's message
+rate; the connection is closed with 4401 when its token expires or is revoked.
 """
 
 from __future__ import annotations
@@ -23,9 +33,10 @@ from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from tessera_middleware.errors import InvalidRequest, InvalidToken, MiddlewareError
+from tessera_middleware.codec import Codec, JsonCodec, Message, WfmCodec
+from tessera_middleware.errors import InvalidRequest, MiddlewareError
 from tessera_middleware.guard import ResourceGuard
-from tessera_middleware.websockets_server import guard_handshake, session_for, sign_in_first_message
+from tessera_middleware.websockets_server import guard_handshake, session_for
 from tessera_middleware.ws import WebSocketSession
 from websockets.asyncio.server import ServerConnection
 from websockets.exceptions import ConnectionClosed
@@ -33,15 +44,59 @@ from websockets.http11 import Request, Response
 
 log = logging.getLogger(__name__)
 
+WFM_PROTOCOL = "wfm"
 APP_PROTOCOL = "tessera.v1"
+PROTOCOLS = (WFM_PROTOCOL, APP_PROTOCOL)  # the server's preference, for select_app_protocol
 CHANNELS = {"orders": ("ws:connect",), "my-orders": ("ws:connect", "orders:read")}
 MAX_MESSAGE = 16 * 1024
+CONNECT_SCOPES = ("ws:connect",)
+
+
+@dataclass(frozen=True)
+class Dialect:
+    """One protocol's words for the same commands and events."""
+
+    codec: Codec
+    commands: dict[str, str]  # route -> subscribe | unsubscribe | ping
+    replies: dict[str, str]  # command -> the JSON reply type (wfm answers on route + ":ok")
+    order_route: str
+
+    async def reply(
+        self, session: WebSocketSession, message: Message, command: str, payload: dict
+    ) -> None:
+        if isinstance(self.codec, WfmCodec):
+            await session.send(f"{message.route}:ok", payload, ref=message.id)
+        else:
+            await session.send(self.replies[command], payload, ref=message.id)
+
+
+WFM = Dialect(
+    WfmCodec(MAX_MESSAGE),
+    {
+        "@wfm|cmd/orders/subscribe": "subscribe",
+        "@wfm|cmd/orders/unsubscribe": "unsubscribe",
+        "@wfm|cmd/ping": "ping",
+    },
+    {},
+    "@wfm|event/orders/new",
+)
+JSON = Dialect(
+    JsonCodec(MAX_MESSAGE),
+    {"subscribe": "subscribe", "unsubscribe": "unsubscribe", "ping": "ping"},
+    {"subscribe": "subscribed", "unsubscribe": "unsubscribed", "ping": "pong"},
+    "order",
+)
+
+
+def dialect_for(subprotocol: str | None) -> Dialect:
+    return WFM if subprotocol == WFM_PROTOCOL else JSON
 
 
 @dataclass(eq=False)
 class Subscriber:
     connection: ServerConnection
     session: WebSocketSession
+    dialect: Dialect = JSON
     channels: set[str] = field(default_factory=set)
 
 
@@ -65,7 +120,9 @@ class Hub:
                 if channel == "my-orders" and token.subject != owner:
                     continue
                 try:
-                    await sub.session.send({"type": "order", "channel": channel, "order": order})
+                    await sub.session.send(
+                        sub.dialect.order_route, {"channel": channel, "order": order}
+                    )
                 except ConnectionClosed:
                     break
 
@@ -78,8 +135,8 @@ def handshake(
     Browsers always send Origin, and cross-site WebSocket hijacking needs a browser, so a
     missing Origin is allowed unless ``allow_missing_origin`` is False.
     """
-    strict = guard_handshake(guard, scopes=["ws:connect"], origins=list(origins), required=False)
-    lax = guard_handshake(guard, scopes=["ws:connect"], origins=None, required=False)
+    strict = guard_handshake(guard, scopes=CONNECT_SCOPES, origins=list(origins), required=False)
+    lax = guard_handshake(guard, scopes=CONNECT_SCOPES, origins=None, required=False)
 
     async def process_request(connection: ServerConnection, request: Request) -> Response | None:
         # get_all: a repeated Origin must reach the strict check, not crash get().
@@ -90,71 +147,54 @@ def handshake(
     return process_request
 
 
-def _command(raw: str | bytes) -> dict[str, Any]:
-    if len(raw) > MAX_MESSAGE:
-        raise InvalidRequest("message too large")
-    try:
-        message = json.loads(raw)
-    except (ValueError, RecursionError) as exc:
-        raise InvalidRequest("messages are JSON objects with a type") from exc
-    if not isinstance(message, dict) or not isinstance(message.get("type"), str):
-        raise InvalidRequest("messages are JSON objects with a type")
-    return message
-
-
-async def _handle(sub: Subscriber, raw: str | bytes) -> None:
-    session = sub.session
-    message = _command(raw)
-    kind = message["type"]
-    if kind == "auth":
-        await session.sign_in(raw)
-        await session.send({"type": "auth_ok"})
-        return
-    if kind == "ping":
-        await session.authorize()
-        await session.send({"type": "pong"})
-        return
-    if kind not in ("subscribe", "unsubscribe"):
+async def _handle(sub: Subscriber, message: Message) -> None:
+    session, dialect = sub.session, sub.dialect
+    command = dialect.commands.get(message.route)
+    if command is None:
         raise InvalidRequest("unknown message type")
-    channel = message.get("channel")
+    if command == "ping":
+        await session.authorize()
+        await dialect.reply(session, message, command, {})
+        return
+    payload = message.payload if isinstance(message.payload, dict) else {}
+    channel = payload.get("channel")
     if channel not in CHANNELS:
         raise InvalidRequest(f"unknown channel; choose one of: {', '.join(CHANNELS)}")
-    if kind == "unsubscribe":
+    if command == "unsubscribe":
         await session.authorize()
         sub.channels.discard(channel)
-        await session.send({"type": "unsubscribed", "channel": channel})
+        await dialect.reply(session, message, command, {"channel": channel})
         return
     token = await session.authorize(*CHANNELS[channel])
     if channel == "my-orders" and token.is_machine:
         raise InvalidRequest("my-orders needs a user's token")
     sub.channels.add(channel)
-    await session.send({"type": "subscribed", "channel": channel})
+    await dialect.reply(session, message, command, {"channel": channel})
 
 
 def make_handler(guard: ResourceGuard, hub: Hub) -> Callable[[ServerConnection], Any]:
     async def handler(connection: ServerConnection) -> None:
-        session = session_for(connection, guard, on_invalid="close")
-        if session.token is None and not await sign_in_first_message(connection, session):
+        dialect = dialect_for(connection.subprotocol)
+        session = session_for(
+            connection, guard, codec=dialect.codec, scopes=CONNECT_SCOPES, on_invalid="close"
+        )
+        if session.token is None and not await session.sign_in_first_message():
             return
-        sub = Subscriber(connection, session)
+        sub = Subscriber(connection, session, dialect)
         hub.subscribers.add(sub)
-        watcher = asyncio.create_task(session.watch())  # closes at expiry and on revocation
         try:
-            async for raw in connection:
-                try:
-                    await _handle(sub, raw)
-                except InvalidToken:
-                    # A refused token (e.g. a refresh for another user): the client must
-                    # reconnect rather than keep a half-trusted session.
-                    if not session.closed:
-                        await connection.close(4401, "sign in again")
-                except MiddlewareError as exc:
-                    await session.error_event(exc)
+            # The session closes at expiry and on revocation; sign-ins (a fresh token, or a
+            # refused one, which closes with 4401) are handled by messages() itself.
+            async with session:
+                async for message in session.messages():
+                    try:
+                        await _handle(sub, message)
+                    except MiddlewareError as exc:
+                        await session.error_event(exc, message)
         except ConnectionClosed:
             pass
         finally:
             hub.subscribers.discard(sub)
-            watcher.cancel()
 
     return handler
 

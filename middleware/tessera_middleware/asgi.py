@@ -2,18 +2,23 @@
 
 The verified token goes into ``scope["state"]["access_token"]`` (``request.state`` in
 Starlette). A WebSocket handshake that fails is closed with 1008 before it is accepted,
-which servers answer with HTTP 403.
+which servers answer with HTTP 403. ``websocket_sign_in=True`` lets a handshake without a
+token through, to sign in with its first message. In the endpoint,
+``asgi_session(websocket, guard)`` gives the same ``WebSocketSession`` lifecycle as the
+``websockets`` adapter: expiry, revocation, re-authentication, the stale rule.
 """
 
 from __future__ import annotations
 
+import contextlib
 import urllib.parse
 from collections.abc import Awaitable, Callable, Iterable, MutableMapping
-from typing import Any
+from typing import Any, Literal
 
+from tessera_middleware.codec import Codec
 from tessera_middleware.errors import InvalidRequest, InvalidToken, MiddlewareError
 from tessera_middleware.guard import Authorized, ResourceGuard, origin_allowed, single_valued
-from tessera_middleware.ws import token_from_subprotocols
+from tessera_middleware.ws import WebSocketSession, token_from_subprotocols
 
 Scope = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
@@ -45,6 +50,7 @@ class TesseraASGIMiddleware:
         exempt_paths: Iterable[str] = (),
         websocket_query_token: bool = False,
         websocket_origins: Iterable[str] | None = None,
+        websocket_sign_in: bool = False,
     ) -> None:
         self.app = app
         self.guard = guard
@@ -52,6 +58,7 @@ class TesseraASGIMiddleware:
         self.exempt = frozenset(exempt_paths)
         self.ws_query = websocket_query_token
         self.ws_origins = None if websocket_origins is None else tuple(websocket_origins)
+        self.ws_sign_in = websocket_sign_in
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] not in ("http", "websocket") or scope["path"] in self.exempt:
@@ -62,6 +69,10 @@ class TesseraASGIMiddleware:
             auth = await self._authorize(scope, websocket)
         except MiddlewareError as exc:
             await (self._reject_ws(receive, send) if websocket else self._reject_http(send, exc))
+            return
+        if auth is None:  # a token-less WebSocket handshake that will sign in in band
+            scope.setdefault("state", {})["access_token"] = None
+            await self.app(scope, receive, send)
             return
         scope.setdefault("state", {})["access_token"] = auth.token
         extra = [(k.encode(), v.encode()) for k, v in auth.headers()]
@@ -76,7 +87,7 @@ class TesseraASGIMiddleware:
 
         await self.app(scope, receive, send_with_headers)
 
-    async def _authorize(self, scope: Scope, websocket: bool) -> Authorized:
+    async def _authorize(self, scope: Scope, websocket: bool) -> Authorized | None:
         headers = _headers(scope)
         # latin-1 never fails: a query string is bytes off the wire, not necessarily UTF-8.
         raw_query = scope.get("query_string", b"").decode("latin-1")
@@ -90,6 +101,8 @@ class TesseraASGIMiddleware:
             from_protocol = token_from_subprotocols(scope.get("subprotocols", ()))
             if authorization is None and from_protocol is not None:
                 authorization = f"Bearer {from_protocol}"
+            if authorization is None and "access_token" not in query and self.ws_sign_in:
+                return None
         allow_query = websocket and self.ws_query
         # Keys the guard lacks are fetched in a thread: the event loop never waits on the issuer.
         return await self.guard.off_loop(
@@ -112,3 +125,45 @@ class TesseraASGIMiddleware:
     async def _reject_ws(self, receive: Receive, send: Send) -> None:
         await receive()  # the websocket.connect event comes first; then refuse the handshake
         await send({"type": "websocket.close", "code": 1008, "reason": "unauthorized"})
+
+
+def asgi_session(
+    websocket: Any,
+    guard: ResourceGuard,
+    *,
+    codec: Codec | None = None,
+    scopes: Iterable[str] = (),
+    on_invalid: Literal["close", "downgrade"] = "close",
+    clock: Callable[[], float] | None = None,
+) -> WebSocketSession:
+    """The session of a Starlette (or FastAPI) ``WebSocket``, after ``accept()``.
+
+    Signed in when ``TesseraASGIMiddleware`` verified a handshake token; otherwise call
+    ``await session.sign_in_first_message()``. ``scopes``: what an in-band sign-in token must
+    hold. Then ``async with session: async for message in session.messages(): ...``.
+    """
+    state = websocket.scope.get("state") or {}
+
+    async def receive() -> str | bytes | None:
+        message = await websocket.receive()
+        if message["type"] == "websocket.disconnect":
+            return None
+        text = message.get("text")
+        return text if text is not None else message.get("bytes") or b""
+
+    async def close(code: int, reason: str) -> None:
+        # A client that already left makes Starlette refuse the close frame: nothing to close.
+        with contextlib.suppress(RuntimeError, OSError):
+            await websocket.close(code, reason)
+
+    return WebSocketSession(
+        guard,
+        state.get("access_token"),
+        send_text=websocket.send_text,
+        close=close,
+        receive=receive,
+        codec=codec,
+        scopes=scopes,
+        on_invalid=on_invalid,
+        clock=clock,
+    )

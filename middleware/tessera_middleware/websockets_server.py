@@ -2,34 +2,28 @@
 
     serve(handler, host, port,
           process_request=guard_handshake(guard, origins=[...], scopes=["ws:connect"]),
-          select_subprotocol=select_app_protocol("tessera.v1"))
+          select_subprotocol=select_app_protocol("wfm", "tessera.v1"))
 
 The verified ``Authorized`` is then ``connection.tessera_auth``; make a session with
-``session_for(connection, guard)``. A connection without a handshake token may instead
-sign in with its first message: ``await sign_in_first_message(connection, guard)``.
+``session_for(connection, guard, codec=WfmCodec())`` (JSON by default). A connection without
+a handshake token (``required=False``) signs in with its first message:
+``await session.sign_in_first_message()``. The lifecycle itself is ``ws.WebSocketSession``.
 """
 
 from __future__ import annotations
 
-import asyncio
-import json
-from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
-from typing import Any, Literal
+from collections.abc import Awaitable, Callable, Iterable, Sequence
+from typing import Literal
 
 from websockets.asyncio.server import ServerConnection
 from websockets.datastructures import Headers
+from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 
+from tessera_middleware.codec import Codec
 from tessera_middleware.errors import InvalidRequest, MiddlewareError
 from tessera_middleware.guard import Authorized, ResourceGuard, origin_allowed, single_valued
-from tessera_middleware.ws import (
-    AUTH_MESSAGE_OVERHEAD,
-    BEARER_PROTOCOL_PREFIX,
-    CLOSE_POLICY,
-    WebSocketSession,
-    parse_auth_message,
-    token_from_subprotocols,
-)
+from tessera_middleware.ws import BEARER_PROTOCOL_PREFIX, WebSocketSession, token_from_subprotocols
 
 
 def _one(headers: Headers, name: str) -> str | None:
@@ -99,13 +93,14 @@ def _query(path: str) -> list[tuple[str, str]]:
 
 
 def select_app_protocol(
-    protocol: str,
+    *protocols: str,
 ) -> Callable[[ServerConnection, Sequence[str]], str | None]:
-    """Echo the app protocol, never the ``bearer.<token>`` entry (that would leak it back)."""
+    """Echo the first of ``protocols`` the client offers (e.g. ``"wfm"``, ``"tessera.v1"``),
+    never the ``bearer.<token>`` entry (that would leak it back)."""
 
     def select(connection: ServerConnection, subprotocols: Sequence[str]) -> str | None:
         offered = [p for p in subprotocols if not p.startswith(BEARER_PROTOCOL_PREFIX)]
-        return protocol if protocol in offered else None
+        return next((p for p in protocols if p in offered), None)
 
     return select
 
@@ -114,13 +109,23 @@ def session_for(
     connection: ServerConnection,
     guard: ResourceGuard,
     *,
+    codec: Codec | None = None,
+    scopes: Iterable[str] = (),
     on_invalid: Literal["close", "downgrade"] = "close",
     clock: Callable[[], float] | None = None,
 ) -> WebSocketSession:
+    """The session of a connection; signed in if ``guard_handshake`` verified a token.
+
+    ``scopes``: what an in-band sign-in token must hold (give the handshake's, e.g.
+    ``["ws:connect"]``). Use it as ``async with session:`` to enforce expiry and revocation.
+    """
     auth: Authorized | None = getattr(connection, "tessera_auth", None)
 
-    async def send_json(event: Mapping[str, Any]) -> None:
-        await connection.send(json.dumps(event))
+    async def receive() -> str | bytes | None:
+        try:
+            return await connection.recv()
+        except ConnectionClosed:
+            return None
 
     async def close(code: int, reason: str) -> None:
         await connection.close(code, reason)
@@ -128,29 +133,18 @@ def session_for(
     return WebSocketSession(
         guard,
         auth.token if auth else None,
-        send_json=send_json,
+        send_text=connection.send,
         close=close,
+        receive=receive,
+        codec=codec,
+        scopes=scopes,
         on_invalid=on_invalid,
         clock=clock,
     )
 
 
-def _auth_limit(session: WebSocketSession) -> int:
-    return session.guard.verifier.max_token_size + AUTH_MESSAGE_OVERHEAD
-
-
 async def sign_in_first_message(
     connection: ServerConnection, session: WebSocketSession, *, timeout: float = 10.0
 ) -> bool:
-    """Read ``{"type": "auth", "token": ...}``; on failure close with 1008 and return False."""
-    try:
-        raw = await asyncio.wait_for(connection.recv(), timeout)
-        # Fail fast on size and shape before touching crypto.
-        parse_auth_message(raw, _auth_limit(session))
-        await session.sign_in(raw)
-    except (TimeoutError, MiddlewareError) as exc:
-        reason = exc.description if isinstance(exc, MiddlewareError) else "sign-in timed out"
-        await connection.close(CLOSE_POLICY, reason[:120])
-        return False
-    await session.send({"type": "auth_ok"})
-    return True
+    """The first message must sign in (``session.sign_in_first_message``); False: closed."""
+    return await session.sign_in_first_message(timeout=timeout)

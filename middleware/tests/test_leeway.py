@@ -65,13 +65,13 @@ def test_issue12_13_websocket_closes_at_exp_plus_the_same_leeway(guard, es256: S
             headers = {"Authorization": f"Bearer {token}"}
             async with connect(url, origin=ORIGIN, additional_headers=headers) as ws:
                 clock.now = exp  # expired, but within the leeway: HTTP still accepts it
-                await ws.send(json.dumps({"id": 1, "scope": "orders:read"}))
+                await ws.send(json.dumps({"type": "cmd", "id": 1, "scope": "orders:read"}))
                 assert json.loads(await ws.recv())["type"] == "ok"
                 clock.now = exp + leeway - 0.5
-                await ws.send(json.dumps({"id": 2, "scope": "orders:read"}))
+                await ws.send(json.dumps({"type": "cmd", "id": 2, "scope": "orders:read"}))
                 assert json.loads(await ws.recv())["type"] == "ok"
                 clock.now = exp + leeway  # where HTTP starts answering 401
-                await ws.send(json.dumps({"id": 3, "scope": "orders:read"}))
+                await ws.send(json.dumps({"type": "cmd", "id": 3, "scope": "orders:read"}))
                 with pytest.raises(ConnectionClosed) as info:
                     await ws.recv()
                 assert info.value.rcvd is not None

@@ -20,7 +20,6 @@ from tessera_middleware.websockets_server import (
     guard_handshake,
     select_app_protocol,
     session_for,
-    sign_in_first_message,
 )
 from tessera_middleware.ws import CLOSE_UNAUTHORIZED
 from websockets.asyncio.client import connect
@@ -38,24 +37,25 @@ class Clock:
         return self.now
 
 
-def _make_handler(guard, clock, on_invalid="close", in_band=False):
+def _make_handler(guard, clock, on_invalid="close", in_band=False, codec=None):
     async def handler(connection) -> None:
-        session = session_for(connection, guard, on_invalid=on_invalid, clock=clock)
-        if in_band and not await sign_in_first_message(connection, session):
+        session = session_for(
+            connection,
+            guard,
+            on_invalid=on_invalid,
+            clock=clock,
+            codec=codec,
+            scopes=["ws:connect"],
+        )
+        if in_band and not await session.sign_in_first_message():
             return
-        watcher = asyncio.create_task(session.watch())
-        try:
-            async for raw in connection:
-                command = json.loads(raw)
+        async with session:  # expiry timer and revocation watch
+            async for message in session.messages():
                 try:
-                    await session.authorize(command["scope"])
-                    await session.send({"type": "ok", "id": command["id"]})
+                    await session.authorize(message.payload["scope"])
+                    await session.send("ok", {"id": message.payload["id"]})
                 except (InsufficientScope, InvalidToken, RateLimited) as exc:
                     await session.error_event(exc)
-        except ConnectionClosed:
-            pass
-        finally:
-            watcher.cancel()
 
     return handler
 
@@ -75,15 +75,15 @@ def test_checklist_27_ws_header_and_subprotocol_auth(guard, es256: Signer) -> No
             token = ws_token(es256)
             headers = {"Authorization": f"Bearer {token}"}
             async with connect(url, origin=ORIGIN, additional_headers=headers) as ws:
-                await ws.send(json.dumps({"id": 1, "scope": "orders:read"}))
+                await ws.send(json.dumps({"type": "cmd", "id": 1, "scope": "orders:read"}))
                 assert json.loads(await ws.recv()) == {"type": "ok", "id": 1}
-                await ws.send(json.dumps({"id": 2, "scope": "orders:write"}))
+                await ws.send(json.dumps({"type": "cmd", "id": 2, "scope": "orders:write"}))
                 error = json.loads(await ws.recv())
                 assert error["error"] == "insufficient_scope" and error["scope"] == "orders:write"
             protocols = ["tessera.v1", f"bearer.{token}"]
             async with connect(url, origin=ORIGIN, subprotocols=protocols) as ws:
                 assert ws.subprotocol == "tessera.v1"  # the token is never echoed back
-                await ws.send(json.dumps({"id": 3, "scope": "orders:read"}))
+                await ws.send(json.dumps({"type": "cmd", "id": 3, "scope": "orders:read"}))
                 assert json.loads(await ws.recv())["type"] == "ok"
 
     run(scenario())
@@ -157,7 +157,7 @@ def test_checklist_24_ws_query_token_only_when_enabled(guard, es256: Signer) -> 
             ws_server_ctx(guard, query_token=True) as (url, _clock),
             connect(f"{url}?access_token={token}", origin=ORIGIN) as ws,
         ):
-            await ws.send(json.dumps({"id": 1, "scope": "orders:read"}))
+            await ws.send(json.dumps({"type": "cmd", "id": 1, "scope": "orders:read"}))
             assert json.loads(await ws.recv())["type"] == "ok"
 
     run(scenario())
@@ -173,10 +173,10 @@ def test_checklist_27_ws_closed_at_expiry(guard, es256: Signer) -> None:
             clock.now = expires - 10
             headers = {"Authorization": f"Bearer {token}"}
             async with connect(url, origin=ORIGIN, additional_headers=headers) as ws:
-                await ws.send(json.dumps({"id": 1, "scope": "orders:read"}))
+                await ws.send(json.dumps({"type": "cmd", "id": 1, "scope": "orders:read"}))
                 assert json.loads(await ws.recv())["type"] == "ok"
                 clock.now = expires + guard.verifier.leeway  # lifetime and leeway are over
-                await ws.send(json.dumps({"id": 2, "scope": "orders:read"}))
+                await ws.send(json.dumps({"type": "cmd", "id": 2, "scope": "orders:read"}))
                 with pytest.raises(ConnectionClosed) as info:
                     await ws.recv()
                 assert info.value.rcvd.code == CLOSE_UNAUTHORIZED
@@ -191,7 +191,7 @@ def test_checklist_27_ws_closed_on_revocation_without_traffic(
         async with ws_server_ctx(guard) as (url, _clock):
             headers = {"Authorization": f"Bearer {ws_token(es256, jti='live-1')}"}
             async with connect(url, origin=ORIGIN, additional_headers=headers) as ws:
-                await ws.send(json.dumps({"id": 1, "scope": "orders:read"}))
+                await ws.send(json.dumps({"type": "cmd", "id": 1, "scope": "orders:read"}))
                 assert json.loads(await ws.recv())["type"] == "ok"  # watcher is running
                 revocations.apply(
                     {"full": False, "revoked_tokens": [{"jti": "live-1", "exp": 4e9}]}
@@ -216,7 +216,7 @@ def test_checklist_27_ws_revoked_event_and_downgrade_then_in_band_sign_in(
             revocations.apply({"full": False, "revoked_tokens": [{"jti": "d-1", "exp": 4e9}]})
             event = json.loads(await ws.recv())
             assert event["type"] == "revoked"
-            await ws.send(json.dumps({"id": 1, "scope": "orders:read"}))
+            await ws.send(json.dumps({"type": "cmd", "id": 1, "scope": "orders:read"}))
             assert json.loads(await ws.recv())["error"] == "invalid_token"
 
     run(scenario())
@@ -243,7 +243,7 @@ def test_checklist_27_ws_messages_rate_limited_per_app(guard, es256: Signer) -> 
             async with connect(url, origin=ORIGIN, additional_headers=headers) as ws:
                 replies = []
                 for i in range(12):  # the handshake spent one of the 10-request burst
-                    await ws.send(json.dumps({"id": i, "scope": "orders:read"}))
+                    await ws.send(json.dumps({"type": "cmd", "id": i, "scope": "orders:read"}))
                     replies.append(json.loads(await ws.recv()))
                 kinds = [r.get("error", r["type"]) for r in replies]
                 assert kinds == ["ok"] * 9 + ["rate_limited"] * 3

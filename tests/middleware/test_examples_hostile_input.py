@@ -15,7 +15,7 @@ from websockets.http11 import Request
 
 from examples.market_api.app import create_app
 from examples.resource import ResourceSettings
-from examples.ws_server.server import _command, handshake
+from examples.ws_server.server import JSON, WFM, handshake
 
 ENV = {"TESSERA_ISSUER": "http://127.0.0.1:5000", "API_CLIENT_ID": "rs", "API_CLIENT_SECRET": "s"}
 
@@ -49,8 +49,9 @@ def test_issue12_market_api_non_ascii_digits_in_limit_are_a_400(
     "raw", ['{"type": ' + "[" * 5000 + "]" * 5000 + "}", b"\xff\xfe", "[" * 3000 + "]" * 3000]
 )
 def test_issue12_ws_server_hostile_message_is_invalid_request(raw: str | bytes) -> None:
-    with pytest.raises(InvalidRequest):
-        _command(raw)
+    for dialect in (JSON, WFM):
+        with pytest.raises(InvalidRequest):
+            dialect.codec.decode(raw)
 
 
 def test_issue12_ws_server_repeated_origin_is_refused_not_a_crash(guard) -> None:
