@@ -1,8 +1,10 @@
 """deploy/: the nginx site template renders completely and nginx accepts it; pid files never
-make `make stack-down` signal a process the stack did not start."""
+make `make stack-down` signal a process the stack did not start; a PostgreSQL that cannot be
+reached stops `make stack` with one line saying what to check, not a traceback."""
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 import subprocess
@@ -11,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from deploy import processes
+from deploy import processes, services, stack
 from deploy.nginx import PLACEHOLDER, TEMPLATE, Nginx, Site, make_certificate, nginx_binary
 
 
@@ -80,3 +82,33 @@ def test_a_pid_file_names_its_process_only_while_that_same_program_runs(tmp_path
 
 def test_no_pid_file_means_nothing_is_stopped(tmp_path):
     assert processes.stop_recorded(tmp_path / "missing.pidrec", group=True) is None
+
+
+def _unreachable_postgres() -> tuple[str, int]:
+    port = stack.free_port()  # handed out and released: nothing listens there
+    return f"postgresql+psycopg://postgres@127.0.0.1:{port}/tessera_stack", port
+
+
+def test_an_unreachable_postgresql_is_one_line_naming_the_server_and_the_check_to_run():
+    url, port = _unreachable_postgres()
+    with pytest.raises(RuntimeError) as raised:
+        services.ensure_database(url)
+    message = str(raised.value)
+    assert "\n" not in message
+    assert message.startswith(f"PostgreSQL at 127.0.0.1:{port} as postgres: ")
+    assert f"psql -h 127.0.0.1 -p {port} -U postgres" in message
+
+
+def test_make_stack_stops_on_a_postgresql_error_with_one_line_and_no_traceback(
+    tmp_path, monkeypatch, capsys
+):
+    url, port = _unreachable_postgres()
+    config = functools.partial(stack.StackConfig, folder=tmp_path / "stack", database_url=url)
+    monkeypatch.setattr(stack, "StackConfig", config)
+    monkeypatch.setattr(stack, "nginx_binary", lambda: "/usr/sbin/nginx")
+    monkeypatch.setattr(services, "ensure_running", list)  # the machine's services are not ours
+    assert stack.main(["start", "--no-seed"]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "Traceback" not in err
+    assert err.startswith(f"make stack failed: PostgreSQL at 127.0.0.1:{port} as postgres: ")
+    assert not any((tmp_path / "stack").glob("*.pidrec"))  # nothing was started
