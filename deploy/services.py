@@ -7,7 +7,10 @@ import re
 import shutil
 import subprocess
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
 PG_HOST, PG_PORT = "127.0.0.1", 5432
@@ -70,12 +73,29 @@ def _admin(url: str) -> tuple[str, str]:
     return parts._replace(path="/postgres").geturl(), name
 
 
-def ensure_database(url: str) -> bool:
-    """Create the database when missing; True if it was created."""
+@contextmanager
+def _postgres(url: str, *, autocommit: bool = False) -> Iterator[Any]:
+    """A psycopg connection; any PostgreSQL error becomes one line saying what to check."""
     import psycopg
 
+    parts = urlsplit(url)
+    where = f"{parts.hostname}:{parts.port or 5432} as {parts.username}"
+    try:
+        with psycopg.connect(url, autocommit=autocommit, connect_timeout=5) as conn:
+            yield conn
+    except psycopg.Error as exc:
+        reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        check = f"psql -h {parts.hostname} -p {parts.port or 5432} -U {parts.username} -d postgres"
+        raise RuntimeError(
+            f"PostgreSQL at {where}: {reason} (check that it runs and lets that role in: "
+            f"{check} -c 'SELECT 1'; then try again)"
+        ) from None
+
+
+def ensure_database(url: str) -> bool:
+    """Create the database when missing; True if it was created."""
     admin, name = _admin(url)
-    with psycopg.connect(admin, autocommit=True, connect_timeout=5) as conn:
+    with _postgres(admin, autocommit=True) as conn:
         if conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone():
             return False
         conn.execute(f"CREATE DATABASE {name}")
@@ -83,19 +103,15 @@ def ensure_database(url: str) -> bool:
 
 
 def drop_database(url: str) -> None:
-    import psycopg
-
     admin, name = _admin(url)
-    with psycopg.connect(admin, autocommit=True, connect_timeout=5) as conn:
+    with _postgres(admin, autocommit=True) as conn:
         conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
 
 
 def has_signing_keys(url: str) -> bool:
     """Whether the database already holds signing keys (sealed with some instance's secret)."""
-    import psycopg
-
     plain = url.replace("postgresql+psycopg://", "postgresql://", 1)
-    with psycopg.connect(plain, connect_timeout=5) as conn:
+    with _postgres(plain) as conn:
         if conn.execute("SELECT to_regclass('public.signing_keys')").fetchone()[0] is None:
             return False
         return conn.execute("SELECT count(*) FROM signing_keys").fetchone()[0] > 0

@@ -207,7 +207,11 @@ class Stack:
             check=False,
         )  # fmt: skip
         if done.returncode != 0:
-            raise RuntimeError(f"tessera {' '.join(args)} failed:\n{done.stdout}{done.stderr}")
+            # a traceback is for the log: the terminal gets its last line and where the rest is
+            output = f"{done.stdout}{done.stderr}"
+            log = write_private(self.config.folder / f"tessera-{args[0]}.log", output)
+            last = (output.strip().splitlines() or ["no output"])[-1]
+            raise RuntimeError(f"`tessera {' '.join(args)}` failed: {last} (full output: {log})")
         return done.stdout
 
     def start(self) -> None:
@@ -319,6 +323,11 @@ def main(argv: list[str] | None = None) -> int:
         if not args.no_seed:
             print(stack.tessera("seed-demo"), end="")
         stack.start()  # stops what it started if any part fails
+    except subprocess.CalledProcessError as exc:
+        said = (exc.stderr or b"").decode(errors="replace").strip().splitlines()
+        print(f"make stack failed: `{' '.join(map(str, exc.cmd))}` exited with {exc.returncode}"
+              + (f": {said[-1]}" if said else ""), file=sys.stderr)  # fmt: skip
+        return 1
     except (RuntimeError, OSError) as exc:
         print(f"make stack failed: {exc}", file=sys.stderr)
         return 1

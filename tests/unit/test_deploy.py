@@ -1,8 +1,10 @@
 """deploy/: the nginx site template renders completely and nginx accepts it; pid files never
-make `make stack-down` signal a process the stack did not start."""
+make `make stack-down` signal a process the stack did not start; a PostgreSQL that cannot be
+reached stops `make stack` with one line saying what to check, not a traceback."""
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 import subprocess
@@ -11,8 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from deploy import processes
+from deploy import processes, services, stack
 from deploy.nginx import PLACEHOLDER, TEMPLATE, Nginx, Site, make_certificate, nginx_binary
+from idp.serving import HEADER_READ_TIMEOUT_MS
 
 
 def _site(folder: Path) -> Site:
@@ -80,3 +83,70 @@ def test_a_pid_file_names_its_process_only_while_that_same_program_runs(tmp_path
 
 def test_no_pid_file_means_nothing_is_stopped(tmp_path):
     assert processes.stop_recorded(tmp_path / "missing.pidrec", group=True) is None
+
+
+def _unreachable_postgres() -> tuple[str, int]:
+    port = stack.free_port()  # handed out and released: nothing listens there
+    return f"postgresql+psycopg://postgres@127.0.0.1:{port}/tessera_stack", port
+
+
+def test_an_unreachable_postgresql_is_one_line_naming_the_server_and_the_check_to_run():
+    url, port = _unreachable_postgres()
+    with pytest.raises(RuntimeError) as raised:
+        services.ensure_database(url)
+    message = str(raised.value)
+    assert "\n" not in message
+    assert message.startswith(f"PostgreSQL at 127.0.0.1:{port} as postgres: ")
+    assert f"psql -h 127.0.0.1 -p {port} -U postgres" in message
+
+
+def test_make_stack_stops_on_a_postgresql_error_with_one_line_and_no_traceback(
+    tmp_path, monkeypatch, capsys
+):
+    url, port = _unreachable_postgres()
+    config = functools.partial(stack.StackConfig, folder=tmp_path / "stack", database_url=url)
+    monkeypatch.setattr(stack, "StackConfig", config)
+    monkeypatch.setattr(stack, "nginx_binary", lambda: "/usr/sbin/nginx")
+    monkeypatch.setattr(services, "ensure_running", list)  # the machine's services are not ours
+    assert stack.main(["start", "--no-seed"]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "Traceback" not in err
+    assert err.startswith(f"make stack failed: PostgreSQL at 127.0.0.1:{port} as postgres: ")
+    assert not any((tmp_path / "stack").glob("*.pidrec"))  # nothing was started
+
+
+def _upstream_pool_problems(conf: str) -> list[str]:
+    """What is wrong with the upstream keep-alive pool a rendered site sets up, if it has one."""
+    text = re.sub(r"#.*", "", conf)
+    upstream = re.search(r"upstream tessera \{(.*?)\}", text, re.S).group(1)
+    if not re.search(r"^\s*keepalive \d+;", upstream, re.M):
+        return []
+    problems = []
+    timeout = re.search(r"^\s*keepalive_timeout (\d+)s;", upstream, re.M)
+    if timeout is None or int(timeout.group(1)) * 1000 >= HEADER_READ_TIMEOUT_MS:
+        problems.append("keepalive_timeout must be below Tessera's idle timeout")
+    if "proxy_http_version 1.1;" not in text or 'proxy_set_header Connection "";' not in text:
+        problems.append("a pooled upstream needs HTTP/1.1 without Connection: close")
+    return problems
+
+
+def test_an_upstream_keepalive_pool_always_drops_a_connection_before_tessera_does(tmp_path):
+    """nginx reusing a connection Tessera is closing at its idle timeout fails a POST (502,
+    never re-sent). The shipped site has no pool; the pool deploy/README.md describes is safe,
+    and one with nginx's default 60 s timeout is not."""
+    nginx = Nginx(tmp_path)
+    nginx.write(_site(tmp_path))
+    shipped = nginx.site_conf.read_text()
+    assert _upstream_pool_problems(shipped) == []
+    documented = shipped.replace(
+        "upstream tessera {\n",
+        "upstream tessera {\n    keepalive 16;\n    keepalive_timeout 4s;\n",
+    ).replace(
+        "proxy_connect_timeout",
+        'proxy_http_version 1.1;\n    proxy_set_header Connection "";\n    proxy_connect_timeout',
+    )
+    assert documented != shipped and _upstream_pool_problems(documented) == []
+    too_long = documented.replace("keepalive_timeout 4s;", "keepalive_timeout 60s;")
+    assert _upstream_pool_problems(too_long) == [
+        "keepalive_timeout must be below Tessera's idle timeout"
+    ]
