@@ -1,0 +1,129 @@
+"""The revocation events as Server-Sent Events (docs/revocation-events.md).
+
+A stream starts with a `snapshot` event (the feed's full document) unless the client resumes
+with a Last-Event-ID the server still knows; then every published event follows as a
+`revocation` event whose id is its seq. Events come from the database (the outbox), so a
+stream needs no Redis and a reconnect loses nothing.
+
+Threads: under `tessera serve` each open stream holds one thread of a bounded pool while it
+waits (idp/serving.py), never the worker's event loop. So that this stays cheap, one watcher
+thread per process reads the latest seq every POLL seconds (woken at once by this process's own
+publications) and the streams sleep on its condition; a stream ends after
+TESSERA_SSE_MAX_DURATION and the client reconnects with Last-Event-ID.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Iterator
+from typing import Any
+
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import SQLAlchemyError
+
+from idp.storage.revocation_outbox import RevocationOutbox, events_after, latest_seq
+
+POLL = 0.1  # seconds between reads of the latest seq; a stream's latency from another worker
+HEARTBEAT = 15.0  # a comment line, so proxies keep the connection and dead clients are noticed
+RETRY_MS = 1000
+
+_SLOTS: dict[int, threading.BoundedSemaphore] = {}
+_SLOTS_LOCK = threading.Lock()
+
+
+def stream_slot(limit: int) -> threading.BoundedSemaphore | None:
+    """A slot among the process's `limit` open streams, or None when they are all taken."""
+    with _SLOTS_LOCK:
+        slots = _SLOTS.setdefault(limit, threading.BoundedSemaphore(limit))
+    return slots if slots.acquire(blocking=False) else None
+
+
+class SeqWatcher:
+    """One per process: follows the latest seq while at least one stream listens."""
+
+    def __init__(self, engine: Engine, outbox: RevocationOutbox) -> None:
+        self.engine, self.outbox = engine, outbox
+        self.latest = 0
+        self.changed = threading.Condition()
+        self._listeners = 0
+        self._thread: threading.Thread | None = None
+
+    def join(self) -> None:
+        with self.changed:
+            self._listeners += 1
+            if self._thread is None or not self._thread.is_alive():
+                self._thread = threading.Thread(target=self._run, name="tessera-sse", daemon=True)
+                self._thread.start()
+
+    def leave(self) -> None:
+        with self.changed:
+            self._listeners -= 1
+
+    def wait_beyond(self, seq: int, timeout: float) -> bool:
+        """Wait until an event after `seq` may exist; False on timeout."""
+        with self.changed:
+            return self.changed.wait_for(lambda: self.latest > seq, timeout)
+
+    def _run(self) -> None:
+        while True:
+            with self.outbox.sequenced:
+                self.outbox.sequenced.wait(POLL)
+            try:
+                latest = latest_seq(self.engine)
+            except SQLAlchemyError:
+                latest = self.latest  # the streams keep their heartbeat; the next read retries
+            with self.changed:
+                if self._listeners <= 0:
+                    self._thread = None
+                    return
+                if latest != self.latest:
+                    self.latest = latest
+                    self.changed.notify_all()
+
+
+_WATCHERS: dict[int, SeqWatcher] = {}
+
+
+def watcher_for(engine: Engine, outbox: RevocationOutbox) -> SeqWatcher:
+    with _SLOTS_LOCK:
+        watcher = _WATCHERS.get(id(outbox))
+        if watcher is None:
+            watcher = _WATCHERS[id(outbox)] = SeqWatcher(engine, outbox)
+    return watcher
+
+
+def sse(event: str, event_id: int, data: dict[str, Any]) -> bytes:
+    body = json.dumps(data, separators=(",", ":"))
+    return f"id: {event_id}\nevent: {event}\ndata: {body}\n\n".encode()
+
+
+def event_stream(
+    watcher: SeqWatcher,
+    start: int,
+    snapshot: dict[str, Any] | None,
+    slot: threading.BoundedSemaphore,
+    duration: float,
+) -> Iterator[bytes]:
+    """The stream's bytes; releases its slot when it ends or the client goes away."""
+    watcher.join()
+    try:
+        yield f"retry: {RETRY_MS}\n\n".encode()
+        if snapshot is not None:
+            yield sse("snapshot", start, snapshot)
+        last, end = start, time.monotonic() + duration
+        while (left := end - time.monotonic()) > 0:
+            try:
+                events = events_after(watcher.engine, last)
+            except SQLAlchemyError:
+                time.sleep(1.0)  # the database is down: retry gently, the client sees no event
+                continue
+            for doc in events:
+                yield sse("revocation", doc["seq"], doc)
+                last = doc["seq"]
+            if not events and not watcher.wait_beyond(last, min(HEARTBEAT, left)):
+                yield b": keep-alive\n\n"
+    finally:
+        watcher.leave()
+        slot.release()
