@@ -252,7 +252,6 @@ def _restart_with_hugepage_malloc() -> None:
 def wsgi_app():
     _return_freed_memory()
     from idp import create_app
-
     from idp.extensions import db
 
     app = create_app(migrations=False)

@@ -23,8 +23,6 @@ class SigningKey(db.Model):
     private_key_encrypted: Mapped[str] = mapped_column(Text)
     public_jwk: Mapped[dict] = mapped_column(JSON)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
-    seq: Mapped[int | None] = mapped_column(Integer, nullable=True, unique=True)
-    pushed: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false(), index=True)
     # Published from creation, signs only from this time (a rotated-in "next" key); None: at once.
     activates_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     # No longer signs after this; still published until `unpublish_at`.
