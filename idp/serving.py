@@ -39,6 +39,7 @@ import json
 import os
 import platform
 import sys
+import threading
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -88,11 +89,13 @@ class BufferedWSGI:
             return
         except ProtocolClosed:  # the client went away mid-body: nobody to answer
             return
-        status, headers, chunks = self._start(wsgi_environ(scope, body))
+        environ = wsgi_environ(scope, body)
+        closed = environ[STREAM_CLOSED] = threading.Event()
+        status, headers, chunks = self._start(environ)
         if _in_memory(status, headers, chunks):
             proto.response_bytes(status, headers, _joined(chunks))
         else:
-            await _stream(proto, status, headers, chunks)
+            await _stream(proto, status, headers, chunks, closed)
 
     async def _read_body(self, scope: Any, proto: Any) -> bytes:
         length = scope.headers.get("content-length")
@@ -152,6 +155,8 @@ def _joined(chunks: Any) -> bytes:
 # is iterated in these threads, so a stream waiting for its next event holds a pool thread, not
 # the worker's event loop. The pool bounds them; TESSERA_SSE_MAX_STREAMS is at most this.
 STREAM_THREADS = 64
+# Set once a streamed response's client has gone: a long wait in its iterator ends early.
+STREAM_CLOSED = "tessera.stream_closed"
 _stream_pool: ThreadPoolExecutor | None = None
 
 
@@ -162,17 +167,32 @@ def stream_pool() -> ThreadPoolExecutor:
     return _stream_pool
 
 
-async def _stream(proto: Any, status: int, headers: list[tuple[str, str]], chunks: Any) -> None:
+async def _stream(
+    proto: Any, status: int, headers: list[tuple[str, str]], chunks: Any, closed: threading.Event
+) -> None:
+    """Send each chunk as the iterator yields it; when the client goes away, `closed` tells
+    the iterator (it waits in short slices), which then ends and frees its thread."""
     loop, pool = asyncio.get_running_loop(), stream_pool()
     iterator = iter(chunks)
     transport = proto.response_stream(status, headers)
+    gone = asyncio.ensure_future(proto.client_disconnect())
     try:
-        while (chunk := await loop.run_in_executor(pool, next, iterator, None)) is not None:
+        while True:
+            pending = loop.run_in_executor(pool, next, iterator, None)
+            await asyncio.wait({pending, gone}, return_when=asyncio.FIRST_COMPLETED)
+            if gone.done():
+                closed.set()
+                await pending
+                break
+            if (chunk := pending.result()) is None:
+                break
             if chunk:
                 await transport.send_bytes(chunk)
     except (ProtocolClosed, OSError, RuntimeError):
-        pass  # the client went away: close the iterator, which frees its slot
+        pass  # the client went away while we sent
     finally:
+        closed.set()
+        gone.cancel()
         close = getattr(chunks, "close", None)
         if close is not None:
             await loop.run_in_executor(pool, close)

@@ -28,6 +28,7 @@ from idp.storage.revocation_outbox import RevocationOutbox, events_after, latest
 POLL = 0.1  # seconds between reads of the latest seq; a stream's latency from another worker
 HEARTBEAT = 15.0  # a comment line, so proxies keep the connection and dead clients are noticed
 RETRY_MS = 1000
+CLOSED_CHECK = 0.5  # how soon a stream whose client left gives its thread back
 
 _SLOTS: dict[int, threading.BoundedSemaphore] = {}
 _SLOTS_LOCK = threading.Lock()
@@ -94,6 +95,15 @@ def watcher_for(engine: Engine, outbox: RevocationOutbox) -> SeqWatcher:
     return watcher
 
 
+def _wait(watcher: SeqWatcher, seq: int, timeout: float, closed: threading.Event) -> bool:
+    """Wait for an event after `seq`, in slices: the client may be gone meanwhile."""
+    end = time.monotonic() + timeout
+    while (left := end - time.monotonic()) > 0 and not closed.is_set():
+        if watcher.wait_beyond(seq, min(left, CLOSED_CHECK)):
+            return True
+    return False
+
+
 def sse(event: str, event_id: int, data: dict[str, Any]) -> bytes:
     body = json.dumps(data, separators=(",", ":"))
     return f"id: {event_id}\nevent: {event}\ndata: {body}\n\n".encode()
@@ -105,6 +115,7 @@ def event_stream(
     snapshot: dict[str, Any] | None,
     slot: threading.BoundedSemaphore,
     duration: float,
+    closed: threading.Event,
 ) -> Iterator[bytes]:
     """The stream's bytes; releases its slot when it ends or the client goes away."""
     watcher.join()
@@ -113,7 +124,7 @@ def event_stream(
         if snapshot is not None:
             yield sse("snapshot", start, snapshot)
         last, end = start, time.monotonic() + duration
-        while (left := end - time.monotonic()) > 0:
+        while (left := end - time.monotonic()) > 0 and not closed.is_set():
             try:
                 events = events_after(watcher.engine, last)
             except SQLAlchemyError:
@@ -122,7 +133,7 @@ def event_stream(
             for doc in events:
                 yield sse("revocation", doc["seq"], doc)
                 last = doc["seq"]
-            if not events and not watcher.wait_beyond(last, min(HEARTBEAT, left)):
+            if not events and not _wait(watcher, last, min(HEARTBEAT, left), closed):
                 yield b": keep-alive\n\n"
     finally:
         watcher.leave()

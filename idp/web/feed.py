@@ -6,6 +6,8 @@ Its consumer is tessera_middleware.revocation, in the separate middleware/ distr
 
 from __future__ import annotations
 
+import threading
+
 from authlib.oauth2.rfc6749.errors import OAuth2Error
 from flask import Blueprint, Response, jsonify, request
 
@@ -78,7 +80,11 @@ def revocation_stream() -> Response:
         snapshot = revocation.feed(uow, None, utcnow(), settings.REVOCATION_POLL_INTERVAL)
         resume = snapshot["stream_seq"]
     watcher = watcher_for(db.engine, services.outbox)
-    body = event_stream(watcher, resume, snapshot, slot, services.settings.SSE_MAX_DURATION)
+    # Set by idp.serving when the client goes away (the dev server: never; the stream then ends
+    # at its next write or after TESSERA_SSE_MAX_DURATION).
+    closed = request.environ.get("tessera.stream_closed") or threading.Event()
+    duration = services.settings.SSE_MAX_DURATION
+    body = event_stream(watcher, resume, snapshot, slot, duration, closed)
     response = Response(body, mimetype="text/event-stream")
     response.headers["Cache-Control"] = "no-store"
     response.headers["X-Accel-Buffering"] = "no"  # nginx: pass each event on at once

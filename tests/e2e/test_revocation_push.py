@@ -16,6 +16,7 @@ from typing import Any
 
 import jwt
 import pytest
+import redis
 import requests
 from tessera_middleware import RevocationFeedPoller, RevocationState, TokenVerifier
 from tessera_middleware.errors import InvalidToken
@@ -24,8 +25,9 @@ from tessera_middleware.sse import SseRevocationStream
 
 from idp.extensions import db
 from idp.storage.models import RevocationEvent
+from tests.conftest import TEST_SECRET
 from tests.e2e.stack import App, seed
-from tests.e2e.throwaway_redis import ThrowawayRedis
+from tests.integration.redis_servers import TesseraServe, ThrowawayRedis
 from tests.live_server import start_live_tessera, stop_live_tessera
 
 pytestmark = pytest.mark.e2e
@@ -33,9 +35,10 @@ pytestmark = pytest.mark.e2e
 
 class Tessera:
     def __init__(self, tmp: Path) -> None:
-        self.redis = ThrowawayRedis(tmp).start()
+        self.redis = ThrowawayRedis().start()
+        self.database = f"sqlite:///{tmp / 'tessera.db'}"
         self.app, self.server, self.issuer = start_live_tessera(
-            f"sqlite:///{tmp / 'tessera.db'}",
+            self.database,
             tmp / "instance",
             REDIS_URL=self.redis.url,
             REVOCATION_POLL_INTERVAL=5,
@@ -183,7 +186,7 @@ def test_the_event_stream_resumes_after_its_last_event_id(tessera: Tessera):
 
 
 def test_the_outbox_publishes_what_redis_missed_once_it_is_back(tessera: Tessera):
-    stream = tessera.redis.client()
+    stream = redis.Redis.from_url(tessera.redis.url, socket_timeout=2, decode_responses=True)
     key = tessera.outbox.key
     tessera.redis.stop()
     token = tessera.token()
@@ -221,3 +224,35 @@ def test_a_gap_in_the_stream_reloads_the_snapshot(tessera: Tessera):
         assert poller.stream_seq is not None and follower.seq >= poller.stream_seq
     finally:
         follower.stop()
+
+
+def test_the_event_stream_flows_through_tessera_serve(tessera: Tessera, tmp_path: Path):
+    """Through granian and BufferedWSGI's streaming path, in another process than the one
+    that commits the revocation (its worker learns of it from the database)."""
+    serve = TesseraServe(
+        tmp_path / "serve.log",
+        workers=1,
+        DATABASE_URL=tessera.database,
+        SECRET_KEY=TEST_SECRET,
+        ISSUER=tessera.issuer,
+        INSTANCE_PATH=tmp_path / "instance",
+    ).wait_ready()
+    rs = tessera.apps["resource_server"]
+    poller = RevocationFeedPoller(
+        RevocationState(),
+        endpoint=serve.url + "/oauth/revocations",
+        client_id=rs.client_id,
+        client_secret=rs.secret or "",
+    )
+    follower = SseRevocationStream(poller.state, poller)
+    follower.start()
+    try:
+        within(10, lambda: follower.connected.is_set() and follower.last_id is not None)
+        token = tessera.token()
+        check = verifier(tessera, poller.state, token)
+        check.verify(token)
+        tessera.revoke(token)
+        within(1.0, lambda: refused(check, token))
+    finally:
+        follower.stop()
+        serve.stop()

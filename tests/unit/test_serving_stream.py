@@ -25,6 +25,10 @@ class StreamProto(Proto):
         super().__init__()
         self.transport = transport
         self.started: tuple[int, list[tuple[str, str]]] | None = None
+        self.gone = asyncio.Event()
+
+    async def client_disconnect(self) -> None:
+        await self.gone.wait()
 
     def response_stream(self, status, headers):
         self.started = (status, headers)
@@ -84,3 +88,24 @@ def test_a_response_with_a_content_length_keeps_the_buffered_path():
     proto = Proto()
     asyncio.run(serving.BufferedWSGI(app, 100, 1.0).__rsgi__(Scope(), proto))
     assert proto.response == (200, [("Content-Length", "2")], b"ok")
+
+
+def test_a_disconnect_tells_a_waiting_iterator_through_the_environ():
+    seen = {}
+
+    def waiting(closed: threading.Event):
+        yield b"retry: 1000\n\n"
+        seen["woken"] = closed.wait(5)  # a stream waiting for its next event
+
+    def app(environ, start_response):
+        start_response("200 OK", [("Content-Type", "text/event-stream")])
+        return waiting(environ[serving.STREAM_CLOSED])
+
+    class Gone(StreamProto):
+        async def client_disconnect(self) -> None:
+            while not self.transport.sent:
+                await asyncio.sleep(0.01)  # gone right after the first chunk went out
+
+    proto = Gone(Transport())
+    asyncio.run(serving.BufferedWSGI(app, 100, 1.0).__rsgi__(Scope(), proto))
+    assert seen == {"woken": True} and proto.transport.sent == [b"retry: 1000\n\n"]
