@@ -112,7 +112,7 @@ def sse_server(script: Script) -> ThreadingHTTPServer:
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.0"
 
-        def do_GET(self) -> None:  # noqa: N802 - http.server's name
+        def do_GET(self) -> None:
             script.headers.append(dict(self.headers))
             self.send_response(200)
             self.send_header("Content-Type", "text/event-stream")
