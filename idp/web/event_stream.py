@@ -7,8 +7,9 @@ stream needs no Redis and a reconnect loses nothing.
 
 Threads: under `tessera serve` each open stream holds one thread of a bounded pool while it
 waits (idp/serving.py), never the worker's event loop. So that this stays cheap, one watcher
-thread per process reads the latest seq every POLL seconds (woken at once by this process's own
-publications) and the streams sleep on its condition; a stream ends after
+thread per process learns of new events (with Redis: blocked on the revocation stream, so any
+process's publication wakes it at once; without: reading the latest seq every POLL seconds, and
+at once for this process's own publications) and the streams sleep on its condition; a stream ends after
 TESSERA_SSE_MAX_DURATION and the client reconnects with Last-Event-ID.
 """
 
@@ -20,12 +21,16 @@ import time
 from collections.abc import Iterator
 from typing import Any
 
+import redis
+from redis.exceptions import RedisError
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
 from idp.storage.revocation_outbox import RevocationOutbox, events_after, latest_seq
 
-POLL = 0.1  # seconds between reads of the latest seq; a stream's latency from another worker
+POLL = 0.1  # without Redis: seconds between reads of the latest seq (latency from other workers)
+STREAM_BLOCK = 1.0  # with Redis: XREAD BLOCK on the revocation stream, then a read of the seq
+SHORT_WAIT = 0.01
 HEARTBEAT = 15.0  # a comment line, so proxies keep the connection and dead clients are noticed
 RETRY_MS = 1000
 CLOSED_CHECK = 0.5  # how soon a stream whose client left gives its thread back
@@ -50,6 +55,7 @@ class SeqWatcher:
         self.changed = threading.Condition()
         self._listeners = 0
         self._thread: threading.Thread | None = None
+        self._redis: redis.Redis | None = None
 
     def join(self) -> None:
         with self.changed:
@@ -68,9 +74,12 @@ class SeqWatcher:
             return self.changed.wait_for(lambda: self.latest > seq, timeout)
 
     def _run(self) -> None:
+        stalled = False
         while True:
-            with self.outbox.sequenced:
-                self.outbox.sequenced.wait(POLL)
+            moved = not stalled and self._stream_moved()
+            if not moved:
+                with self.outbox.sequenced:
+                    self.outbox.sequenced.wait(SHORT_WAIT if stalled else POLL)
             try:
                 latest = latest_seq(self.engine)
             except SQLAlchemyError:
@@ -79,9 +88,31 @@ class SeqWatcher:
                 if self._listeners <= 0:
                     self._thread = None
                     return
+                # The stream can run ahead of what this connection sees committed (a publisher
+                # XADDs just before its commit): then wait a little instead of spinning.
+                stalled = moved and latest == self.latest
                 if latest != self.latest:
                     self.latest = latest
                     self.changed.notify_all()
+
+    def _stream_moved(self) -> bool:
+        """With Redis, block on the revocation stream itself: any process's publication wakes
+        every worker at once. False (poll the database instead) without it, or when it fails."""
+        shared = self.outbox.shared
+        if shared is None or self.outbox.key is None or not shared.available():
+            return False
+        if self._redis is None:
+            self._redis = redis.Redis.from_url(
+                shared.url, socket_connect_timeout=0.25, socket_timeout=STREAM_BLOCK + 1.0
+            )
+        try:
+            self._redis.xread(
+                {self.outbox.key: f"{self.latest}-0"}, count=1, block=int(STREAM_BLOCK * 1000)
+            )
+        except (RedisError, OSError) as exc:
+            shared.failed(exc)
+            return False
+        return True
 
 
 _WATCHERS: dict[int, SeqWatcher] = {}
