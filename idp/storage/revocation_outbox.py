@@ -2,7 +2,7 @@
 
 An event row commits with the change that caused it. After the commit (the session hook at the
 bottom, in the committing request) and then every FLUSH_INTERVAL seconds (a thread in each
-`tessera serve` worker), `flush` does two things in one short transaction:
+`tessera serve` worker), `flush` does two things, each in one short transaction:
 
 1. sequence: committed events without a `seq` get the next numbers, in id order. `seq` is
    the publication order: consecutive, so a consumer that sees a jump knows it missed events.
@@ -12,7 +12,7 @@ bottom, in the committing request) and then every FLUSH_INTERVAL seconds (a thre
    died between XADD and its commit, or two racing) is a no-op; the row is marked all the same.
    Redis down: the rows stay unpushed and the next flush, in any process, sends them, in order.
 
-Every flush holds one lock for its transaction (PostgreSQL: an advisory transaction lock;
+Each of those transactions holds one lock (PostgreSQL: an advisory transaction lock;
 SQLite: the database's single writer, taken by the first UPDATE): publishers in several workers
 and instances take turns for milliseconds, none is elected, and none can be lost.
 """
@@ -86,11 +86,15 @@ class RevocationOutbox:
         """Sequence and push what is pending; the number of events sequenced. Never raises."""
         with self._lock:
             try:
+                # Two transactions: the seq is committed before the XADD, so whoever the stream
+                # wakes (SSE streams in every worker) finds the event in the database.
                 with engine.begin() as conn:
-                    if conn.dialect.name == "postgresql":
-                        conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": ADVISORY_LOCK})
+                    _lock(conn)
                     sequenced = _sequence(conn)
-                    self._push(conn)
+                if self.shared is not None:
+                    with engine.begin() as conn:
+                        _lock(conn)
+                        self._push(conn)
             except SQLAlchemyError as exc:
                 # SQLite under a concurrent writer, or a database outage: the next flush retries.
                 log.warning("revocation outbox flush failed, retrying later: %s", exc)
@@ -145,6 +149,11 @@ class RevocationOutbox:
     def _run(self, engine: Engine) -> None:
         while not self._stop.wait(FLUSH_INTERVAL):
             self.flush(engine)
+
+
+def _lock(conn: Connection) -> None:
+    if conn.dialect.name == "postgresql":
+        conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": ADVISORY_LOCK})
 
 
 def _sequence(conn: Connection) -> int:

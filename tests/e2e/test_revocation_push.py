@@ -9,6 +9,9 @@ poll interval is 5 s, so a revocation seen within 1 s came through the pushed ch
 from __future__ import annotations
 
 import json
+import os
+import shutil
+import subprocess
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -256,3 +259,37 @@ def test_the_event_stream_flows_through_tessera_serve(tessera: Tessera, tmp_path
     finally:
         follower.stop()
         serve.stop()
+
+
+def test_the_node_example_rejects_a_revoked_token_within_a_second(tessera: Tessera):
+    """examples/node_revocations: node's stdlib verifies the token and follows the SSE stream."""
+    node = shutil.which("node")
+    if node is None:
+        pytest.skip("node is not installed")
+    rs = tessera.apps["resource_server"]
+    token = tessera.token()
+    env = {
+        **os.environ,
+        "TESSERA_ISSUER": tessera.issuer,
+        "API_AUDIENCE": jwt.decode(token, options={"verify_signature": False})["aud"],
+        "API_CLIENT_ID": rs.client_id,
+        "API_CLIENT_SECRET": rs.secret or "",
+        "PORT": "0",
+    }
+    script = Path(__file__).resolve().parents[2] / "examples" / "node_revocations" / "server.js"
+    proc = subprocess.Popen(
+        [node, str(script)], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
+    try:
+        line = proc.stdout.readline()  # type: ignore[union-attr]
+        assert "listening on" in line, line + proc.stdout.read(2000)  # type: ignore[union-attr]
+        api = line.strip().rsplit(" ", 1)[-1]
+        bearer = {"Authorization": f"Bearer {token}"}
+        assert requests.get(api, headers=bearer, timeout=5).status_code == 200
+        tessera.revoke(token)
+        within(1.0, lambda: requests.get(api, headers=bearer, timeout=5).status_code == 401)
+        answer = requests.get(api, headers=bearer, timeout=5).json()
+        assert answer["error_description"] == "the token has been revoked"
+    finally:
+        proc.terminate()
+        proc.wait(10)
