@@ -3,6 +3,8 @@ request the resource server rejects, over each channel (bench/README.md).
 
     .venv/bin/python -m bench.revocation_latency                   # redis and sse, 200 trials
     .venv/bin/python -m bench.revocation_latency --channels poll --trials 20   # the old way
+    .venv/bin/python -m bench.revocation_latency --channels sse --tessera-without-redis \
+        --second-instance     # SSE from another instance than the revoking one, no Redis
 
 Tessera runs as in production (`python -m idp.serving`, granian, one worker per core) on a
 fresh SQLite file with a redis-server of its own on a free port (the shared one is never
@@ -75,7 +77,10 @@ def own_redis(workdir: Path) -> Iterator[str]:
 
 
 @contextmanager
-def tessera(workdir: Path, redis_url: str, workers: int) -> Iterator[tuple[str, Any]]:
+def tessera(
+    workdir: Path, redis_url: str, workers: int, second: bool
+) -> Iterator[tuple[str, Any, str]]:
+    """(issuer, fixture, the base URL SSE streams are read from: a second instance if asked)."""
     port = free_port()
     issuer = f"http://127.0.0.1:{port}"
     settings = {
@@ -92,15 +97,19 @@ def tessera(workdir: Path, redis_url: str, workers: int) -> Iterator[tuple[str, 
         app.extensions["tessera"].keystore.ensure_keys()
         fixture = prepare.create_fixture(app.extensions["tessera"])
     env = {f"TESSERA_{k}": v for k, v in settings.items()}
-    server = AppServer("idp.serving:wsgi_app", env, workdir / "tessera.log", workers, port=port)
+    servers = [AppServer("idp.serving:wsgi_app", env, workdir / "tessera.log", workers, port=port)]
+    if second:
+        servers.append(AppServer("idp.serving:wsgi_app", env, workdir / "tessera.log", workers))
     try:
-        server.wait_ready("/login")
-        yield issuer, fixture
+        for server in servers:
+            server.wait_ready("/login")
+        yield issuer, fixture, servers[-1].url
     except BaseException:
         print((workdir / "tessera.log").read_text()[-3000:])
         raise
     finally:
-        server.stop()
+        for server in servers:
+            server.stop()
 
 
 def api(verifier: TokenVerifier) -> Callable[..., Any]:
@@ -117,11 +126,13 @@ def api(verifier: TokenVerifier) -> Callable[..., Any]:
     return app
 
 
-def follower(channel: str, poller: RevocationFeedPoller, redis_url: str, issuer: str) -> Any:
+def follower(
+    channel: str, poller: RevocationFeedPoller, redis_url: str, issuer: str, sse: str
+) -> Any:
     if channel == "redis":
         return RedisRevocationStream(poller.state, poller, redis_url, issuer=issuer)
     if channel == "sse":
-        return SseRevocationStream(poller.state, poller)
+        return SseRevocationStream(poller.state, poller, endpoint=sse + "/oauth/revocations/stream")
     return poller  # "poll": the feed, every poll_interval seconds (5 by default)
 
 
@@ -139,7 +150,11 @@ def trial(session: requests.Session, issuer: str, api_url: str, basic: str) -> f
     access = token.json()["access_token"]
     bearer = {"Authorization": f"Bearer {access}"}
     assert session.get(api_url, headers=bearer, timeout=10).status_code == 200
-    revoked = session.post(f"{issuer}/oauth/revoke", data={"token": access}, headers=auth)
+    # A connection of its own, as another client's would be: the revocation lands on any
+    # worker, not always on the one serving the event stream.
+    close = {**auth, "Connection": "close"}
+    url = f"{issuer}/oauth/revoke"
+    revoked = requests.post(url, data={"token": access}, headers=close, timeout=10)
     assert revoked.status_code == 200, revoked.text
     start = time.perf_counter()
     while time.perf_counter() - start < GIVE_UP:
@@ -148,12 +163,14 @@ def trial(session: requests.Session, issuer: str, api_url: str, basic: str) -> f
     raise RuntimeError("the API still accepted a revoked token after 10 s")
 
 
-def run_channel(channel: str, trials: int, issuer: str, fixture: Any, redis_url: str) -> list:
+def run_channel(
+    channel: str, trials: int, issuer: str, fixture: Any, redis_url: str, sse: str
+) -> list[float]:
     client_id, secret = _credentials(fixture.service_basic)
     poller = RevocationFeedPoller(
         RevocationState(), issuer=issuer, client_id=client_id, client_secret=secret
     )
-    running = follower(channel, poller, redis_url, issuer)
+    running = follower(channel, poller, redis_url, issuer, sse)
     running.start()
     session = requests.Session()
     probe = session.post(
@@ -209,29 +226,40 @@ def main(argv: list[str] | None = None) -> None:
                         choices=["redis", "sse", "poll"])  # fmt: skip
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--json", action="store_true", help="one JSON line per channel")
+    parser.add_argument(
+        "--tessera-without-redis",
+        action="store_true",
+        help="Tessera without TESSERA_REDIS_URL: SSE streams learn of events from the database",
+    )
+    parser.add_argument(
+        "--second-instance",
+        action="store_true",
+        help="read SSE from a second Tessera instance (same database) than the one revoking",
+    )
     args = parser.parse_args(argv)
+    if args.tessera_without_redis and "redis" in args.channels:
+        parser.error("the redis channel needs Tessera's Redis")
     with tempfile.TemporaryDirectory(prefix="revocation-bench-") as tmp:
         workdir = Path(tmp)
-        with (
-            own_redis(workdir) as redis_url,
-            tessera(workdir, redis_url, args.workers) as (
-                issuer,
-                fixture,
-            ),
-        ):
-            for channel in args.channels:
-                row = summary(
-                    channel, run_channel(channel, args.trials, issuer, fixture, redis_url)
-                )
-                if args.json:
-                    print(json.dumps(row), flush=True)
-                else:
-                    print(
-                        f"{row['channel']:>5}: {row['trials']} trials, revoke returned -> API 401:"
-                        f" min {row['min_ms']} ms, median {row['median_ms']} ms,"
-                        f" p90 {row['p90_ms']} ms, p99 {row['p99_ms']} ms, max {row['max_ms']} ms",
-                        flush=True,
-                    )
+        with own_redis(workdir) as redis_url:
+            tessera_redis = "" if args.tessera_without_redis else redis_url
+            running = tessera(workdir, tessera_redis, args.workers, args.second_instance)
+            with running as (issuer, fixture, sse):
+                for channel in args.channels:
+                    seconds = run_channel(channel, args.trials, issuer, fixture, redis_url, sse)
+                    report(summary(channel, seconds), args.json)
+
+
+def report(row: dict[str, Any], as_json: bool) -> None:
+    if as_json:
+        print(json.dumps(row), flush=True)
+        return
+    print(
+        f"{row['channel']:>5}: {row['trials']} trials, revoke returned -> API 401:"
+        f" min {row['min_ms']} ms, median {row['median_ms']} ms,"
+        f" p90 {row['p90_ms']} ms, p99 {row['p99_ms']} ms, max {row['max_ms']} ms",
+        flush=True,
+    )
 
 
 if __name__ == "__main__":
