@@ -140,15 +140,39 @@ def sse(event: str, event_id: int, data: dict[str, Any]) -> bytes:
     return f"id: {event_id}\nevent: {event}\ndata: {body}\n\n".encode()
 
 
-def event_stream(
+class EventStream:
+    """The stream's bytes. Its slot is released by close(), which the server calls whether or
+    not the body was ever iterated (a client gone before the first byte)."""
+
+    def __init__(
+        self,
+        watcher: SeqWatcher,
+        start: int,
+        snapshot: dict[str, Any] | None,
+        slot: threading.BoundedSemaphore,
+        duration: float,
+        closed: threading.Event,
+    ) -> None:
+        self._slot: threading.BoundedSemaphore | None = slot
+        self._events = _events(watcher, start, snapshot, duration, closed)
+
+    def __iter__(self) -> Iterator[bytes]:
+        return self._events
+
+    def close(self) -> None:
+        self._events.close()
+        slot, self._slot = self._slot, None
+        if slot is not None:
+            slot.release()
+
+
+def _events(
     watcher: SeqWatcher,
     start: int,
     snapshot: dict[str, Any] | None,
-    slot: threading.BoundedSemaphore,
     duration: float,
     closed: threading.Event,
 ) -> Iterator[bytes]:
-    """The stream's bytes; releases its slot when it ends or the client goes away."""
     watcher.join()
     try:
         yield f"retry: {RETRY_MS}\n\n".encode()
@@ -168,4 +192,3 @@ def event_stream(
                 yield b": keep-alive\n\n"
     finally:
         watcher.leave()
-        slot.release()

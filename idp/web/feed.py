@@ -20,7 +20,7 @@ from idp.services.token_inspection import RESOURCE_SERVER_SCOPE
 from idp.web.context import tessera
 from idp.web.context import uow as request_uow
 from idp.web.errors import oauth_error
-from idp.web.event_stream import event_stream, stream_slot, watcher_for
+from idp.web.event_stream import EventStream, stream_slot, watcher_for
 
 bp = Blueprint("feed", __name__, url_prefix="/oauth")
 
@@ -67,11 +67,6 @@ def revocation_stream() -> Response:
     if refused is not None:
         return refused
     services = tessera()
-    slot = stream_slot(services.settings.SSE_MAX_STREAMS)
-    if slot is None:
-        response = oauth_error("temporarily_unavailable", "Too many open event streams.", 503)
-        response.headers["Retry-After"] = "5"
-        return response
     uow = request_uow()
     resume = ascii_int(request.headers.get("Last-Event-ID"))
     snapshot = None
@@ -79,12 +74,18 @@ def revocation_stream() -> Response:
         settings = services.settings
         snapshot = revocation.feed(uow, None, utcnow(), settings.REVOCATION_POLL_INTERVAL)
         resume = snapshot["stream_seq"]
+    # Taken last: from here to the EventStream, which owns it, nothing can fail.
+    slot = stream_slot(services.settings.SSE_MAX_STREAMS)
+    if slot is None:
+        response = oauth_error("temporarily_unavailable", "Too many open event streams.", 503)
+        response.headers["Retry-After"] = "5"
+        return response
     watcher = watcher_for(db.engine, services.outbox)
     # Set by idp.serving when the client goes away (the dev server: never; the stream then ends
     # at its next write or after TESSERA_SSE_MAX_DURATION).
     closed = request.environ.get("tessera.stream_closed") or threading.Event()
     duration = services.settings.SSE_MAX_DURATION
-    body = event_stream(watcher, resume, snapshot, slot, duration, closed)
+    body = EventStream(watcher, resume, snapshot, slot, duration, closed)
     response = Response(body, mimetype="text/event-stream")
     response.headers["Cache-Control"] = "no-store"
     response.headers["X-Accel-Buffering"] = "no"  # nginx: pass each event on at once
