@@ -123,12 +123,36 @@ class RevocationOutbox:
         shared.succeeded()
         done = []
         for row, result in zip(rows, results, strict=True):
-            if isinstance(result, ResponseError) and "equal or smaller" not in str(result):
+            # "equal or smaller": the entry is there already (a duplicate), unless foreign.
+            if isinstance(result, ResponseError) and (
+                "equal or smaller" not in str(result) or self._foreign(conn, shared)
+            ):
                 log.warning("could not push revocation event %s: %s", row.seq, result)
                 break  # the rest waits, so the stream keeps its order
             done.append(row.id)
         if done:
             conn.execute(_events.update().where(_events.c.id.in_(done)).values(pushed=True))
+
+    def _foreign(self, conn: Connection, shared: SharedRedis) -> bool:
+        """A refused id is a duplicate, unless the stream runs past everything this database
+        ever sequenced: it then holds another history (a database restored or replaced under a
+        Redis that kept the stream). It is dropped, and the next flush starts it again."""
+        try:
+            last = shared.client.xrevrange(self.key, count=1)
+        except RedisError as exc:
+            shared.failed(exc)
+            return True
+        ours = int(conn.execute(_LATEST).scalar() or 0)
+        if not last or int(_text(last[0][0]).partition("-")[0]) <= ours:
+            return False
+        log.warning(
+            "the revocation stream %s ran ahead of this database: starting it again", self.key
+        )
+        try:
+            shared.client.delete(self.key)
+        except RedisError as exc:
+            shared.failed(exc)
+        return True
 
     def start(self, engine: Engine) -> None:
         """The per-process publisher that picks up what a commit-time flush could not push."""
@@ -149,6 +173,10 @@ class RevocationOutbox:
     def _run(self, engine: Engine) -> None:
         while not self._stop.wait(FLUSH_INTERVAL):
             self.flush(engine)
+
+
+def _text(value: Any) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
 
 
 def _lock(conn: Connection) -> None:

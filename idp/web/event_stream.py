@@ -88,8 +88,8 @@ class SeqWatcher:
                 if self._listeners <= 0:
                     self._thread = None
                     return
-                # The stream can run ahead of what this connection sees committed (a publisher
-                # XADDs just before its commit): then wait a little instead of spinning.
+                # Woken by the stream but nothing new in the database (a stream with another
+                # history, until the outbox starts it again): wait a little, do not spin.
                 stalled = moved and latest == self.latest
                 if latest != self.latest:
                     self.latest = latest

@@ -118,10 +118,20 @@ class RedisRevocationStream:
             reply = self.redis.xread({self.key: f"{self.seq}-0"}, count=500, block=self.block_ms)
             for _key, entries in reply or []:
                 self._apply(entries)
+            if not reply:
+                self._check_restarted()
             self.state.mark_synced()
             if time.monotonic() - last_poll >= self.safety_poll:
                 self.poller.poll_once()
                 last_poll = time.monotonic()
+
+    def _check_restarted(self) -> None:
+        """A stream whose last entry is behind us was started again (Tessera's database was
+        restored or replaced): our position means nothing there any more."""
+        last = self.redis.xrevrange(self.key, count=1)
+        if last and self.seq is not None and int(_text(last[0][0]).partition("-")[0]) < self.seq:
+            log.warning("revocation stream %s was started again: reloading", self.key)
+            raise _Gap
 
     def _apply(self, entries: list[tuple[Any, dict[Any, Any]]]) -> None:
         for entry_id, fields in entries:

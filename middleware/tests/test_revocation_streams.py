@@ -83,6 +83,22 @@ def test_a_jump_in_the_stream_seq_is_a_gap(idp: FakeIdP):
     assert state.revoked_reason(token("j-8")) is None  # the snapshot reload will bring it
 
 
+def test_a_stream_started_again_behind_us_is_a_gap(idp: FakeIdP):
+    class Restarted:
+        def xrevrange(self, key, count):
+            return [(b"3-0", {})]
+
+    state = RevocationState(max_staleness=None)
+    follower = RedisRevocationStream(
+        state, feed_poller(idp, state, issuer=ISSUER), issuer=ISSUER, client=Restarted()
+    )
+    follower.seq = 3
+    follower._check_restarted()  # at our position: nothing to do
+    follower.seq = 9
+    with pytest.raises(_Gap):
+        follower._check_restarted()
+
+
 def test_redis_down_at_start_up_polls_the_feed_instead_of_crashing(idp: FakeIdP):
     state = RevocationState(max_staleness=30)
     snapshot = {"full": True, "cursor": "9", "stream_seq": 4, "revoked_tokens": [

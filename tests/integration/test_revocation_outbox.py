@@ -152,3 +152,19 @@ def test_racing_publishers_keep_one_gapless_order(make_app, own_redis):
     assert [i for i, _ in entries] == [f"{n}-0" for n in range(1, 21)]
     by_seq = {r.seq: r.subject for r in rows(app)}
     assert all(e["subject"] == by_seq[e["seq"]] for _, e in entries)
+
+
+def test_a_stream_with_another_history_is_started_again(make_app, own_redis):
+    """The database was replaced under a Redis that kept its stream: seq 1 is "equal or
+    smaller" than the stream's last id, but it is not a duplicate."""
+    app = make_app(REDIS_URL=own_redis.url, ISSUER=ISSUER)
+    outbox = app.extensions["tessera"].outbox
+    client = redis.Redis.from_url(own_redis.url)
+    client.delete(outbox.key)
+    client.xadd(outbox.key, {"event": "{}"}, id="500-0")
+    append(app, "jti-new")  # its commit-time push finds the foreign stream and drops it
+    assert not all(r.pushed for r in rows(app))
+    with app.app_context():
+        outbox.flush(db.engine)
+    assert [(i, e["subject"]) for i, e in stream(own_redis.url, outbox.key)] == [("1-0", "jti-new")]
+    assert all(r.pushed for r in rows(app))
