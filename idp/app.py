@@ -22,6 +22,7 @@ from idp.storage.keystore import KeyStore
 from idp.storage.password_hasher import Argon2PasswordHasher
 from idp.storage.redis_state import SharedRedis
 from idp.storage.repositories.usage import UsageCounter
+from idp.storage.revocation_outbox import RevocationOutbox
 from idp.storage.throttle import LoginThrottle, RegistrationThrottle, UserCodeThrottle
 
 
@@ -42,6 +43,7 @@ class Tessera:
     oauth: Any = None  # the Authlib authorization server, set once the app exists
     usage: UsageCounter | None = None
     redis: SharedRedis | None = None  # TESSERA_REDIS_URL: state shared by every process
+    outbox: RevocationOutbox | None = None  # revocation events to the pushed channels
 
 
 def engine_options(settings: Settings) -> dict[str, Any]:
@@ -148,6 +150,7 @@ def _wire(settings: Settings) -> Tessera:
         usage=UsageCounter(settings.USAGE_FLUSH_INTERVAL),
         device_flow=DeviceFlow(settings, UserCodeThrottle(shared)),
         redis=shared,
+        outbox=RevocationOutbox(shared, settings.REVOCATION_STREAM_MAXLEN),
     )
 
 

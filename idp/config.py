@@ -114,6 +114,23 @@ class Settings:
     REVOCATION_POLL_INTERVAL: int = _setting(
         5, "Poll interval hinted to resource servers by the revocation feed.", minimum=1
     )
+    REVOCATION_STREAM_MAXLEN: int = _setting(
+        10000,
+        "Approximate length the Redis stream of revocation events is trimmed to (XADD MAXLEN ~); a consumer further behind reloads the feed's snapshot (docs/revocation-events.md).",
+        minimum=100,
+    )
+    SSE_MAX_STREAMS: int = _setting(
+        32,
+        "Open revocation event streams (/oauth/revocations/stream) per worker; each holds a thread of a bounded pool. Beyond it: 503 with Retry-After.",
+        minimum=1,
+        maximum=64,
+    )
+    SSE_MAX_DURATION: int = _setting(
+        300,
+        "Seconds a revocation event stream stays open; then it ends and the client reconnects with Last-Event-ID.",
+        minimum=10,
+        maximum=3600,
+    )
     CLIENT_CACHE_TTL: int = _setting(
         5,
         "Seconds a worker may reuse an app's settings without reading the database (0 turns the cache off); without TESSERA_REDIS_URL, changes reach every worker within this time.",

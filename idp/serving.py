@@ -20,6 +20,8 @@ chosen by measurement against idle and slow clients (bench/README.md, "Slow and 
   20 idle sockets stop both workers until the header timeout closed them. 1024 (granian's
   default backlog) leaves room for hundreds of idle and slow clients until the timeouts drop
   them.
+- Responses without a Content-Length (the revocation event stream) are streamed: their
+  iterator runs in a bounded thread pool (STREAM_THREADS), the event loop only sends.
 - uvloop: the bridge pays an event-loop hop per request; on the stock asyncio loop that cost
   20-40% of client_credentials throughput, on uvloop it is level with the old settings.
 """
@@ -37,7 +39,9 @@ import json
 import os
 import platform
 import sys
+import threading
 from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from granian.constants import HTTPModes, Interfaces, Loops
@@ -85,8 +89,13 @@ class BufferedWSGI:
             return
         except ProtocolClosed:  # the client went away mid-body: nobody to answer
             return
-        status, headers, content = self._call(wsgi_environ(scope, body))
-        proto.response_bytes(status, headers, content)
+        environ = wsgi_environ(scope, body)
+        closed = environ[STREAM_CLOSED] = threading.Event()
+        status, headers, chunks = self._start(environ)
+        if _in_memory(status, headers, chunks):
+            proto.response_bytes(status, headers, _joined(chunks))
+        else:
+            await _stream(proto, status, headers, chunks, closed)
 
     async def _read_body(self, scope: Any, proto: Any) -> bytes:
         length = scope.headers.get("content-length")
@@ -113,7 +122,8 @@ class BufferedWSGI:
             parts.append(chunk)
         return b"".join(parts)
 
-    def _call(self, environ: dict[str, Any]) -> tuple[int, list[tuple[str, str]], bytes]:
+    def _start(self, environ: dict[str, Any]) -> tuple[int, list[tuple[str, str]], Any]:
+        """Run the app up to its first byte: Flask has built the response, not iterated it."""
         started: list[Any] = []
 
         def start_response(status: str, headers: list[tuple[str, str]], exc_info: Any = None):
@@ -121,13 +131,71 @@ class BufferedWSGI:
             return lambda data: None  # PEP 3333's write(): Tessera never calls it
 
         chunks = self.app(environ, start_response)
-        try:
-            content = b"".join(chunks)
-        finally:
-            close = getattr(chunks, "close", None)
-            if close is not None:
-                close()
-        return int(started[0][:3]), started[1], content
+        return int(started[0][:3]), started[1], chunks
+
+
+def _in_memory(status: int, headers: list[tuple[str, str]], chunks: Any) -> bool:
+    """Flask gives every response it holds whole a Content-Length; a streamed one has none."""
+    if status in (204, 304) or isinstance(chunks, list | tuple):
+        return True
+    return any(name.lower() == "content-length" for name, _ in headers)
+
+
+def _joined(chunks: Any) -> bytes:
+    """The fast path: a response with a Content-Length is in memory already."""
+    try:
+        return b"".join(chunks)
+    finally:
+        close = getattr(chunks, "close", None)
+        if close is not None:
+            close()
+
+
+# A response without a Content-Length (Flask's streamed responses: the revocation event stream)
+# is iterated in these threads, so a stream waiting for its next event holds a pool thread, not
+# the worker's event loop. The pool bounds them; TESSERA_SSE_MAX_STREAMS is at most this.
+STREAM_THREADS = 64
+# Set once a streamed response's client has gone: a long wait in its iterator ends early.
+STREAM_CLOSED = "tessera.stream_closed"
+_stream_pool: ThreadPoolExecutor | None = None
+
+
+def stream_pool() -> ThreadPoolExecutor:
+    global _stream_pool
+    if _stream_pool is None:
+        _stream_pool = ThreadPoolExecutor(STREAM_THREADS, thread_name_prefix="tessera-stream")
+    return _stream_pool
+
+
+async def _stream(
+    proto: Any, status: int, headers: list[tuple[str, str]], chunks: Any, closed: threading.Event
+) -> None:
+    """Send each chunk as the iterator yields it; when the client goes away, `closed` tells
+    the iterator (it waits in short slices), which then ends and frees its thread."""
+    loop, pool = asyncio.get_running_loop(), stream_pool()
+    iterator = iter(chunks)
+    transport = proto.response_stream(status, headers)
+    gone = asyncio.ensure_future(proto.client_disconnect())
+    try:
+        while True:
+            pending = loop.run_in_executor(pool, next, iterator, None)
+            await asyncio.wait({pending, gone}, return_when=asyncio.FIRST_COMPLETED)
+            if gone.done():
+                closed.set()
+                await pending
+                break
+            if (chunk := pending.result()) is None:
+                break
+            if chunk:
+                await transport.send_bytes(chunk)
+    except (ProtocolClosed, OSError, RuntimeError):
+        pass  # the client went away while we sent
+    finally:
+        closed.set()
+        gone.cancel()
+        close = getattr(chunks, "close", None)
+        if close is not None:
+            await loop.run_in_executor(pool, close)
 
 
 def wsgi_environ(scope: Any, body: bytes) -> dict[str, Any]:
@@ -204,8 +272,14 @@ def _restart_with_hugepage_malloc() -> None:
 def wsgi_app():
     _return_freed_memory()
     from idp import create_app
+    from idp.extensions import db
 
-    return create_app(migrations=False)
+    app = create_app(migrations=False)
+    tessera = app.extensions["tessera"]
+    with app.app_context():
+        # Publishes what a commit-time flush could not (Redis down), in every worker: no leader.
+        tessera.outbox.start(db.engine)
+    return app
 
 
 def buffered_app() -> BufferedWSGI:

@@ -1,7 +1,8 @@
 """Cutting access off: grants, refresh token families, access tokens, suspended apps.
 
 Refresh tokens die at once (they are checked here); access tokens are self-contained JWTs, so
-their revocation is published in the feed that resource servers poll (docs/security.md#22).
+their revocation is published in the feed that resource servers poll (docs/security.md#22),
+and pushed over a Redis stream and Server-Sent Events (docs/revocation-events.md).
 """
 
 from __future__ import annotations
@@ -82,6 +83,9 @@ def feed(uow: UnitOfWork, since: int | None, now: datetime, poll_interval: int) 
         "client_cutoffs": [],
     }
     if since is None:
+        # Read first: an event sequenced meanwhile is both in the snapshot and after stream_seq,
+        # and applying it twice is harmless; the other order could lose it.
+        body["stream_seq"] = uow.revocations.latest_seq()
         events = uow.revocations.in_force(now)
         cursor = uow.revocations.latest_id()
         suspended: dict[str, bool] = {}
@@ -120,6 +124,26 @@ def _add_entry(body: dict[str, Any], event: Any) -> None:
                 "until": _ts(event.until),
             }
         )
+
+
+EVENTS_VERSION = 1  # docs/revocation-events.md: bumped on any incompatible change
+
+
+def event_document(event: Any) -> dict[str, Any]:
+    """One published revocation event, as the Redis stream and the SSE stream carry it.
+
+    `at` is the event's time: for a client_cutoff, tokens of the app with an earlier iat are
+    revoked (the feed's `issued_before`).
+    """
+    return {
+        "v": EVENTS_VERSION,
+        "seq": event.seq,
+        "id": event.id,
+        "type": event.kind,
+        "subject": event.subject,
+        "until": _ts(event.until),
+        "at": _ts(event.created_at),
+    }
 
 
 def utc(ts: float) -> datetime:

@@ -21,6 +21,7 @@ from tessera_middleware.rfc6750 import (
     error_response,
     require_scopes,
 )
+from tessera_middleware.sse import SseRevocationStream
 from tessera_middleware.tokens import AccessToken, Tier
 from tessera_middleware.verifier import DEFAULT_ALGORITHMS, TokenVerifier
 
@@ -35,6 +36,7 @@ __all__ = [
     "RevocationFeedPoller",
     "RevocationState",
     "ServiceUnavailable",
+    "SseRevocationStream",
     "Tier",
     "TokenMissing",
     "TokenVerifier",

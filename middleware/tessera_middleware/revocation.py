@@ -213,6 +213,9 @@ class RevocationFeedPoller:
         self.default_interval = default_interval
         self.min_interval, self.max_interval = min_interval, max_interval
         self.cursor: str | None = None
+        # Where the pushed channels stood when the last full snapshot was taken (its
+        # `stream_seq`): a stream consumer continues from there (docs/revocation-events.md).
+        self.stream_seq: int | None = None
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -223,6 +226,10 @@ class RevocationFeedPoller:
                 raise ServiceUnavailable("the IdP advertises no revocation feed")
             self._endpoint = meta.revocation_feed_endpoint
         return self._endpoint
+
+    def auth_headers(self) -> dict[str, str]:
+        """The resource server's credentials, for the event stream too."""
+        return dict(self._auth)
 
     def _url(self) -> str:
         base = self.endpoint()
@@ -249,6 +256,12 @@ class RevocationFeedPoller:
             log.warning("revocation feed unreachable, keeping last state: %s", exc)
         return False
 
+    def load_snapshot(self) -> int | None:
+        """Fetch and apply a full snapshot; its stream position, None if it failed or the IdP
+        publishes no stream position (too old for the pushed channels)."""
+        self.cursor, self.stream_seq = None, None
+        return self.stream_seq if self.poll_once() else None
+
     @staticmethod
     def _cursor_rejected(status: int, body: bytes) -> bool:
         if status == 410:
@@ -264,6 +277,9 @@ class RevocationFeedPoller:
         self.state.apply(doc)
         self.state.mark_synced()
         self.cursor = doc["cursor"]
+        if doc.get("full"):
+            seq = doc.get("stream_seq")
+            self.stream_seq = seq if isinstance(seq, int) and not isinstance(seq, bool) else None
         hint = doc.get("poll_interval")
         if isinstance(hint, int | float) and not isinstance(hint, bool):
             self.interval = min(max(float(hint), self.min_interval), self.max_interval)

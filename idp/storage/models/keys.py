@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import JSON, Index, Integer, String, Text
+from sqlalchemy import JSON, Boolean, Index, Integer, String, Text, false
 from sqlalchemy.orm import Mapped, mapped_column
 
 from idp.domain.clock import utcnow
@@ -31,7 +31,12 @@ class SigningKey(db.Model):
 
 
 class RevocationEvent(db.Model):
-    """An append-only log; its id is the revocation feed's cursor."""
+    """An append-only log; its id is the revocation feed's cursor.
+
+    It is also the outbox of the pushed channels (docs/revocation-events.md): `seq` is the
+    publication order, given after commit by idp/storage/revocation_outbox.py (NULL: committed,
+    not yet sequenced), and `pushed` says the event is on the Redis stream.
+    """
 
     __tablename__ = "revocation_events"
     # Userinfo, introspection and the management API ask "is this jti revoked / is this app cut
@@ -46,3 +51,5 @@ class RevocationEvent(db.Model):
     # After this time the entry matters to nobody: every token it could affect has expired.
     until: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True, index=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    seq: Mapped[int | None] = mapped_column(Integer, nullable=True, unique=True)
+    pushed: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false(), index=True)

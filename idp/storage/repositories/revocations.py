@@ -74,3 +74,7 @@ class SqlAlchemyRevocationLog:
 
     def latest_id(self) -> int:
         return db.session.scalar(select(func.max(RevocationEvent.id))) or 0
+
+    def latest_seq(self) -> int:
+        """The publication sequence the pushed channels have reached (docs/revocation-events.md)."""
+        return db.session.scalar(select(func.max(RevocationEvent.seq))) or 0
