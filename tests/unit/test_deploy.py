@@ -162,12 +162,66 @@ def test_make_stack_stops_on_a_postgresql_error_with_one_line_and_no_traceback(
     config = functools.partial(stack.StackConfig, folder=tmp_path / "stack", database_url=url)
     monkeypatch.setattr(stack, "StackConfig", config)
     monkeypatch.setattr(stack, "nginx_binary", lambda: "/usr/sbin/nginx")
-    monkeypatch.setattr(services, "ensure_running", list)  # the machine's services are not ours
+    monkeypatch.setattr(services, "ensure_running", lambda folder: [])  # not the machine's
     assert stack.main(["start", "--no-seed"]) == 1
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "Traceback" not in err
     assert err.startswith(f"make stack failed: PostgreSQL at 127.0.0.1:{port} as postgres: ")
     assert not any((tmp_path / "stack").glob("*.pidrec"))  # nothing was started
+
+
+def _sleeper() -> subprocess.Popen:
+    """A child process playing a server (the machine's PostgreSQL and Redis are never touched)."""
+    return subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+
+
+def test_stack_down_leaves_services_that_were_already_running(tmp_path, monkeypatch):
+    monkeypatch.setattr(services, "_postgres_up", lambda: True)
+    monkeypatch.setattr(services, "_redis_up", lambda: True)
+    monkeypatch.setattr(services, "_start_postgres", None)  # must not be called
+    monkeypatch.setattr(services, "_start_redis", None)
+    assert services.ensure_running(tmp_path) == []
+    assert list(tmp_path.iterdir()) == []
+    commands: list[list[str]] = []
+    assert services.stop_started(tmp_path, run=lambda cmd, **kw: commands.append(cmd)) == []
+    assert commands == []
+
+
+def test_stack_down_stops_exactly_the_services_make_stack_started(tmp_path, monkeypatch):
+    postmaster, redis_server = _sleeper(), _sleeper()
+    try:
+        monkeypatch.setattr(services, "_postgres_up", lambda: False)
+        monkeypatch.setattr(services, "_redis_up", lambda: False)
+        monkeypatch.setattr(services, "_start_postgres", lambda: ("15", "main"))
+        monkeypatch.setattr(services, "_postmaster_pid", lambda cluster: postmaster.pid)
+        monkeypatch.setattr(services, "_start_redis", lambda folder: redis_server.pid)
+        assert services.ensure_running(tmp_path) == ["PostgreSQL", "Redis"]
+        commands: list[list[str]] = []
+        stopped = services.stop_started(tmp_path, run=lambda cmd, **kw: commands.append(cmd))
+        assert stopped == ["PostgreSQL", "Redis"]
+        assert commands == [["pg_ctlcluster", "--skip-systemctl-redirect", "15", "main", "stop"]]
+        assert redis_server.wait(timeout=5) is not None  # stopped through its record
+        assert list(tmp_path.iterdir()) == []  # records gone: a second stack-down stops nothing
+        assert services.stop_started(tmp_path, run=lambda cmd, **kw: commands.append(cmd)) == []
+        assert len(commands) == 1
+    finally:
+        for child in (postmaster, redis_server):
+            if child.poll() is None:
+                child.kill()
+                child.wait()
+
+
+def test_a_service_restarted_by_someone_else_is_not_stopped_by_stack_down(tmp_path):
+    """The record names the process make stack started; a server started since is not it."""
+    gone = _sleeper()
+    processes.record(tmp_path / services.REDIS_RECORD, gone.pid)
+    processes.record(tmp_path / services.POSTGRES_RECORD, gone.pid)
+    (tmp_path / services.POSTGRES_CLUSTER).write_text("15 main\n")
+    gone.kill()
+    gone.wait()
+    commands: list[list[str]] = []
+    assert services.stop_started(tmp_path, run=lambda cmd, **kw: commands.append(cmd)) == []
+    assert commands == [] and list(tmp_path.iterdir()) == []
 
 
 def _upstream_pool_problems(conf: str) -> list[str]:
