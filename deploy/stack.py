@@ -4,7 +4,8 @@ nginx (TLS on 127.0.0.1:8443, http on :8080 redirecting to it) in front of two `
 instances on loopback ports, sharing PostgreSQL (a database of their own) and Redis (a db
 number of their own). Everything it writes lives in instance/stack/: the secret key, the
 certificate, the rendered nginx configuration, pid files and logs. `stop` stops exactly the
-processes whose pid files it wrote there.
+processes whose pid files it wrote there: PostgreSQL or Redis only when `start` had to start
+them (deploy/services.py).
 
     python -m deploy.stack start [--workers N] [--no-seed]
     python -m deploy.stack stop
@@ -273,7 +274,7 @@ def _print_started(stack: Stack, started_services: list[str]) -> None:
     print(f"  PostgreSQL      {urlsplit(c.database_url)._replace(scheme='postgresql').geturl()}")
     print(f"  Redis           {c.redis_url}")
     for name in started_services:
-        print(f"  (started {name}, which was down; `make stack-down` leaves it running)")
+        print(f"  (started {name}, which was down; `make stack-down` stops it again)")
     print(f"\n  certificate     {c.certificate} (self-signed: curl --cacert {c.certificate} ...)")
     print(f"  sign in:        {c.issuer}/login")
     print(f"  discovery:      {c.issuer}/.well-known/openid-configuration")
@@ -305,9 +306,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     stack = Stack(StackConfig(workers=args.workers))
     if args.command == "stop":
-        stopped = stack.stop()
+        stopped = stack.stop() + services.stop_started(stack.config.folder)
         print("stopped: " + (", ".join(stopped) if stopped else "nothing was running"))
-        print("PostgreSQL and Redis hold the stack's state and are left running.")
+        print("PostgreSQL and Redis are left running unless `make stack` had started them.")
         return 0
     if any(processes.recorded(i.record) for i in stack.instances) or stack.nginx.pid():
         print("The stack is already running; `make stack-down` stops it.", file=sys.stderr)
@@ -316,7 +317,8 @@ def main(argv: list[str] | None = None) -> int:
         print(INSTALL_HINT, file=sys.stderr)
         return 1
     try:
-        started_services = services.ensure_running()
+        private_folder(stack.config.folder)
+        started_services = services.ensure_running(stack.config.folder)
         services.ensure_database(stack.config.database_url)
         _check_secret_matches(stack)
         print(stack.tessera("db", "upgrade"), end="")

@@ -13,12 +13,15 @@ from typing import Any
 
 import click
 from flask import current_app
-from flask.cli import FlaskGroup, with_appcontext
+from flask.cli import FlaskGroup, ScriptInfo, with_appcontext
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import SQLAlchemyError
 
 from idp.config import write_private
 from idp.errors import FieldErrors
 from idp.services import accounts, users_admin
 from idp.services.context import Caller
+from idp.storage.outage import first_line, is_outage
 from idp.storage.unit_of_work import SqlAlchemyUnitOfWork
 
 CLI_CALLER = Caller(ip="cli", user_agent="tessera-cli")
@@ -171,10 +174,42 @@ def prune(as_json: bool) -> None:
 COMMANDS = (create_admin, seed_demo, serve, prune)
 
 
-def main() -> None:
+class TesseraGroup(FlaskGroup):
+    """Every command, Flask-Migrate's ``db`` included: an unreachable database is one line
+    naming where it was looked for (never the password) and exit status 1, not a traceback."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except SQLAlchemyError as exc:
+            if not is_outage(exc):
+                raise
+            where, password = _database_address(ctx)
+            reason = first_line(exc)
+            if password:
+                reason = reason.replace(password, "***")
+            raise click.ClickException(f"the database{where} is unavailable: {reason}") from None
+
+
+def _database_address(ctx: click.Context) -> tuple[str, str | None]:
+    """(` at host:port/name`, the password to keep out of the message), from the loaded app."""
+    try:
+        uri = ctx.ensure_object(ScriptInfo).load_app().config["SQLALCHEMY_DATABASE_URI"]
+        url = make_url(uri)
+    except Exception:  # the app did not load: the error says enough
+        return "", None
+    if url.host is None:
+        return f" {url.database}", None
+    return f" at {url.host}:{url.port or ''}/{url.database or ''}", url.password
+
+
+def make_cli() -> FlaskGroup:
     from idp import create_app
 
-    cli = FlaskGroup(
+    return TesseraGroup(
         create_app=lambda: create_app(), help="Tessera identity provider operator commands."
     )
-    sys.exit(cli.main())
+
+
+def main() -> None:
+    sys.exit(make_cli().main())

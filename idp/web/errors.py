@@ -7,10 +7,10 @@ from __future__ import annotations
 
 import logging
 
-from flask import Flask, Response, g, jsonify, make_response, render_template, request
+from flask import Flask, Response, current_app, g, jsonify, make_response, render_template, request
 from flask_wtf.csrf import CSRFError
 from sqlalchemy.exc import SQLAlchemyError
-from werkzeug.exceptions import HTTPException, InternalServerError
+from werkzeug.exceptions import HTTPException, InternalServerError, MethodNotAllowed
 
 from idp.errors import OAuthError, TemporarilyUnavailable, safe_description
 from idp.extensions import db
@@ -34,13 +34,41 @@ MESSAGES = {
         "We cannot serve this page right now. Please try again in a few seconds.",
     ),
 }
-# Flask routes that answer JSON to machines: the OAuth and API paths, the JWKS, the health check.
+# The routes that answer JSON to machines, by endpoint: the rest of /oauth/ (authorize,
+# end_session) are browser pages, whatever their path says.
+JSON_BLUEPRINTS = frozenset({"api", "feed"})
+JSON_ENDPOINTS = frozenset({"oidc.discovery", "oidc.jwks", "oidc.userinfo", "home.health"})
+# An address no route matches (404) falls back to its path: the machine endpoints'
+# neighbourhood answers JSON.
 JSON_PATHS = ("/oauth/", "/api/", "/.well-known/", "/jwks.json", "/healthz")
 
 
+def _endpoint() -> str | None:
+    """The endpoint of the route the request addressed, also when its method was refused (405)."""
+    if request.url_rule is not None:
+        return request.url_rule.endpoint
+    adapter = current_app.url_map.bind_to_environ(request.environ)
+    try:
+        return adapter.match()[0]
+    except MethodNotAllowed as refused:
+        methods = sorted(refused.valid_methods or ())
+        try:
+            return adapter.match(method=methods[0])[0] if methods else None
+        except HTTPException:
+            return None
+    except HTTPException:  # no route, or a redirect to a slash
+        return None
+
+
+def answers_json(endpoint: str | None, path: str) -> bool:
+    """Whether this route is a machine (JSON) route rather than a browser page."""
+    if endpoint is None:
+        return path.startswith(JSON_PATHS)
+    return endpoint in JSON_ENDPOINTS or endpoint.partition(".")[0] in JSON_BLUEPRINTS
+
+
 def wants_json() -> bool:
-    path = request.path
-    if path.startswith(JSON_PATHS) and not path.startswith("/oauth/authorize"):
+    if answers_json(_endpoint(), request.path):
         return True
     best = request.accept_mimetypes.best_match(["text/html", "application/json"])
     return (

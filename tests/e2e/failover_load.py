@@ -2,7 +2,8 @@
 timed, so the test can tell which ones were in flight when an instance died.
 
 A chain behaves as a well-written client: it always sends the newest refresh token it holds,
-and when a request fails in flight (nginx's 502: the instance died after it was sent) it
+and when a request fails in flight (nginx's 503 with Retry-After, JSON: the instance died after
+it was sent; nginx turns its 502 into that) it
 retries once with the same token, the only token it has. If the dead instance had committed
 the rotation before dying, that retry is a reuse (docs/security.md#13): the server refuses it,
 the chain is over, and it says which request was lost; otherwise the retry succeeds.
@@ -24,7 +25,10 @@ from idp.domain.credentials import token_digest
 from idp.extensions import db
 from idp.storage.models import RefreshToken
 
-IN_FLIGHT_FAILURE = 502  # nginx: the upstream broke the connection after the request was sent
+# nginx: the upstream broke the connection after the request was sent (its 502, answered as a
+# JSON 503 with Retry-After on /oauth/token: deploy/nginx/tessera.conf)
+IN_FLIGHT_FAILURE = 503
+NGINX_FAILED = ("502", "504")  # upstream_status of a request nginx could not get answered
 
 
 @dataclass(frozen=True)
@@ -34,6 +38,7 @@ class Outcome:
     ended: float
     status: int  # 0: no HTTP answer at all (timeout, connection error)
     body: str = ""
+    retry_after: str = ""
 
     def in_flight_at(self, low: float, high: float) -> bool:
         """Sent before `high` and still unanswered at `low`."""
@@ -50,9 +55,10 @@ class Recorder:
         try:
             response = http.post(url, timeout=15, **kwargs)
             status, body = response.status_code, response.text
+            retry_after = response.headers.get("Retry-After", "")
         except requests.RequestException as exc:
-            status, body = 0, repr(exc)
-        outcome = Outcome(what, started, time.monotonic(), status, body)
+            status, body, retry_after = 0, repr(exc), ""
+        outcome = Outcome(what, started, time.monotonic(), status, body, retry_after)
         with self._lock:
             self.outcomes.append(outcome)
         return outcome
@@ -164,12 +170,16 @@ def token_requests(log: Path, offset: int) -> int:
 
 
 def failed_upstreams(nginx_log: Path) -> set[str]:
-    """The instances nginx had sent each of its 502s to (the `tessera` log format)."""
-    return {
-        line.split(" upstream=", 1)[1].split()[0]
-        for line in nginx_log.read_text().splitlines()
-        if '" 502 ' in line
-    }
+    """The instances nginx had sent each request it could not get answered (its 502 or 504,
+    logged as the 503 it answered instead; the `tessera` log format)."""
+    failed = set()
+    for line in nginx_log.read_text().splitlines():
+        if '" 503 ' not in line:
+            continue
+        statuses = line.split(" upstream_status=", 1)[1].split(" rt=", 1)[0]
+        if statuses.split(", ")[-1] in NGINX_FAILED:
+            failed.add(line.split(" upstream=", 1)[1].split()[0].rstrip(","))
+    return failed
 
 
 def check_chains_in_database(app: Any, chains: list[RefreshChain]) -> None:

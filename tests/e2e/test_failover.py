@@ -3,8 +3,8 @@
 nginx (TLS, the site template from deploy/nginx/) in front of two `tessera serve` instances,
 one worker each, sharing a fresh PostgreSQL database and Redis, on ports of the test's own
 (never `make stack`'s). client_credentials and refresh-token load runs through nginx while one
-instance is SIGKILLed with its workers: only requests in flight on it may fail (as nginx's
-502), every later request reaches the other one, and the instance restarted gets traffic
+instance is SIGKILLed with its workers: only requests in flight on it may fail (nginx's 502,
+answered as a JSON 503 with Retry-After), every later request reaches the other one, and the instance restarted gets traffic
 again. Every refresh chain is checked against the database: no token rotated twice, none lost
 except a request in flight at the kill whose rotation the server committed (reported).
 """
@@ -192,6 +192,7 @@ def test_killing_an_instance_fails_only_its_requests_in_flight_and_it_rejoins(ru
     late = [f for f in failures if not f.in_flight_at(kill_started, killed + KILL_SLACK)]
     assert late == [], f"requests not in flight at the kill failed: {late[:5]}"
     assert all(f.status == IN_FLIGHT_FAILURE for f in failures), failures[:5]
+    assert all('"temporarily_unavailable"' in f.body and f.retry_after for f in failures)
     assert len(failures) <= len(load.threads), "more failures than requests that can be in flight"
     # nginx's own record: every failed request had been sent to the instance that was killed
     nginx_log = stack.config.folder / "nginx-access.log"
@@ -337,6 +338,7 @@ def test_plain_http_redirects_to_the_issuer_and_oversized_bodies_stop_at_nginx(r
         timeout=10,
     )
     assert too_big.status_code == 413
+    assert too_big.json()["error"] == "invalid_request"  # nginx's, in the endpoint's shape
     # just under the limit: buffered in nginx's memory (no temporary file) and passed on
     almost = requests.post(
         running.issuer + "/oauth/token",

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import socket
+
 from sqlalchemy import func, select
 
 from idp.extensions import db
@@ -52,3 +54,27 @@ def test_create_admin_weak_password_is_a_clear_error(app):
     )
     assert result.exit_code != 0
     assert "too common" in result.output
+
+
+def test_an_unreachable_database_is_one_line_naming_the_host_not_the_password(
+    tmp_path, monkeypatch
+):
+    from click.testing import CliRunner
+
+    from idp.cli import make_cli
+
+    with socket.socket() as probe:  # a port nothing listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    monkeypatch.setenv(
+        "TESSERA_DATABASE_URL", f"postgresql+psycopg://tessera:hunter2-secret@127.0.0.1:{port}/idp"
+    )
+    monkeypatch.setenv("TESSERA_SECRET_KEY", "s" * 40)
+    monkeypatch.setenv("TESSERA_INSTANCE_PATH", str(tmp_path))
+    monkeypatch.setenv("TESSERA_DB_CONNECT_TIMEOUT", "2")
+    result = CliRunner().invoke(make_cli(), ["db", "upgrade"])
+    assert result.exit_code == 1
+    assert result.exception is None or isinstance(result.exception, SystemExit)
+    lines = [line for line in result.output.splitlines() if line.startswith("Error")]
+    assert lines == [lines[0]] and f"127.0.0.1:{port}/idp is unavailable" in lines[0]
+    assert "Traceback" not in result.output and "hunter2" not in result.output
