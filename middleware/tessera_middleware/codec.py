@@ -14,6 +14,7 @@ Your own protocol: subclass ``Codec`` and implement its four documented methods.
 from __future__ import annotations
 
 import json
+from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from typing import Any
 
@@ -55,7 +56,7 @@ def error_fields(exc: MiddlewareError) -> dict[str, Any]:
     return fields
 
 
-class Codec:
+class Codec(ABC):
     """Base of the codecs; a session calls only these methods.
 
     ``max_size`` bounds every decoded frame (a sign-in needs the token plus 1 KiB).
@@ -69,18 +70,22 @@ class Codec:
     def __init__(self, max_size: int = DEFAULT_MAX_TOKEN_SIZE + AUTH_MESSAGE_OVERHEAD) -> None:
         self.max_size = max_size
 
+    @abstractmethod
     def decode(self, raw: str | bytes) -> Message:
         """One frame; anything malformed or over ``max_size`` raises ``InvalidRequest``."""
         raise NotImplementedError
 
+    @abstractmethod
     def encode(self, route: str, payload: Any = None, *, ref: str | None = None) -> str:
         """A frame for ``route``; ``ref`` is the id of the message it answers."""
         raise NotImplementedError
 
+    @abstractmethod
     def sign_in_token(self, message: Message) -> str | None:
         """The token if ``message`` is a sign-in, else None (a sign-in without one is refused)."""
         raise NotImplementedError
 
+    @abstractmethod
     def event(self, kind: str, *, request: Message | None = None, **fields: Any) -> str:
         """``kind``: signed_in, sign_in_failed, revoked, expired or error; ``request`` is the
         command it answers, if any."""

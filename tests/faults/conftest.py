@@ -7,6 +7,7 @@ whatever it did to it; its tables are emptied after it.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -35,6 +36,8 @@ def pg_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PgCluster]:
 
     reason = available()
     if reason:
+        if os.environ.get("CI"):
+            pytest.fail(f"CI must run the fault tests: no throwaway PostgreSQL cluster: {reason}")
         pytest.skip(f"no throwaway PostgreSQL cluster: {reason}")
     cluster = PgCluster()
     try:
