@@ -88,12 +88,19 @@ class RedisRevocationStream:
         while not self._stop.is_set():
             try:
                 self._follow()
-            except (redis.RedisError, OSError, ValueError) as exc:
-                if self._stop.is_set():
-                    return  # stop() closed the connection under a blocked XREAD
-                log.warning("revocation stream unavailable, polling the feed meanwhile: %s", exc)
             except _Gap:
                 continue  # reload the snapshot at once
+            except Exception as exc:  # the follower must outlive any one failure
+                if self._stop.is_set():
+                    # stop() closed the connection under a blocked XREAD; redis-py then fails
+                    # in ways of its own (an AttributeError from a parser whose buffer is gone).
+                    return
+                if isinstance(exc, redis.RedisError | OSError | ValueError):
+                    log.warning(
+                        "revocation stream unavailable, polling the feed meanwhile: %s", exc
+                    )
+                else:  # a bug, ours or the client's: logged in full, and the feed still polled
+                    log.exception("revocation stream follower failed; polling the feed meanwhile")
             self.following.clear()
             self.seq = None
             if self._stop.is_set():

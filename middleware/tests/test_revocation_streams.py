@@ -9,6 +9,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from types import SimpleNamespace
 
 import pytest
 from tessera_middleware import RevocationFeedPoller, RevocationState
@@ -239,3 +240,35 @@ def test_a_malformed_advertised_channel_is_ignored_not_fatal(idp: FakeIdP, bad):
     meta = fetch_metadata(ISSUER, idp)
     assert meta.jwks_uri == ISSUER + "/jwks"
     assert meta.revocation_stream_key is None and meta.revocation_events_endpoint is None
+
+
+def test_an_unexpected_client_error_is_logged_and_the_feed_polled_not_fatal(idp: FakeIdP):
+    class Broken:
+        """A client that fails as redis-py did once its connection was closed under it."""
+
+        def __init__(self) -> None:
+            self.reads = 0
+            self.connection_pool = SimpleNamespace(disconnect=lambda: None)
+
+        def ping(self) -> bool:
+            return True
+
+        def xread(self, *args, **kwargs):
+            self.reads += 1
+            raise AttributeError("'NoneType' object has no attribute 'readline'")
+
+    state = RevocationState(max_staleness=30)
+    snapshot = {"full": True, "cursor": "9", "stream_seq": 4, "revoked_tokens": []}
+    idp.feed_responses = [(200, snapshot)] * 20
+    client = Broken()
+    follower = RedisRevocationStream(
+        state, feed_poller(idp, state, issuer=ISSUER), key="k", client=client
+    )
+    follower.poller.interval = 0.01
+    follower.start()
+    try:
+        wait_for(lambda: client.reads >= 2)  # it went round again after the first failure
+        assert follower._thread is not None and follower._thread.is_alive()
+        assert state.last_sync is not None
+    finally:
+        follower.stop()
