@@ -3,7 +3,9 @@
 Expects a migrated and seeded instance (the Makefile target runs `tessera db upgrade` and
 `tessera seed-demo` first). Ports: DEMO_TESSERA_PORT (5000), DEMO_API_PORT (8000),
 DEMO_WS_PORT (8765); Redis from DEMO_REDIS_URL (default redis://127.0.0.1:6379/0, used
-only when it answers).
+only when it answers): the examples' rate limits and order events, and Tessera's
+TESSERA_REDIS_URL unless set, so revocations reach the examples on its Redis stream (on its
+Server-Sent Events without Redis).
 """
 
 from __future__ import annotations
@@ -75,7 +77,10 @@ def redis_url() -> str:
 
         redis.Redis.from_url(url, socket_timeout=1).ping()
     except Exception:
-        print(f"Redis at {url} does not answer: limits are per process, no live order events.")
+        print(
+            f"Redis at {url} does not answer: limits are per process, no live order events, "
+            "revocations over Server-Sent Events."
+        )
         return ""
     return url
 
@@ -155,17 +160,23 @@ def main() -> None:
         raise SystemExit(f"could not create the demo apps:\n{made.stderr[-2000:]}")
     apps = json.loads(made.stdout.strip().splitlines()[-1])
     rs = apps["resource_server"]
+    redis = redis_url()
     api_env = {
         **env,
         "API_CLIENT_ID": rs["client_id"],
         "API_CLIENT_SECRET": rs["client_secret"],
-        "REDIS_URL": redis_url(),
+        "REDIS_URL": redis,
         "MARKET_NAMESPACE": "market-demo",
     }
+    # With Redis, Tessera pushes revocations on its stream and the examples follow it; without,
+    # they follow Tessera's Server-Sent Events.
+    tessera_env = {"TESSERA_REDIS_URL": redis, **env} if redis else env
+    if tessera_env.get("TESSERA_REDIS_URL") not in (None, "", redis):
+        api_env["REVOCATIONS_REDIS_URL"] = tessera_env["TESSERA_REDIS_URL"]
     procs: list = []
     try:
         server = [str(BIN / "tessera"), "serve", "--host", "127.0.0.1", "--port", tessera_port]
-        start("tessera", server, env, procs)
+        start("tessera", server, tessera_env, procs)
         wait_for_url(f"{issuer}/.well-known/openid-configuration", procs[0][1])
         api_lines = start(
             "api",

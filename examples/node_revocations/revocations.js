@@ -1,7 +1,7 @@
 // Tessera's revocation events (docs/revocation-events.md, version 1) over Server-Sent Events,
 // applied to access tokens a node resource server has verified. Node's standard library only.
 //
-//   const revocations = new Revocations({ feed, clientId, clientSecret });
+//   const revocations = new Revocations({ stream, feed, clientId, clientSecret });
 //   revocations.start();
 //   ...after verifying a token's signature and claims:
 //   const reason = revocations.revokedReason(claims);   // null, or why it is revoked
@@ -14,11 +14,12 @@ const { EventEmitter } = require('node:events');
 const VERSION = 1;
 
 class Revocations extends EventEmitter {
-  // feed: the feed's URL (the discovery document's revocation_feed_endpoint); the stream is
-  // feed + '/stream'. clientId/clientSecret: an app holding the revocations:read scope.
-  constructor({ feed, clientId, clientSecret, maxBackoffMs = 30000 }) {
+  // stream: the event stream's URL, the discovery document's
+  // tessera_revocation_events_endpoint; without it (an older Tessera) feed + '/stream', feed
+  // being its revocation_feed_endpoint. clientId/clientSecret: an app holding revocations:read.
+  constructor({ stream, feed, clientId, clientSecret, maxBackoffMs = 30000 }) {
     super();
-    this.stream = new URL(feed.replace(/\/$/, '') + '/stream');
+    this.stream = new URL(stream || feed.replace(/\/$/, '') + '/stream');
     const pair = `${encodeURIComponent(clientId)}:${encodeURIComponent(clientSecret)}`;
     this.auth = 'Basic ' + Buffer.from(pair).toString('base64');
     this.maxBackoffMs = maxBackoffMs;

@@ -56,6 +56,7 @@ async function main() {
     ]),
   );
   const revocations = new Revocations({
+    stream: meta.tessera_revocation_events_endpoint,
     feed: meta.revocation_feed_endpoint,
     clientId: process.env.API_CLIENT_ID,
     clientSecret: process.env.API_CLIENT_SECRET,

@@ -1,7 +1,7 @@
 """``python -m examples.ws_server``: serve live order events (settings from the environment).
 
 The market API's settings (TESSERA_ISSUER, API_AUDIENCE, API_CLIENT_ID, API_CLIENT_SECRET,
-REDIS_URL, MARKET_NAMESPACE) plus HOST, PORT (8765; 0 picks a free one),
+REDIS_URL, REVOCATIONS_REDIS_URL, MARKET_NAMESPACE) plus HOST, PORT (8765; 0 picks a free one),
 WS_ALLOWED_ORIGINS (space- or comma-separated browser origins) and WS_REQUIRE_ORIGIN=1 to
 refuse clients that send no Origin. Without REDIS_URL no order events arrive from the API.
 """
@@ -27,8 +27,8 @@ async def run() -> None:
     settings = ResourceSettings.from_env(default_port=8765)
     origins = [o for o in re.split(r"[\s,]+", os.environ.get("WS_ALLOWED_ORIGINS", "")) if o]
     require_origin = os.environ.get("WS_REQUIRE_ORIGIN", "") in ("1", "true", "yes")
-    guard, poller = build_guard(settings, realm="market-ws", limit_prefix="ws")
-    poller.start()
+    guard, revocations = build_guard(settings, realm="market-ws", limit_prefix="ws")
+    revocations.start()
     hub = Hub()
     relay = None
     if settings.redis_url:
@@ -52,7 +52,7 @@ async def run() -> None:
         finally:
             if relay is not None:
                 relay.cancel()
-            poller.stop(timeout=1)
+            revocations.stop(timeout=1)
 
 
 def main() -> None:

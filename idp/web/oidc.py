@@ -12,6 +12,7 @@ from idp.domain.clients import redirect_uri_matches
 from idp.domain.grants import SECRET_METHODS, supported_grant_types
 from idp.extensions import csrf
 from idp.services.own_tokens import decode_access_token, decode_id_token_hint, is_revoked
+from idp.services.revocation import EVENTS_VERSION
 from idp.web.context import tessera
 from idp.web.context import uow as request_uow
 from idp.web.forms import ConfirmForm
@@ -52,6 +53,19 @@ def metadata() -> dict[str, Any]:
         doc["device_authorization_endpoint"] = (
             f"{doc['issuer'].rstrip('/')}/oauth/device_authorization"
         )
+    doc.update(_revocation_events(services.settings.ISSUER.rstrip("/"), services.outbox.key))
+    return doc
+
+
+def _revocation_events(base: str, stream_key: str | None) -> dict[str, Any]:
+    """Where resource servers follow pushed revocations (docs/revocation-events.md): the SSE
+    endpoint always, the Redis stream's key when Tessera writes one (never the Redis URL)."""
+    doc: dict[str, Any] = {
+        "tessera_revocation_events_endpoint": f"{base}/oauth/revocations/stream",
+        "tessera_revocation_events_version": EVENTS_VERSION,
+    }
+    if stream_key is not None:
+        doc["tessera_revocation_stream_key"] = stream_key
     return doc
 
 

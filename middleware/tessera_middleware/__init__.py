@@ -6,6 +6,7 @@ e.g. ``from tessera_middleware.flask_ext import TesseraAuth``.
 """
 
 from tessera_middleware.errors import (
+    DelegationRefused,
     InsufficientScope,
     InvalidRequest,
     InvalidToken,
@@ -22,12 +23,14 @@ from tessera_middleware.rfc6750 import (
     require_scopes,
 )
 from tessera_middleware.sse import SseRevocationStream
-from tessera_middleware.tokens import AccessToken, Tier
+from tessera_middleware.tokens import AccessToken, Actor, Tier
 from tessera_middleware.verifier import DEFAULT_ALGORITHMS, TokenVerifier
 
 __all__ = [
     "DEFAULT_ALGORITHMS",
     "AccessToken",
+    "Actor",
+    "DelegationRefused",
     "InsufficientScope",
     "InvalidRequest",
     "InvalidToken",

@@ -51,10 +51,12 @@ class TesseraASGIMiddleware:
         websocket_query_token: bool = False,
         websocket_origins: Iterable[str] | None = None,
         websocket_sign_in: bool = False,
+        allow_delegated_for: Callable[[str, str], bool] = lambda method, path: True,
     ) -> None:
         self.app = app
         self.guard = guard
         self.scopes_for = scopes_for
+        self.allow_delegated_for = allow_delegated_for
         self.exempt = frozenset(exempt_paths)
         self.ws_query = websocket_query_token
         self.ws_origins = None if websocket_origins is None else tuple(websocket_origins)
@@ -94,6 +96,7 @@ class TesseraASGIMiddleware:
         query = single_valued(urllib.parse.parse_qsl(raw_query))
         method = "WEBSOCKET" if websocket else scope.get("method", "GET")
         scopes = self.scopes_for(method, scope["path"])
+        allow_delegated = self.allow_delegated_for(method, scope["path"])
         authorization = headers.get("authorization")
         if websocket:
             if not origin_allowed(headers.get("origin"), self.ws_origins):
@@ -107,7 +110,13 @@ class TesseraASGIMiddleware:
         # Keys the guard lacks are fetched in a thread: the event loop never waits on the issuer.
         return await self.guard.off_loop(
             lambda block: self.guard.authorize_request(
-                authorization, query, scopes, allow_query=allow_query, count=False, block=block
+                authorization,
+                query,
+                scopes,
+                allow_query=allow_query,
+                count=False,
+                block=block,
+                allow_delegated=allow_delegated,
             )
         )
 

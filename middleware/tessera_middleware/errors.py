@@ -34,6 +34,19 @@ class InsufficientScope(MiddlewareError):
         self.required = required
 
 
+class DelegationRefused(MiddlewareError):
+    """The route needs the user in person and the token is delegated (RFC 8693 ``act``).
+
+    401 with ``error="insufficient_user_authentication"`` (RFC 9470 3): the token is valid but
+    the user's authentication behind it does not meet the route's requirement, here "no one
+    acting for them". Not an ``InvalidToken``: the token stays good for the other routes, and
+    a WebSocket session answers the one command with an error instead of closing.
+    """
+
+    status = 401
+    error = "insufficient_user_authentication"
+
+
 class InvalidRequest(MiddlewareError):
     """The request carries the token in a way we refuse, e.g. in the query string (400)."""
 

@@ -79,10 +79,15 @@ def install(app: FastAPI, guard: ResourceGuard) -> None:
 
 
 def require_scopes(
-    *scopes: str, any_of: bool = False, scheme: SecurityBase = DEFAULT_SCHEME
+    *scopes: str,
+    any_of: bool = False,
+    allow_delegated: bool = True,
+    scheme: SecurityBase = DEFAULT_SCHEME,
 ) -> Callable[..., Awaitable[AccessToken]]:
     """A dependency for ``Security(...)``: the verified ``AccessToken`` holding ``scopes``
-    (all of them, or one with ``any_of=True``); also ``request.state.access_token``."""
+    (all of them, or one with ``any_of=True``); also ``request.state.access_token``.
+    ``allow_delegated=False`` refuses tokens with an RFC 8693 ``act`` claim (401
+    ``insufficient_user_authentication``)."""
 
     async def dependency(
         request: Request,
@@ -95,7 +100,13 @@ def require_scopes(
             authorization = _single_authorization(request)
             auth = await guard.off_loop(
                 lambda block: guard.authorize_request(
-                    authorization, None, scopes, any_of=any_of, count=False, block=block
+                    authorization,
+                    None,
+                    scopes,
+                    any_of=any_of,
+                    count=False,
+                    block=block,
+                    allow_delegated=allow_delegated,
                 )
             )
         except MiddlewareError as exc:

@@ -34,8 +34,13 @@ def _error(guard: ResourceGuard, exc: MiddlewareError) -> Response:
     return Response(err.body, status=err.status, headers=err.headers)
 
 
-def require_token(*scopes: str, any_of: bool = False) -> Callable[[F], F]:
-    """Protect a view: the verified token is ``flask.g.access_token``."""
+def require_token(
+    *scopes: str, any_of: bool = False, allow_delegated: bool = True
+) -> Callable[[F], F]:
+    """Protect a view: the verified token is ``flask.g.access_token``.
+
+    ``allow_delegated=False``: the user in person only; a token carrying an RFC 8693 ``act``
+    claim (an app acting for them) gets 401 ``insufficient_user_authentication``."""
 
     def decorator(view: F) -> F:
         @functools.wraps(view)
@@ -44,7 +49,11 @@ def require_token(*scopes: str, any_of: bool = False) -> Callable[[F], F]:
             try:
                 query = single_valued(request.args.items(multi=True))
                 auth = guard.authorize_request(
-                    request.headers.get("Authorization"), query, scopes, any_of=any_of
+                    request.headers.get("Authorization"),
+                    query,
+                    scopes,
+                    any_of=any_of,
+                    allow_delegated=allow_delegated,
                 )
             except MiddlewareError as exc:
                 return _error(guard, exc)

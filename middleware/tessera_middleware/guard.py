@@ -70,11 +70,16 @@ class ResourceGuard:
         any_of: bool = False,
         count: bool = True,
         block: bool = True,
+        allow_delegated: bool = True,
     ) -> Authorized:
-        """Verify, check scopes and revocation freshness, then count one rate-limit hit."""
+        """Verify, check scopes and revocation freshness, then count one rate-limit hit.
+
+        ``allow_delegated=False``: a token with an RFC 8693 ``act`` claim (an app acting for
+        the user) is refused with ``DelegationRefused`` (401 insufficient_user_authentication).
+        """
         access = self.verifier.verify(token, block=block)
         scopes = tuple(scopes)
-        require_scopes(access, *scopes, any_of=any_of)
+        require_scopes(access, *scopes, any_of=any_of, allow_delegated=allow_delegated)
         revocations = self.revocations
         if revocations is not None:
             revocations.check_fresh(scopes)
@@ -93,17 +98,33 @@ class ResourceGuard:
         allow_query: bool = False,
         count: bool = True,
         block: bool = True,
+        allow_delegated: bool = True,
     ) -> Authorized:
         token = bearer_from_request(authorization, query, allow_query=allow_query)
-        return self.authorize(token, scopes, any_of=any_of, count=count, block=block)
+        return self.authorize(
+            token, scopes, any_of=any_of, count=count, block=block, allow_delegated=allow_delegated
+        )
 
     async def authorize_async(
-        self, token: str, scopes: Iterable[str] = (), *, any_of: bool = False, count: bool = True
+        self,
+        token: str,
+        scopes: Iterable[str] = (),
+        *,
+        any_of: bool = False,
+        count: bool = True,
+        allow_delegated: bool = True,
     ) -> Authorized:
         """``authorize`` for event loops: no network wait (JWKS, Redis) on the loop."""
         scopes = tuple(scopes)
         return await self.off_loop(
-            lambda block: self.authorize(token, scopes, any_of=any_of, count=False, block=block),
+            lambda block: self.authorize(
+                token,
+                scopes,
+                any_of=any_of,
+                count=False,
+                block=block,
+                allow_delegated=allow_delegated,
+            ),
             count=count,
         )
 

@@ -78,6 +78,19 @@ class Metadata:
     issuer: str
     jwks_uri: str
     revocation_feed_endpoint: str | None
+    # Tessera's pushed revocations (docs/revocation-events.md): the SSE endpoint, and the Redis
+    # stream's key when Tessera writes one. Absent from older Tessera and other issuers.
+    revocation_events_endpoint: str | None = None
+    revocation_stream_key: str | None = None
+
+
+def _optional_str(doc: dict[str, Any], name: str) -> str | None:
+    value = doc.get(name)
+    if value is None or (isinstance(value, str) and value):
+        return value
+    # An optional extension: a bad value costs the push channel its discovery, not the keys.
+    log.warning("ignoring malformed %s in the issuer's metadata", name)
+    return None
 
 
 def fetch_metadata(issuer: str, fetch: Fetcher) -> Metadata:
@@ -100,7 +113,13 @@ def fetch_metadata(issuer: str, fetch: Fetcher) -> Metadata:
         jwks_uri, feed = doc.get("jwks_uri"), doc.get("revocation_feed_endpoint")
         if not isinstance(jwks_uri, str) or not isinstance(feed, str | None):
             raise ServiceUnavailable("identity provider metadata is malformed")
-        return Metadata(issuer, jwks_uri, feed)
+        return Metadata(
+            issuer,
+            jwks_uri,
+            feed,
+            _optional_str(doc, "tessera_revocation_events_endpoint"),
+            _optional_str(doc, "tessera_revocation_stream_key"),
+        )
     raise ServiceUnavailable("identity provider metadata is unavailable")
 
 

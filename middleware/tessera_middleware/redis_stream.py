@@ -22,6 +22,7 @@ from typing import Any
 import redis
 
 from tessera_middleware import revocation_events
+from tessera_middleware.errors import ServiceUnavailable
 from tessera_middleware.revocation import RevocationFeedPoller, RevocationState
 
 log = logging.getLogger(__name__)
@@ -32,11 +33,12 @@ class _Gap(Exception):
 
 
 class RedisRevocationStream:
-    """``RedisRevocationStream(state, poller, "redis://...", issuer=ISSUER).start()``
+    """``RedisRevocationStream(state, poller, "redis://...").start()``
 
-    ``key`` defaults to the one Tessera writes for ``issuer`` (see
-    ``revocation_events.default_stream_key``); give it when TESSERA's issuer URL differs from
-    the one you pass, or to read another deployment's stream.
+    The stream's key is, in this order: ``key`` if given; the one the issuer advertises in its
+    discovery document (``tessera_revocation_stream_key``, read through the poller when the
+    follower starts); else the one Tessera derives from ``issuer`` (the poller's by default;
+    ``revocation_events.default_stream_key``), for a Tessera too old to advertise it.
     """
 
     def __init__(
@@ -52,10 +54,12 @@ class RedisRevocationStream:
         safety_poll: float = 60.0,
         max_backoff: float = 30.0,
     ) -> None:
+        issuer = issuer or poller.issuer
         if key is None and issuer is None:
-            raise ValueError("give the stream key or the issuer to derive it from")
+            raise ValueError("give the stream key, or a poller that knows the issuer")
         self.state, self.poller = state, poller
-        self.key = key or revocation_events.default_stream_key(issuer or "")
+        self._given_key, self._issuer = key, issuer
+        self.key: str | None = key  # resolved when the follower first reaches Redis
         self.redis = client or redis.Redis.from_url(
             url, socket_connect_timeout=1.0, socket_timeout=block_ms / 1000 + 2.0
         )
@@ -84,12 +88,19 @@ class RedisRevocationStream:
         while not self._stop.is_set():
             try:
                 self._follow()
-            except (redis.RedisError, OSError, ValueError) as exc:
-                if self._stop.is_set():
-                    return  # stop() closed the connection under a blocked XREAD
-                log.warning("revocation stream unavailable, polling the feed meanwhile: %s", exc)
             except _Gap:
                 continue  # reload the snapshot at once
+            except Exception as exc:  # the follower must outlive any one failure
+                if self._stop.is_set():
+                    # stop() closed the connection under a blocked XREAD; redis-py then fails
+                    # in ways of its own (an AttributeError from a parser whose buffer is gone).
+                    return
+                if isinstance(exc, redis.RedisError | OSError | ValueError):
+                    log.warning(
+                        "revocation stream unavailable, polling the feed meanwhile: %s", exc
+                    )
+                else:  # a bug, ours or the client's: logged in full, and the feed still polled
+                    log.exception("revocation stream follower failed; polling the feed meanwhile")
             self.following.clear()
             self.seq = None
             if self._stop.is_set():
@@ -100,6 +111,20 @@ class RedisRevocationStream:
             if self.redis_answers():
                 delay = 0.5
 
+    def resolve_key(self) -> str:
+        """The advertised key, else the derived one; discovery failing is an OSError (the
+        feed is polled meanwhile and this is tried again), never a guess against the issuer's
+        word: the derived key is used only when discovery answered without one."""
+        if self._given_key is not None:
+            return self._given_key
+        try:
+            meta = self.poller.metadata()
+        except ServiceUnavailable as exc:
+            raise OSError(f"cannot read the issuer's metadata: {exc.description}") from None
+        if meta is not None and meta.revocation_stream_key:
+            return meta.revocation_stream_key
+        return revocation_events.default_stream_key(self._issuer or "")
+
     def redis_answers(self) -> bool:
         try:
             return bool(self.redis.ping())
@@ -108,6 +133,7 @@ class RedisRevocationStream:
 
     def _follow(self) -> None:
         self.redis.ping()  # Redis first: with it down, polling is the plan
+        self.key = self.key or self.resolve_key()
         seq = self.poller.load_snapshot()
         if seq is None:
             raise OSError("the revocation feed gave no snapshot with a stream position")

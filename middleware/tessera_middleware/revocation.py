@@ -12,7 +12,7 @@ from typing import Any
 
 from tessera_middleware.errors import ServiceUnavailable
 from tessera_middleware.http import Fetcher, UrllibFetcher
-from tessera_middleware.jwks import fetch_metadata
+from tessera_middleware.jwks import Metadata, fetch_metadata
 from tessera_middleware.tokens import AccessToken
 
 log = logging.getLogger(__name__)
@@ -205,7 +205,8 @@ class RevocationFeedPoller:
             raise ValueError("give the feed endpoint or the issuer to discover it from")
         self.state = state
         self._endpoint = endpoint
-        self._issuer = issuer
+        self.issuer = issuer
+        self._metadata: Metadata | None = None
         self._http = http or UrllibFetcher()
         pair = f"{urllib.parse.quote(client_id)}:{urllib.parse.quote(client_secret)}"
         self._auth = {"Authorization": "Basic " + base64.b64encode(pair.encode()).decode()}
@@ -219,10 +220,17 @@ class RevocationFeedPoller:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
+    def metadata(self) -> Metadata | None:
+        """The issuer's discovery document, kept after the first read; None when the poller
+        was given its endpoint and no issuer. The pushed channels find themselves in it."""
+        if self._metadata is None and self.issuer is not None:
+            self._metadata = fetch_metadata(self.issuer, self._http)
+        return self._metadata
+
     def endpoint(self) -> str:
         if self._endpoint is None:
-            meta = fetch_metadata(self._issuer or "", self._http)
-            if not meta.revocation_feed_endpoint:
+            meta = self.metadata()
+            if meta is None or not meta.revocation_feed_endpoint:
                 raise ServiceUnavailable("the IdP advertises no revocation feed")
             self._endpoint = meta.revocation_feed_endpoint
         return self._endpoint

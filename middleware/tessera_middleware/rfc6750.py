@@ -7,6 +7,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 from tessera_middleware.errors import (
+    DelegationRefused,
     InsufficientScope,
     InvalidRequest,
     InvalidToken,
@@ -18,8 +19,15 @@ from tessera_middleware.errors import (
 from tessera_middleware.tokens import AccessToken
 
 
-def require_scopes(token: AccessToken, *scopes: str, any_of: bool = False) -> None:
-    """Raise ``InsufficientScope`` unless the token has all (or, with any_of, one) of scopes."""
+def require_scopes(
+    token: AccessToken, *scopes: str, any_of: bool = False, allow_delegated: bool = True
+) -> None:
+    """Raise ``InsufficientScope`` unless the token has all (or, with any_of, one) of scopes;
+    ``allow_delegated=False``: ``DelegationRefused`` for a token with an ``act`` claim."""
+    if not allow_delegated and token.actor is not None:
+        raise DelegationRefused(
+            "this operation needs the user in person, not an app acting for them"
+        )
     if not scopes:
         return
     granted = token.scopes
@@ -63,6 +71,10 @@ def bearer_from_request(
     raise TokenMissing("no access token was sent")
 
 
+# Errors whose challenge names the error (RFC 6750 3; RFC 9470 3 for the delegation refusal).
+_DESCRIBED = (InvalidToken, InsufficientScope, InvalidRequest, DelegationRefused)
+
+
 def _quote(value: str) -> str:
     return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
@@ -81,9 +93,7 @@ def error_response(
     headers = [("Content-Type", "application/json"), ("Cache-Control", "no-store")]
     headers.extend(extra_headers)
     params = [f"realm={_quote(realm)}"]
-    if isinstance(exc, InvalidToken | InsufficientScope | InvalidRequest) and not isinstance(
-        exc, TokenMissing
-    ):
+    if isinstance(exc, _DESCRIBED) and not isinstance(exc, TokenMissing):
         params.append(f"error={_quote(exc.error)}")
         params.append(f"error_description={_quote(exc.description)}")
     if isinstance(exc, InsufficientScope):

@@ -1,7 +1,8 @@
 """Follow Tessera's revocation events over Server-Sent Events (stdlib ``http.client`` only).
 
-For resource servers without access to Tessera's Redis. The stream is the feed's endpoint +
-``/stream``, authenticated like the feed. The first connection starts with a ``snapshot``
+For resource servers without access to Tessera's Redis. The stream is the one the issuer
+advertises (``tessera_revocation_events_endpoint`` in its discovery document), authenticated
+like the feed. The first connection starts with a ``snapshot``
 event (the feed's full document); a reconnection sends ``Last-Event-ID`` and gets only the
 events it missed (or a new snapshot if Tessera no longer knows that id). Every event and every
 keep-alive comment counts as a sync for the staleness policy. While the stream is down the
@@ -20,6 +21,7 @@ import urllib.parse
 from typing import Any
 
 from tessera_middleware import revocation_events
+from tessera_middleware.errors import ServiceUnavailable
 from tessera_middleware.http import _is_loopback
 from tessera_middleware.revocation import RevocationFeedPoller, RevocationState
 
@@ -54,8 +56,12 @@ class SseRevocationStream:
         self._sock: socket.socket | None = None
 
     def endpoint(self) -> str:
+        """The one given, else the issuer's ``tessera_revocation_events_endpoint``, else (an
+        older Tessera) the feed's endpoint + ``/stream``."""
         if self._endpoint is None:
-            self._endpoint = self.poller.endpoint().rstrip("/") + "/stream"
+            meta = self.poller.metadata()
+            advertised = meta.revocation_events_endpoint if meta is not None else None
+            self._endpoint = advertised or self.poller.endpoint().rstrip("/") + "/stream"
         return self._endpoint
 
     def start(self) -> None:
@@ -82,7 +88,8 @@ class SseRevocationStream:
                 if self._follow():
                     delay = 0.5
                     continue  # the server ended the stream on schedule: reconnect at once
-            except (OSError, ValueError, http.client.HTTPException) as exc:
+            except (OSError, ValueError, http.client.HTTPException, ServiceUnavailable) as exc:
+                # ServiceUnavailable: discovery of the endpoint failed (the issuer is down).
                 if self._stop.is_set():
                     return
                 log.warning("revocation event stream unavailable, polling meanwhile: %s", exc)

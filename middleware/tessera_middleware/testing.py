@@ -85,6 +85,8 @@ class FakeIdP:
         self.requests: list[tuple[str, dict[str, str]]] = []
         self.feed_responses: list[tuple[int, Any]] = []
         self.fail = False
+        # More discovery fields, e.g. tessera_revocation_stream_key (None: the field is left out).
+        self.metadata: dict[str, Any] = {}
 
     def add(self, signer: Signer) -> Signer:
         self.signers.append(signer)
@@ -99,11 +101,13 @@ class FakeIdP:
             raise OSError("connection refused")
         path = url.split(self.issuer, 1)[-1]
         if path == "/.well-known/openid-configuration":
-            return 200, {
+            doc = {
                 "issuer": self.issuer,
                 "jwks_uri": self.issuer + "/jwks",
                 "revocation_feed_endpoint": self.issuer + "/revocations",
+                **self.metadata,
             }
+            return 200, {k: v for k, v in doc.items() if v is not None}
         if path == "/jwks":
             return 200, {"keys": [s.jwk() for s in self.signers]}
         if path.startswith("/revocations") and self.feed_responses:

@@ -19,7 +19,7 @@ import jwt
 from tessera_middleware.errors import InvalidToken
 from tessera_middleware.http import Fetcher, UrllibFetcher
 from tessera_middleware.jwks import SUPPORTED_ALGORITHMS, KeySet
-from tessera_middleware.tokens import DEFAULT_TIER, AccessToken, Tier
+from tessera_middleware.tokens import DEFAULT_TIER, AccessToken, Actor, Tier
 
 DEFAULT_ALGORITHMS = ("ES256", "RS256", "EdDSA")
 # Tessera's access tokens are under 1 KiB; 8 KiB leaves room for big scope lists and stays far
@@ -39,6 +39,8 @@ _COMPACT_JWS = re.compile(r"([A-Za-z0-9_-]+)\.([A-Za-z0-9_-]+)\.([A-Za-z0-9_-]*)
 _DECODE_ERRORS = (ValueError, binascii.Error, RecursionError, OverflowError, TypeError)
 _TYPES = frozenset({"at+jwt", "application/at+jwt"})
 _REQUIRED = ("iss", "sub", "aud", "exp", "iat", "jti", "client_id")
+# A chain of actors (RFC 8693 4.1, nested ``act``) deeper than this is refused, not walked.
+MAX_ACTOR_DEPTH = 8
 
 
 class RevocationCheck(Protocol):
@@ -75,6 +77,21 @@ def _json_object(segment: str) -> dict[str, Any]:
     if not isinstance(value, dict):
         raise InvalidToken("the token is malformed")
     return value
+
+
+def _parse_actor(raw: Any, depth: int = 0) -> Actor:
+    """The ``act`` claim (RFC 8693 4.1): an object naming the actor by ``sub`` and/or
+    ``client_id``, with the prior actor nested; anything else makes the token invalid, since a
+    route that refuses delegated tokens must never take a malformed one for the user's own."""
+    if not isinstance(raw, dict) or depth >= MAX_ACTOR_DEPTH:
+        raise InvalidToken("the token's act claim is malformed")
+    sub, client_id = raw.get("sub"), raw.get("client_id")
+    if not (isinstance(sub, str | None) and isinstance(client_id, str | None)) or not (
+        sub or client_id
+    ):
+        raise InvalidToken("the token's act claim is malformed")
+    prior = _parse_actor(raw["act"], depth + 1) if "act" in raw else None
+    return Actor(sub, client_id, prior)
 
 
 def _parse_tier(raw: Any, default: Tier) -> Tier:
@@ -253,4 +270,5 @@ class TokenVerifier:
             jti=jti,
             issued_at=iat,
             claims=claims,
+            actor=_parse_actor(claims["act"]) if "act" in claims else None,
         )

@@ -46,10 +46,13 @@ def guard_handshake(
     origins: Iterable[str] | None = None,
     required: bool = True,
     query_token: bool = False,
+    allow_delegated: bool = True,
 ) -> Callable[[ServerConnection, Request], Awaitable[Response | None]]:
     """A ``process_request`` hook: check Origin, then the token (header or subprotocol).
 
-    ``required=False`` lets token-less handshakes through for in-band sign-in. A coroutine:
+    ``required=False`` lets token-less handshakes through for in-band sign-in.
+    ``allow_delegated=False`` refuses handshake tokens with an RFC 8693 ``act`` claim (401
+    insufficient_user_authentication). A coroutine:
     signing keys it lacks are fetched in a thread, never on the event loop.
     """
     scopes, allowed = tuple(scopes), None if origins is None else tuple(origins)
@@ -68,7 +71,13 @@ def guard_handshake(
                 return None
             connection.tessera_auth = await guard.off_loop(  # type: ignore[attr-defined]
                 lambda block: guard.authorize_request(
-                    authorization, query, scopes, allow_query=query_token, count=False, block=block
+                    authorization,
+                    query,
+                    scopes,
+                    allow_query=query_token,
+                    count=False,
+                    block=block,
+                    allow_delegated=allow_delegated,
                 )
             )
         except MiddlewareError as exc:

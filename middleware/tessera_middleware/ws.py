@@ -147,11 +147,15 @@ class WebSocketSession:
         await self.send_raw(self.codec.event(kind, reason=reason))
         return True
 
-    async def authorize(self, *scopes: str, any_of: bool = False) -> AccessToken:
-        """Gate one command: valid token, scopes, fresh revocation data for writes, rate."""
+    async def authorize(
+        self, *scopes: str, any_of: bool = False, allow_delegated: bool = True
+    ) -> AccessToken:
+        """Gate one command: valid token, scopes, fresh revocation data for writes, rate.
+        ``allow_delegated=False``: a token with an ``act`` claim gets an error event (the
+        session stays open: its token is still good for other commands)."""
         if not await self.enforce() or self.token is None:
             raise InvalidToken("sign in again to continue")
-        require_scopes(self.token, *scopes, any_of=any_of)
+        require_scopes(self.token, *scopes, any_of=any_of, allow_delegated=allow_delegated)
         revocations = self.guard.revocations
         if revocations is not None:
             revocations.check_fresh(scopes)  # stale data: writes pause (503 over HTTP)

@@ -165,25 +165,43 @@ def _redis():
 
 
 @pytest.mark.skipif(_redis() is None, reason="Redis at 127.0.0.1:6379 unreachable")
-def test_checklist_22_redis_fan_out_reaches_other_process_state(idp: FakeIdP) -> None:
-    from tessera_middleware.redis_broadcast import RedisRevocationBroadcaster
+def test_checklist_22_redis_stream_reaches_every_process_state(idp: FakeIdP) -> None:
+    """Each process follows Tessera's stream itself (no relay, no leader): two followers,
+    one snapshot each from the feed, then the events XADDed after it."""
+    import json
 
-    channel = f"test:{uuid.uuid4().hex}"
-    leader, follower = RevocationState(), RevocationState()
-    pub = RedisRevocationBroadcaster(leader, channel=channel, client=_redis())
-    pub.attach_publisher()
-    leader.apply({"full": True, "suspended_clients": ["early"], "cursor": "c0"})
-    sub = RedisRevocationBroadcaster(follower, channel=channel, client=_redis())
-    got = threading.Event()
-    sub.start_subscriber()
+    from tessera_middleware.redis_stream import RedisRevocationStream
+
+    key = f"test:{uuid.uuid4().hex}:revocations"
+    client = _redis()
+    snapshot = {"full": True, "cursor": "c0", "stream_seq": 1, "suspended_clients": ["early"]}
+    idp.feed_responses = [(200, snapshot), (200, snapshot)]
+    client.xadd(key, {"event": "{}"}, id="1-0")  # the event the snapshot already holds
+    followers = []
+    for _ in range(2):
+        state = RevocationState()
+        poller = RevocationFeedPoller(
+            state, client_id="rs", client_secret="pw", endpoint=FEED, http=idp
+        )
+        follower = RedisRevocationStream(state, poller, key=key, client=_redis(), block_ms=200)
+        follower.start()
+        followers.append(follower)
     try:
-        assert follower._suspended == {"early"}  # from the stored snapshot
-        follower.add_listener(lambda doc: got.set())
-        leader.apply({"full": False, "revoked_tokens": [{"jti": "late", "exp": None}]})
-        assert got.wait(5)
-        assert "late" in follower._jti and not follower.is_stale()
+        for follower in followers:
+            assert follower.following.wait(5)
+            assert follower.state._suspended == {"early"}  # from the snapshot
+        got = [threading.Event(), threading.Event()]
+        for follower, event in zip(followers, got, strict=True):
+            follower.state.add_listener(lambda doc, event=event: event.set())
+        revoked = {"v": 1, "seq": 2, "id": 9, "type": "token", "subject": "late", "until": None}
+        client.xadd(key, {"event": json.dumps(revoked)}, id="2-0")
+        for follower, event in zip(followers, got, strict=True):
+            assert event.wait(5)
+            assert "late" in follower.state._jti and not follower.state.is_stale()
     finally:
-        sub.stop()
+        for follower in followers:
+            follower.stop()
+        client.delete(key)
 
 
 def test_checklist_22_poller_over_real_http_discovers_feed(http_idp) -> None:

@@ -7,7 +7,7 @@ import time
 
 import pytest
 from tessera_middleware import InvalidToken, RevocationState, TokenVerifier
-from tessera_middleware.redis_broadcast import _json_safe
+from tessera_middleware.revocation_events import delta
 from tessera_middleware.testing import AUDIENCE, ISSUER, FakeIdP, Signer
 
 NOW = int(time.time())
@@ -71,12 +71,13 @@ def test_issue12_8_malformed_cut_offs_are_ignored(state: RevocationState, entry)
     assert [c["client_id"] for c in state.snapshot()["client_cutoffs"]] == ["app-1"]
 
 
-def test_issue12_8_a_cut_off_without_until_is_kept_and_survives_the_redis_hop(
+def test_issue12_8_a_cut_off_without_until_is_kept_when_pushed_as_an_event(
     state: RevocationState,
 ) -> None:
-    state.apply({"full": True, "client_cutoffs": [{"client_id": "a", "issued_before": NOW}]})
-    safe = _json_safe(state.snapshot())
-    assert safe["client_cutoffs"] == [{"client_id": "a", "issued_before": NOW, "until": None}]
-    copy = RevocationState(max_staleness=None)
-    copy.apply(safe)
-    assert copy.snapshot()["client_cutoffs"][0]["until"] == float("inf")
+    # A stream or SSE event with "until": null (docs/revocation-events.md) keeps the cut-off
+    # until a snapshot says otherwise.
+    event = {"v": 1, "seq": 3, "type": "client_cutoff", "subject": "a", "at": NOW, "until": None}
+    state.apply(delta(event))
+    assert state.snapshot()["client_cutoffs"] == [
+        {"client_id": "a", "issued_before": NOW, "until": float("inf")}
+    ]

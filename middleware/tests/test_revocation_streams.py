@@ -9,6 +9,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from types import SimpleNamespace
 
 import pytest
 from tessera_middleware import RevocationFeedPoller, RevocationState
@@ -183,3 +184,91 @@ def test_the_sse_follower_applies_a_snapshot_then_events_and_resumes(idp: FakeId
         script.release.set()
         follower.stop()
         server.shutdown()
+
+
+# -- finding the channels from the issuer's discovery document ------------------------------
+
+
+def test_the_stream_key_is_the_one_the_issuer_advertises(idp: FakeIdP):
+    idp.metadata = {"tessera_revocation_stream_key": "tessera:abc:revocations"}
+    state = RevocationState(max_staleness=None)
+    follower = RedisRevocationStream(state, feed_poller(idp, state, issuer=ISSUER))
+    assert follower.resolve_key() == "tessera:abc:revocations"
+    given = RedisRevocationStream(state, feed_poller(idp, state, issuer=ISSUER), key="mine")
+    assert given.resolve_key() == "mine"
+
+
+def test_an_issuer_that_advertises_no_stream_key_gets_the_derived_one(idp: FakeIdP):
+    state = RevocationState(max_staleness=None)
+    follower = RedisRevocationStream(state, feed_poller(idp, state, issuer=ISSUER))
+    assert follower.resolve_key() == default_stream_key(ISSUER)
+
+
+def test_discovery_down_is_retried_not_guessed(idp: FakeIdP):
+    idp.fail = True
+    state = RevocationState(max_staleness=None)
+    follower = RedisRevocationStream(state, feed_poller(idp, state, issuer=ISSUER))
+    with pytest.raises(OSError, match="metadata"):
+        follower.resolve_key()
+    idp.fail = False
+    idp.metadata = {"tessera_revocation_stream_key": "tessera:abc:revocations"}
+    assert follower.resolve_key() == "tessera:abc:revocations"
+
+
+def test_a_follower_needs_the_key_or_an_issuer(idp: FakeIdP):
+    state = RevocationState(max_staleness=None)
+    poller = feed_poller(idp, state, endpoint=ISSUER + "/revocations")
+    with pytest.raises(ValueError, match="stream key"):
+        RedisRevocationStream(state, poller)
+
+
+def test_the_sse_endpoint_is_the_advertised_one_else_the_feeds_plus_stream(idp: FakeIdP):
+    state = RevocationState(max_staleness=None)
+    idp.metadata = {"tessera_revocation_events_endpoint": ISSUER + "/events"}
+    advertised = SseRevocationStream(state, feed_poller(idp, state, issuer=ISSUER))
+    assert advertised.endpoint() == ISSUER + "/events"
+    idp.metadata = {}
+    older = SseRevocationStream(state, feed_poller(idp, state, issuer=ISSUER))
+    assert older.endpoint() == ISSUER + "/revocations/stream"
+
+
+@pytest.mark.parametrize("bad", [7, "", ["x"]])
+def test_a_malformed_advertised_channel_is_ignored_not_fatal(idp: FakeIdP, bad):
+    from tessera_middleware.jwks import fetch_metadata
+
+    idp.metadata = {"tessera_revocation_stream_key": bad, "tessera_revocation_events_endpoint": bad}
+    meta = fetch_metadata(ISSUER, idp)
+    assert meta.jwks_uri == ISSUER + "/jwks"
+    assert meta.revocation_stream_key is None and meta.revocation_events_endpoint is None
+
+
+def test_an_unexpected_client_error_is_logged_and_the_feed_polled_not_fatal(idp: FakeIdP):
+    class Broken:
+        """A client that fails as redis-py did once its connection was closed under it."""
+
+        def __init__(self) -> None:
+            self.reads = 0
+            self.connection_pool = SimpleNamespace(disconnect=lambda: None)
+
+        def ping(self) -> bool:
+            return True
+
+        def xread(self, *args, **kwargs):
+            self.reads += 1
+            raise AttributeError("'NoneType' object has no attribute 'readline'")
+
+    state = RevocationState(max_staleness=30)
+    snapshot = {"full": True, "cursor": "9", "stream_seq": 4, "revoked_tokens": []}
+    idp.feed_responses = [(200, snapshot)] * 20
+    client = Broken()
+    follower = RedisRevocationStream(
+        state, feed_poller(idp, state, issuer=ISSUER), key="k", client=client
+    )
+    follower.poller.interval = 0.01
+    follower.start()
+    try:
+        wait_for(lambda: client.reads >= 2)  # it went round again after the first failure
+        assert follower._thread is not None and follower._thread.is_alive()
+        assert state.last_sync is not None
+    finally:
+        follower.stop()
