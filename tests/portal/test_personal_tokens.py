@@ -219,7 +219,7 @@ def test_a_disabled_users_tokens_stop_working(app, api, user):
     _refused(api("GET", "/apps"))
 
 
-def test_a_personal_token_is_refused_by_userinfo(app, api):
+def test_checklist_31_a_personal_token_is_refused_by_userinfo(app, api):
     response = app.test_client().get(
         "/oauth/userinfo", headers={"Authorization": f"Bearer {api.token}"}
     )

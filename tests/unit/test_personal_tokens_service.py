@@ -47,7 +47,7 @@ def dev(uow):
     return add_user(uow, "dev")
 
 
-def test_token_is_shown_once_and_only_its_hash_is_stored(uow, dev):
+def test_checklist_31_token_is_shown_once_and_only_its_hash_is_stored(uow, dev):
     row, token = personal_tokens.create(uow, CALLER, dev.id, " deploy ", ["apps:read"], 30)
     assert token.startswith(f"tsr_pat_{row.public_id}_")
     secret = token.removeprefix(f"tsr_pat_{row.public_id}_")
