@@ -36,6 +36,7 @@ NAME_MAX = 64
 TOUCH_EVERY = timedelta(minutes=1)
 _PUBLIC_ID_BYTES = 8  # 16 hex characters: never contains the "_" that ends it
 _MAX_PRESENTED = 200
+_HEX = frozenset("0123456789abcdef")
 
 
 @dataclass(frozen=True)
@@ -105,9 +106,14 @@ def tokens_of(uow: UnitOfWork, user_id: int) -> list[Record]:
     return list(uow.personal_tokens.for_user(user_id))
 
 
+def _is_public_id(value: object) -> bool:
+    """Shaped like an id we make, so nothing else (NUL bytes, megabytes) reaches a query."""
+    return isinstance(value, str) and len(value) == 2 * _PUBLIC_ID_BYTES and set(value) <= _HEX
+
+
 def revoke(uow: UnitOfWork, caller: Caller, user_id: int, public_id: str) -> Record:
     """Revoke one of the user's tokens; another user's token is "no such token"."""
-    row = uow.personal_tokens.by_public_id(public_id) if isinstance(public_id, str) else None
+    row = uow.personal_tokens.by_public_id(public_id) if _is_public_id(public_id) else None
     if row is None or row.user_id != user_id:
         raise FieldErrors("There is no such token.", "token")
     if row.revoked_at is None:
@@ -129,7 +135,7 @@ def _split(presented: str) -> tuple[str, str] | None:
     if len(presented) > _MAX_PRESENTED or not presented.startswith(PREFIX):
         return None
     public_id, sep, secret = presented[len(PREFIX) :].partition("_")
-    if not sep or not secret or len(public_id) != 2 * _PUBLIC_ID_BYTES:
+    if not sep or not secret or not _is_public_id(public_id):
         return None
     return public_id, secret
 

@@ -235,3 +235,11 @@ def test_last_use_is_recorded_and_shown(app, dev, api):
     assert last.strftime("%Y-%m-%d %H:%M UTC") in dev.get("/developers/tokens").get_data(
         as_text=True
     )
+
+
+@pytest.mark.parametrize("public_id", ["%00" * 16, "x" * 5000, "0" * 16])
+def test_revoking_a_token_that_is_not_there_is_a_message_not_a_500(app, dev, api, public_id):
+    token = csrf_token(dev, "/developers/tokens")
+    response = dev.post(f"/developers/tokens/{public_id}/revoke", data={"csrf_token": token})
+    assert response.status_code in (303, 400, 404, 414)
+    assert api("GET", "/apps").status_code == 200

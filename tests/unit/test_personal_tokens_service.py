@@ -106,6 +106,8 @@ def test_a_valid_token_authenticates_its_owner_with_its_scopes(uow, dev):
         lambda t: "tsr_pat_" + "0" * 16 + "_" + t.rsplit("_", 1)[-1],  # unknown id
         lambda t: t.split("_", 3)[0] + "_pat_",  # nothing after the prefix
         lambda t: t + "x" * 300,  # oversized
+        lambda t: "tsr_pat_" + "\x00" * 16 + "_" + t.rsplit("_", 1)[-1],  # not an id we make
+        lambda t: t.upper(),
     ],
 )
 def test_garbled_tokens_are_refused(uow, dev, mangle):
@@ -131,7 +133,8 @@ def test_expired_revoked_and_disabled_are_refused(uow, dev):
 def test_only_the_owner_revokes_and_revoking_twice_is_quiet(uow, dev):
     other = add_user(uow, "other")
     row, _ = personal_tokens.create(uow, CALLER, dev.id, "ci", ["apps:read"], 7)
-    for who, public_id in [(other.id, row.public_id), (dev.id, "nope"), (dev.id, None)]:
+    refused = [(other.id, row.public_id), (dev.id, "nope"), (dev.id, None), (dev.id, "\x00" * 16)]
+    for who, public_id in refused:
         with pytest.raises(FieldErrors):
             personal_tokens.revoke(uow, CALLER, who, public_id)
     assert row.revoked_at is None
