@@ -243,3 +243,9 @@ def test_revoking_a_token_that_is_not_there_is_a_message_not_a_500(app, dev, api
     response = dev.post(f"/developers/tokens/{public_id}/revoke", data={"csrf_token": token})
     assert response.status_code in (303, 400, 404, 414)
     assert api("GET", "/apps").status_code == 200
+
+
+def test_checklist_24_a_personal_token_in_the_query_string_is_ignored(app, api):
+    response = app.test_client().get(f"/api/v1/apps?access_token={api.token}")
+    assert response.status_code == 401
+    assert response.headers["WWW-Authenticate"] == 'Bearer realm="tessera-api"'
