@@ -10,9 +10,10 @@ def register_portal(app: Any) -> None:
     # The view modules add their routes to their blueprint when imported.
     from portal.admin import views, views_apps, views_users  # noqa: F401
     from portal.admin.blueprint import bp as admin_bp
+    from portal.api import views_collab  # noqa: F401
     from portal.api.views import bp as api_bp
     from portal.developer import views as developer_views  # noqa: F401
-    from portal.developer import views_access  # noqa: F401
+    from portal.developer import views_access, views_tokens  # noqa: F401
     from portal.developer.blueprint import bp as developer_bp
 
     for blueprint in (developer_bp, api_bp, admin_bp):

@@ -176,3 +176,25 @@ def approve(
 
 def deny(uow: UnitOfWork, caller: Caller, admin_id: int, request_id: int, reason: str) -> Record:
     return _decide(uow, caller, admin_id, request_id, DENIED, reason)
+
+
+WITHDRAWN = "withdrawn"
+
+
+def withdraw(
+    uow: UnitOfWork, caller: Caller, client: Record, user_id: int, request_id: int
+) -> Record:
+    """A developer of the app takes back one of its pending requests; it stays in the history,
+    marked withdrawn, and leaves the admins' queue."""
+    row = uow.access_requests.get(request_id)
+    if row is None or row.client_pk != client.id:
+        raise FieldErrors(NO_SUCH_REQUEST, "request")
+    if row.status != PENDING:
+        raise FieldErrors(f"This request was already {row.status}.", "request")
+    row.status, row.decided_by, row.decided_at = WITHDRAWN, user_id, utcnow()
+    audit.record(
+        uow, "access_request.withdrawn", caller, user_id=user_id, client_id=client.client_id,
+        request_id=row.id, kind=row.kind,
+    )  # fmt: skip
+    uow.commit()
+    return row

@@ -28,6 +28,7 @@ from idp.storage.repositories.oauth import (
     SqlAlchemyGrantRepository,
     SqlAlchemyRefreshTokenRepository,
 )
+from idp.storage.repositories.personal_tokens import SqlAlchemyPersonalTokenRepository
 from idp.storage.repositories.revocations import SqlAlchemyRevocationLog
 
 
@@ -52,6 +53,7 @@ class SqlAlchemyUnitOfWork:
     app_usage = SqlAlchemyAppUsageRepository()
     directory = SqlAlchemyDirectory()
     signing_keys = SqlAlchemySigningKeyRepository()
+    personal_tokens = SqlAlchemyPersonalTokenRepository()
 
     def __enter__(self) -> SqlAlchemyUnitOfWork:
         return self

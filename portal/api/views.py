@@ -18,6 +18,7 @@ from idp.errors import FieldErrors
 from idp.extensions import csrf
 from idp.services import app_admin, apps
 from idp.services.app_specs import ClientSpec
+from idp.services.personal_tokens import MANAGE, READ
 from idp.web.context import caller, tessera, uow
 from portal.api.auth import authenticate
 from portal.api.body import Field, check_fields, read_json
@@ -63,14 +64,15 @@ def resource(rule: str, endpoint: str, handlers: dict[str, Callable[..., Any]]) 
             raise ApiError(
                 405, "method_not_allowed", f"Use one of: {allow}.", headers={"Allow": allow}
             )
-        response = handler(authenticate(), **kwargs)
+        # Reading needs apps:read (which apps:manage includes); anything else apps:manage.
+        response = handler(authenticate(READ if method == "GET" else MANAGE), **kwargs)
         response.headers["Cache-Control"] = "no-store"
         return response
 
     bp.add_url_rule(rule, endpoint, view, methods=METHODS, provide_automatic_options=False)
 
 
-def _found(user: Any, client_id: str) -> apps.MyApp:
+def found_app(user: Any, client_id: str) -> apps.MyApp:
     found = apps.app_for_user(uow(), user.id, client_id)
     if found is None:
         raise ApiError(404, "not_found", "You have no app with this client_id.")
@@ -130,11 +132,11 @@ def create_app(user: Any) -> Response:
 
 
 def show_app(user: Any, client_id: str) -> Response:
-    return jsonify(app_json(_found(user, client_id)))
+    return jsonify(app_json(found_app(user, client_id)))
 
 
 def update_app(user: Any, client_id: str) -> Response:
-    found = _found(user, client_id)
+    found = found_app(user, client_id)
     body = check_fields(read_json(), UPDATE)
     with uow() as work:
         apps.update_app(work, tessera().catalogue, caller(), found.client, user.id, **body)
@@ -142,7 +144,7 @@ def update_app(user: Any, client_id: str) -> Response:
 
 
 def delete_app(user: Any, client_id: str) -> Response:
-    found = _found(user, client_id)
+    found = found_app(user, client_id)
     if not found.is_owner:
         raise ApiError(403, "forbidden", "Only an owner of the app can delete it.")
     with uow() as work:
@@ -151,7 +153,7 @@ def delete_app(user: Any, client_id: str) -> Response:
 
 
 def rotate_secret(user: Any, client_id: str) -> Response:
-    found = _found(user, client_id)
+    found = found_app(user, client_id)
     body = check_fields(read_json(optional=True), ROTATE)
     grace = body.get("grace_seconds", 3600)
     with uow() as work:
@@ -159,9 +161,17 @@ def rotate_secret(user: Any, client_id: str) -> Response:
     return jsonify({**app_json(found), "client_secret": secret, "grace_seconds": grace})
 
 
+def revoke_old_secrets(user: Any, client_id: str) -> Response:
+    found = found_app(user, client_id)
+    with uow() as work:
+        apps.revoke_old_secrets(work, caller(), found.client)
+    return jsonify(app_json(found))
+
+
 resource("/apps", "apps", {"GET": list_apps, "POST": create_app})
 resource("/apps/<client_id>", "app", {"GET": show_app, "PATCH": update_app, "DELETE": delete_app})
 resource("/apps/<client_id>/rotate-secret", "rotate_secret", {"POST": rotate_secret})
+resource("/apps/<client_id>/revoke-old-secrets", "revoke_old", {"POST": revoke_old_secrets})
 
 
 @bp.route("/openapi.json", methods=["GET"])

@@ -43,13 +43,36 @@ def test_every_documented_operation_exists(app, api):
         for method in item
         if method != "parameters"
     ]
-    assert len(operations) == 6
+    assert len(operations) == 17
+    bodies = {
+        ("PATCH", "/apps/{client_id}"): {"name": "Renamed"},
+        ("POST", "/apps"): {**NEW_BOT, "name": "Another"},
+        ("POST", "/apps/{client_id}/members"): {"username": "nobody"},
+        ("POST", "/apps/{client_id}/access-requests"): {
+            "kind": "tier",
+            "tier": "partner",
+            "justification": "Needed for the launch.",
+        },
+    }
+    absent = "999999"
+    ids = {
+        "{client_id}": cid,
+        "{request_id}": absent,
+        "{user_id}": absent,
+        "{invitation_id}": absent,
+    }
     for method, path in sorted(operations, key=lambda op: op[0] == "DELETE"):
-        body = {"name": "Renamed"} if method == "PATCH" else None
-        if path == "/apps" and method == "POST":
-            body = {**NEW_BOT, "name": "Another"}
-        response = api(method, path.replace("{client_id}", cid), json=body)
-        assert response.status_code not in (404, 405), (method, path, response.get_json())
+        concrete = path
+        for name, value in ids.items():
+            concrete = concrete.replace(name, value)
+        response = api(method, concrete, json=bodies.get((method, path)))
+        if any(name in path for name in ("{request_id}", "{user_id}", "{invitation_id}")):
+            # No such request, member or invitation: the route exists, the thing does not.
+            body = response.get_json()
+            assert body["error"] == "not_found", (method, path)
+            assert body["message"] != "There is nothing at this address.", (method, path)
+        else:
+            assert response.status_code not in (404, 405), (method, path, response.get_json())
         documented = doc["paths"][path][method.lower()]["responses"]
         assert str(response.status_code) in documented, (method, path, response.status_code)
 
@@ -62,6 +85,23 @@ def test_sample_responses_validate_against_the_schemas(app, api):
     validate(doc, "AppList", api("GET", "/apps").get_json())
     validate(doc, "App", api("GET", f"/apps/{cid}").get_json())
     validate(doc, "Rotated", api("POST", f"/apps/{cid}/rotate-secret").get_json())
+    validate(doc, "App", api("POST", f"/apps/{cid}/revoke-old-secrets").get_json())
+    validate(doc, "MemberList", api("GET", f"/apps/{cid}/members").get_json())
+    validate(doc, "Invited", api("POST", f"/apps/{cid}/members", json={"username": "x"}).get_json())
+    validate(doc, "InvitationList", api("GET", "/invitations").get_json())
+    validate(doc, "Usage", api("GET", f"/apps/{cid}/usage").get_json())
+    why = {"justification": "For the launch next week."}
+    filed = api(
+        "POST", f"/apps/{cid}/access-requests", json={"kind": "tier", "tier": "partner", **why}
+    )
+    validate(doc, "AccessRequest", filed.get_json())
+    scopes = {"kind": "scopes", "scopes": ["revocations:read"], **why}
+    validate(
+        doc, "AccessRequest", api("POST", f"/apps/{cid}/access-requests", json=scopes).get_json()
+    )
+    validate(doc, "AccessRequestList", api("GET", f"/apps/{cid}/access-requests").get_json())
+    withdrawn = api("POST", f"/apps/{cid}/access-requests/{filed.get_json()['id']}/withdraw")
+    validate(doc, "AccessRequest", withdrawn.get_json())
     spa = {"name": "SPA", "app_type": "spa", "redirect_uris": ["http://127.0.0.1/cb"]}
     validate(doc, "AppWithSecret", api("POST", "/apps", json=spa).get_json())
     for error in (

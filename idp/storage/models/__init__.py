@@ -11,6 +11,7 @@ from idp.storage.models.clients import (
 )
 from idp.storage.models.invitations import ClientInvitation
 from idp.storage.models.keys import RevocationEvent, SigningKey
+from idp.storage.models.personal_tokens import PersonalAccessToken
 from idp.storage.models.tokens import (
     AccessTokenRecord,
     AuthorizationCode,
@@ -32,6 +33,7 @@ __all__ = [
     "DeviceCode",
     "Grant",
     "LoginSession",
+    "PersonalAccessToken",
     "RefreshToken",
     "RevocationEvent",
     "SigningKey",
