@@ -12,7 +12,7 @@ def register_portal(app: Any) -> None:
     from portal.admin.blueprint import bp as admin_bp
     from portal.api.views import bp as api_bp
     from portal.developer import views as developer_views  # noqa: F401
-    from portal.developer import views_access  # noqa: F401
+    from portal.developer import views_access, views_connect, views_debugger  # noqa: F401
     from portal.developer.blueprint import bp as developer_bp
 
     for blueprint in (developer_bp, api_bp, admin_bp):
