@@ -98,7 +98,7 @@ def debugger_start(client_id: str):
         "code_challenge": pair.challenge,
         "code_challenge_method": "S256",
     }
-    return redirect(url_for("authorize.authorize") + "?" + urlencode(query), 303)
+    return redirect(url_for("oauth_authorize.authorize") + "?" + urlencode(query), 303)
 
 
 def _flow(client_id: str) -> dict[str, Any] | None:
