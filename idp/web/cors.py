@@ -36,14 +36,23 @@ def preflight(spec: Preflight) -> Response:
 
 
 def allow_client_origin(response: Response, client_id: str | None) -> Response:
-    """Let the request's origin read `response` when it belongs to the SPA `client_id`."""
+    """Let the request's origin read `response` when it belongs to the SPA `client_id`.
+
+    Without a client (the token was missing, expired or not ours), an origin some SPA
+    registered may read the Bearer error, so the SPA learns to sign in again; the error says
+    nothing about anyone.
+    """
     origin = request.headers.get("Origin")
     headers = [("Vary", "Origin")]
-    if is_cross_origin(origin, _own_origins()) and client_id:
-        client = tessera().oauth.query_client(client_id)
-        if client is not None and origin_allowed(
-            origin, client.policy.app_type, client.policy.redirect_uris
-        ):
+    if is_cross_origin(origin, _own_origins()):
+        if client_id is None:
+            granted = origin in tessera().spa_origins
+        else:
+            client = tessera().oauth.query_client(client_id)
+            granted = client is not None and origin_allowed(
+                origin, client.policy.app_type, client.policy.redirect_uris
+            )
+        if granted:
             headers = actual_headers(origin)
     for name, value in headers:
         response.headers.add(name, value)

@@ -130,3 +130,12 @@ def test_jwks_and_discovery_are_public_to_every_origin(client):
         response = client.get(path, headers={"Origin": EVIL})
         assert response.headers["Access-Control-Allow-Origin"] == "*"
         assert "Access-Control-Allow-Credentials" not in response.headers
+
+
+def test_userinfo_bearer_errors_are_readable_by_a_registered_spa_origin_only(client, spa_app):
+    bad = {"Authorization": "Bearer not-a-token"}
+    ok = client.get("/oauth/userinfo", headers={**bad, "Origin": SPA_ORIGIN})
+    assert ok.status_code == 401
+    assert ok.headers["Access-Control-Allow-Origin"] == SPA_ORIGIN
+    other = client.get("/oauth/userinfo", headers={**bad, "Origin": EVIL})
+    assert "Access-Control-Allow-Origin" not in other.headers
