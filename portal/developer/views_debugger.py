@@ -86,7 +86,12 @@ def debugger_start(client_id: str):
         [s for s in held if s in tessera().catalogue.scopes]
     ).split()
     pair, state, nonce = pkce_pair(), secrets.token_urlsafe(16), secrets.token_urlsafe(16)
-    flow = {"client_id": client.client_id, "state": state, "verifier": pair.verifier}
+    flow = {
+        "client_id": client.client_id,
+        "state": state,
+        "nonce": nonce,
+        "verifier": pair.verifier,
+    }
     session[FLOW_KEY] = _sealer().encrypt(json.dumps(flow).encode()).decode()
     query = {
         "response_type": "code",
@@ -134,7 +139,9 @@ def debugger(client_id: str):
     else:
         session.pop(FLOW_KEY, None)  # one exchange per flow
         secret = request.form.get("client_secret", "") if confidential else None
-        context["result"] = _exchange(client, code, flow["verifier"], secret)
+        context["result"] = result = _exchange(client, code, flow["verifier"], secret)
+        id_claims = result["decoded"].get("id_token", {}).get("claims", {})
+        context["nonce_ok"] = id_claims.get("nonce") == flow.get("nonce")
     return render_template("portal/debugger.html", **context)
 
 

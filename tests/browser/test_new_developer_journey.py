@@ -106,3 +106,16 @@ def test_new_developer_signs_in_with_the_connect_tab_snippet(live, new_page, cal
     assert page.get_by_text("signature verified").count() == 2
     a11y.check(page)
     screenshot(page, "connect-try-it-tokens", docs=True)
+
+
+def test_docs_reached_from_the_home_page(live, new_page):
+    page = new_page()
+    page.goto(live.url("/"))
+    page.get_by_role("link", name="Developer docs").click()
+    page.get_by_role("heading", name="Quick start", exact=True).wait_for()
+    page.get_by_role("navigation", name="Developer docs").get_by_role(
+        "link", name="Scopes and what they release"
+    ).click()
+    assert page.locator("table code", has_text="orders:read").count() == 1
+    a11y.check(page)
+    screenshot(page, "docs-scopes", docs=True)

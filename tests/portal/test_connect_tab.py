@@ -158,6 +158,7 @@ def test_try_it_for_a_public_app_shows_decoded_tokens(dev, caplog):
     assert access["client_id"] == client_id and id_token["aud"] == client_id
     assert id_token["iss"] == ISSUER
     assert text.count("signature verified") == 2
+    assert "nonce matches" in text
     raw = re.search(r'"access_token": "([^&]+)"', html.unescape(text))
     assert raw is None or raw[1] not in caplog.text  # never logged
     assert jwt.get_unverified_header(html.unescape(text).split('"id_token": "')[1].split('"')[0])

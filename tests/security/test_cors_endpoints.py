@@ -25,7 +25,7 @@ def code_request(flow: Flow, app, origin: str | None):
     return flow.client.post("/oauth/token", data=data, headers=headers)
 
 
-def test_token_endpoint_grants_the_spa_its_own_origin(flow, spa_app):
+def test_checklist_31_token_endpoint_grants_the_spa_its_own_origin(flow, spa_app):
     assert spa_app.redirect_uri == SPA_REDIRECT
     response = code_request(flow, spa_app, SPA_ORIGIN)
     assert response.status_code == 200, response.get_json()
@@ -34,7 +34,7 @@ def test_token_endpoint_grants_the_spa_its_own_origin(flow, spa_app):
     assert "Access-Control-Allow-Credentials" not in response.headers
 
 
-def test_token_endpoint_refuses_another_origin_before_spending_the_code(flow, spa_app):
+def test_checklist_31_token_endpoint_refuses_another_origin_before_spending_the_code(flow, spa_app):
     code = flow.code(spa_app)
     data = {
         "grant_type": "authorization_code",
@@ -52,25 +52,25 @@ def test_token_endpoint_refuses_another_origin_before_spending_the_code(flow, sp
     assert ok.status_code == 200
 
 
-def test_a_web_apps_token_request_from_a_browser_origin_is_refused(flow, web_app):
+def test_checklist_31_a_web_apps_token_request_from_a_browser_origin_is_refused(flow, web_app):
     response = code_request(flow, web_app, "https://app.example.com")
     assert response.status_code == 403
     assert "Access-Control-Allow-Origin" not in response.headers
 
 
-def test_server_side_requests_without_origin_are_unchanged(flow, web_app):
+def test_checklist_31_server_side_requests_without_origin_are_unchanged(flow, web_app):
     response = code_request(flow, web_app, None)
     assert response.status_code == 200
     assert "Access-Control-Allow-Origin" not in response.headers
 
 
-def test_same_origin_requests_pass(flow, web_app):
+def test_checklist_31_same_origin_requests_pass(flow, web_app):
     response = code_request(flow, web_app, "http://localhost")
     assert response.status_code == 200
 
 
 @pytest.mark.parametrize("path", ["/oauth/token", "/oauth/revoke"])
-def test_preflight_is_granted_to_a_registered_spa_origin_only(client, spa_app, path):
+def test_checklist_31_preflight_is_granted_to_a_registered_spa_origin_only(client, spa_app, path):
     ask = {"Origin": SPA_ORIGIN, "Access-Control-Request-Method": "POST"}
     granted = client.options(path, headers=ask)
     assert granted.status_code == 200
@@ -83,7 +83,7 @@ def test_preflight_is_granted_to_a_registered_spa_origin_only(client, spa_app, p
     assert refused.headers["Vary"] == "Origin"
 
 
-def test_revocation_follows_the_same_rule(flow, spa_app):
+def test_checklist_31_revocation_follows_the_same_rule(flow, spa_app):
     tokens = flow.tokens(spa_app)
     data = {"token": tokens["access_token"], "client_id": spa_app.client_id}
     assert flow.client.post("/oauth/revoke", data=data, headers={"Origin": EVIL}).status_code == 403
@@ -92,7 +92,7 @@ def test_revocation_follows_the_same_rule(flow, spa_app):
     assert ok.headers["Access-Control-Allow-Origin"] == SPA_ORIGIN
 
 
-def test_userinfo_grants_the_origin_of_the_tokens_client(flow, spa_app, web_app):
+def test_checklist_31_userinfo_grants_the_origin_of_the_tokens_client(flow, spa_app, web_app):
     spa_token = flow.tokens(spa_app)["access_token"]
     web_token = flow.tokens(web_app)["access_token"]
     ok = flow.client.get(
@@ -114,7 +114,7 @@ def test_userinfo_grants_the_origin_of_the_tokens_client(flow, spa_app, web_app)
     assert "Access-Control-Allow-Origin" not in web.headers
 
 
-def test_userinfo_preflight(client, spa_app):
+def test_checklist_31_userinfo_preflight(client, spa_app):
     ask = {"Origin": SPA_ORIGIN, "Access-Control-Request-Method": "GET",
            "Access-Control-Request-Headers": "authorization"}  # fmt: skip
     granted = client.options("/oauth/userinfo", headers=ask)
@@ -125,14 +125,16 @@ def test_userinfo_preflight(client, spa_app):
     assert "Access-Control-Allow-Origin" not in refused.headers
 
 
-def test_jwks_and_discovery_are_public_to_every_origin(client):
+def test_checklist_31_jwks_and_discovery_are_public_to_every_origin(client):
     for path in ("/jwks.json", "/.well-known/openid-configuration"):
         response = client.get(path, headers={"Origin": EVIL})
         assert response.headers["Access-Control-Allow-Origin"] == "*"
         assert "Access-Control-Allow-Credentials" not in response.headers
 
 
-def test_userinfo_bearer_errors_are_readable_by_a_registered_spa_origin_only(client, spa_app):
+def test_checklist_31_userinfo_bearer_errors_are_readable_by_a_registered_spa_origin_only(
+    client, spa_app
+):
     bad = {"Authorization": "Bearer not-a-token"}
     ok = client.get("/oauth/userinfo", headers={**bad, "Origin": SPA_ORIGIN})
     assert ok.status_code == 401
