@@ -1,6 +1,7 @@
 """Issue 15's "Done when", in real Chromium: a new developer starts at the home page, signs up,
 registers an app in the portal and completes a sign-in with the Python snippet copied from its
-Connect tab, run exactly as shown (its secret in the environment variable the snippet names);
+Connect tab, run exactly as shown (its secret in the environment variable the snippet names),
+and with the curl snippet in bash;
 then the authorize URL builder and "Try it" with the decoded tokens. Screenshots go to
 docs/screenshots/ (UPDATE_DOCS_SCREENSHOTS=1)."""
 
@@ -11,11 +12,12 @@ import os
 import re
 import subprocess
 import sys
+from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
 from tests.browser import a11y
-from tests.browser.conftest import screenshot
+from tests.browser.conftest import screenshot, sign_in
 from tests.conftest import PASSWORD
 
 pytestmark = pytest.mark.browser
@@ -72,6 +74,27 @@ def run_python_snippet(page, code: str, secret: str) -> dict:
     return json.loads(lines[-1])
 
 
+def run_curl_snippet(page, script: str, secret: str) -> dict:
+    """The curl snippet in bash; its one manual step (pasting the code) becomes a `read`."""
+    assert script.count("CODE=paste-the-code-here") == 1
+    script = script.replace("CODE=paste-the-code-here", "read -r CODE")
+    env = {**os.environ, "TESSERA_CLIENT_SECRET": secret}
+    proc = subprocess.Popen(
+        ["bash", "-c", script], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE, text=True, env=env,
+    )  # fmt: skip
+    try:
+        page.goto(proc.stdout.readline().strip())
+        page.get_by_role("heading", name="Back at the app").wait_for()
+        code = parse_qs(urlsplit(page.url).query)["code"][0]
+        out, err = proc.communicate(code + "\n", timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 0, err
+    return json.loads(out)
+
+
 def test_new_developer_signs_in_with_the_connect_tab_snippet(live, new_page, callback_url):
     page = new_page()
     sign_up_from_home(page, live, "nova")
@@ -88,6 +111,10 @@ def test_new_developer_signs_in_with_the_connect_tab_snippet(live, new_page, cal
 
     me = run_python_snippet(page.context.new_page(), code, secret)  # a new tab, signed in
     assert me["preferred_username"] == "nova"
+    token = run_curl_snippet(
+        page.context.new_page(), page.locator("#snippet-curl").text_content(), secret
+    )
+    assert token["token_type"] == "Bearer" and token["id_token"]
 
     page.get_by_role("checkbox", name="profile").uncheck()
     page.get_by_role("button", name="Build the URL").click()
@@ -119,3 +146,31 @@ def test_docs_reached_from_the_home_page(live, new_page):
     assert page.locator("table code", has_text="orders:read").count() == 1
     a11y.check(page)
     screenshot(page, "docs-scopes", docs=True)
+
+
+def test_a_native_apps_public_client_snippet_signs_in_without_a_secret(
+    live, new_page, callback_url
+):
+    from idp.services import apps
+    from idp.services.context import Caller
+    from idp.storage.unit_of_work import SqlAlchemyUnitOfWork
+
+    owner = live.user("nils")
+    with live.app.app_context():
+        client, secret = apps.create_client(
+            SqlAlchemyUnitOfWork(), live.app.extensions["tessera"].catalogue, Caller(),
+            apps.ClientSpec(name="Nils Desktop", app_type="native",
+                            redirect_uris=[callback_url], scopes=["openid", "profile"]),
+            owner_id=owner,
+        )  # fmt: skip
+        client_id = client.client_id
+    assert secret is None
+    page = new_page()
+    page.goto(live.url("/login"))
+    sign_in(page, "nils")
+    page.get_by_role("link", name="Sign out").wait_for()
+    page.goto(live.url(f"/developers/apps/{client_id}/connect"))
+    code = page.locator("#snippet-python").text_content()
+    assert "TESSERA_CLIENT_SECRET" not in code
+    me = run_python_snippet(page.context.new_page(), code, "unused")
+    assert me["preferred_username"] == "nils"
