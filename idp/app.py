@@ -23,6 +23,7 @@ from idp.storage.password_hasher import Argon2PasswordHasher
 from idp.storage.redis_state import SharedRedis
 from idp.storage.repositories.usage import UsageCounter
 from idp.storage.revocation_outbox import RevocationOutbox
+from idp.storage.spa_origins import SpaOrigins
 from idp.storage.throttle import LoginThrottle, RegistrationThrottle, UserCodeThrottle
 
 
@@ -44,6 +45,7 @@ class Tessera:
     usage: UsageCounter | None = None
     redis: SharedRedis | None = None  # TESSERA_REDIS_URL: state shared by every process
     outbox: RevocationOutbox | None = None  # revocation events to the pushed channels
+    spa_origins: Any = None  # origins SPA apps registered: CORS preflights (idp.domain.cors)
 
 
 def engine_options(settings: Settings) -> dict[str, Any]:
@@ -151,6 +153,7 @@ def _wire(settings: Settings) -> Tessera:
         device_flow=DeviceFlow(settings, UserCodeThrottle(shared)),
         redis=shared,
         outbox=RevocationOutbox(shared, settings.REVOCATION_STREAM_MAXLEN),
+        spa_origins=SpaOrigins(settings.CLIENT_CACHE_TTL),
     )
 
 
@@ -203,6 +206,7 @@ def _register_web(app: Flask) -> None:
         authorize,
         connected_apps,
         device,
+        docs,
         feed,
         home,
         oidc,
@@ -229,6 +233,7 @@ def _register_web(app: Flask) -> None:
         feed.bp,
         public.bp,
         device.bp,
+        docs.bp,
     ):
         app.register_blueprint(blueprint)
     from portal import register_portal
@@ -242,7 +247,13 @@ def _wrap_wsgi(app: Flask, settings: Settings) -> None:
     from idp.protocol.machine_endpoints import MachineEndpoints
     from idp.storage.outage import unavailable
 
-    app.wsgi_app = MachineEndpoints(app, app.wsgi_app, session=db.session, unavailable=unavailable)
+    app.wsgi_app = MachineEndpoints(
+        app,
+        app.wsgi_app,
+        session=db.session,
+        unavailable=unavailable,
+        spa_origins=app.extensions["tessera"].spa_origins,
+    )
     if settings.TRUSTED_PROXIES:
         app.wsgi_app = ProxyFix(
             app.wsgi_app, x_for=settings.TRUSTED_PROXIES, x_proto=settings.TRUSTED_PROXIES

@@ -13,7 +13,12 @@ def register_portal(app: Any) -> None:
     from portal.api import views_collab  # noqa: F401
     from portal.api.views import bp as api_bp
     from portal.developer import views as developer_views  # noqa: F401
-    from portal.developer import views_access, views_tokens  # noqa: F401
+    from portal.developer import (  # noqa: F401
+        views_access,
+        views_connect,
+        views_debugger,
+        views_tokens,
+    )
     from portal.developer.blueprint import bp as developer_bp
 
     for blueprint in (developer_bp, api_bp, admin_bp):

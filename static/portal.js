@@ -1,4 +1,5 @@
-// Developer portal: "Copy" buttons next to the client ID and the one-time secret.
+// Developer portal: "Copy" buttons next to the client ID, the one-time secret and the Connect
+// tab's snippets (an input's value, or a <pre>'s text).
 // Loaded from 'self' (the CSP allows no inline script); without JavaScript the fields stay
 // selectable by hand.
 document.addEventListener("click", async (event) => {
@@ -7,9 +8,13 @@ document.addEventListener("click", async (event) => {
   const field = document.getElementById(button.dataset.copy);
   if (!field) return;
   try {
-    await navigator.clipboard.writeText(field.value);
+    await navigator.clipboard.writeText(field.value ?? field.textContent);
   } catch {
-    field.select();
+    if (field.select) {
+      field.select();
+    } else {
+      window.getSelection().selectAllChildren(field);
+    }
     document.execCommand("copy");
   }
   const label = button.textContent;

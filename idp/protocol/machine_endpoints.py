@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import logging
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Container, Iterable
 from functools import lru_cache
 from http import HTTPStatus
 from typing import Any
@@ -27,6 +27,14 @@ from flask import Flask
 from werkzeug.datastructures import EnvironHeaders
 
 from idp.domain.clock import utcnow
+from idp.domain.cors import (
+    TOKEN_PREFLIGHT,
+    actual_headers,
+    is_cross_origin,
+    origin_allowed,
+    origin_of,
+    preflight_headers,
+)
 from idp.domain.request_text import BadText, check_basic_credentials, check_pairs
 from idp.errors import TemporarilyUnavailable
 from idp.protocol.answers import Answer, error_answer
@@ -47,6 +55,8 @@ MAX_FIELDS = 100  # the largest legitimate request has about a dozen parameters
 NO_STORE = (("Cache-Control", "no-store"), ("Pragma", "no-cache"))
 ALLOW = "OPTIONS, POST"
 STATUS_LINES = {s.value: f"{s.value} {s.phrase}" for s in HTTPStatus}
+# The endpoints an SPA calls with fetch() (idp.domain.cors); the others are for servers.
+CORS_ENDPOINTS = frozenset({None, "revocation"})
 _OURS = frozenset({"content-length", "cache-control", "pragma"})  # MachineEndpoints sets these
 
 StartResponse = Callable[..., Any]
@@ -152,6 +162,7 @@ class MachineEndpoints:
         unavailable: Callable[[BaseException, str], TemporarilyUnavailable | None] = (
             lambda exc, where: None
         ),
+        spa_origins: Container[str] = frozenset(),
     ) -> None:
         self.app = app
         self.inner = inner
@@ -161,6 +172,8 @@ class MachineEndpoints:
         # Storage's verdict on an exception: the 503 to answer when the database is out of
         # reach (idp.storage.outage.unavailable), None for a bug.
         self.unavailable = unavailable
+        # Origins some SPA app registered: the ones a CORS preflight is granted to.
+        self.spa_origins = spa_origins
 
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
         path = environ.get("PATH_INFO")
@@ -177,7 +190,7 @@ class MachineEndpoints:
     def answer(self, environ: dict[str, Any], endpoint: str | None) -> Answer:
         method = environ.get("REQUEST_METHOD")
         if method == "OPTIONS":
-            return Answer(200, b"", [("Allow", ALLOW)])
+            return self._preflight(environ, endpoint)
         if method != "POST":
             refused = error_answer("invalid_request", "This endpoint accepts POST only.", 405)
             refused.headers.append(("Allow", ALLOW))
@@ -209,6 +222,14 @@ class MachineEndpoints:
     ) -> Answer:
         request = MachineOAuth2Request(uri, EnvironHeaders(environ), form)
         try:
+            cors = self._cors(environ, uri, tessera, endpoint, form)
+            if cors is None:
+                return error_answer(
+                    "invalid_request",
+                    "This origin may not call this endpoint for this client_id: only the origins "
+                    "of a single-page app's registered redirect URIs may.",
+                    403,
+                )
             if endpoint is None:
                 answer = tessera.oauth.create_token_response(request)
             else:
@@ -225,7 +246,49 @@ class MachineEndpoints:
                 return unavailable_answer(refused)
             log.exception("unhandled error on POST %s", environ.get("PATH_INFO"))
             return error_answer("server_error", "An unexpected error happened; it is logged.", 500)
+        answer.headers.extend(cors)
         return answer
+
+    def _cors(
+        self, environ: dict[str, Any], uri: str, tessera: Any, endpoint: str | None, form: dict
+    ) -> list[tuple[str, str]] | None:
+        """The CORS headers for this answer; None when a browser origin must be refused.
+
+        Refused before the grant runs, so a page on a foreign origin cannot even spend a code.
+        The origin must belong to the client that authenticates: an SPA is a public client,
+        so its client_id is in the form.
+        """
+        origin = environ.get("HTTP_ORIGIN")
+        own = {origin_of(uri), origin_of(tessera.settings.ISSUER)}
+        if not is_cross_origin(origin, own):
+            return [("Vary", "Origin")] if endpoint in CORS_ENDPOINTS else []
+        if endpoint not in CORS_ENDPOINTS:
+            return []  # no CORS grant: the browser keeps the answer from the page
+        client = tessera.oauth.query_client(form.get("client_id"))
+        if client is None or not origin_allowed(
+            origin, client.policy.app_type, client.policy.redirect_uris
+        ):
+            return None
+        return actual_headers(origin)
+
+    def _preflight(self, environ: dict[str, Any], endpoint: str | None) -> Answer:
+        """OPTIONS: the methods, and for an origin some SPA registered, the CORS grant."""
+        origin = environ.get("HTTP_ORIGIN")
+        if endpoint not in CORS_ENDPOINTS or not origin:
+            return Answer(200, b"", [("Allow", ALLOW)])
+        with self.app.app_context():
+            try:
+                granted = origin in self.spa_origins
+            except Exception as exc:
+                self._discard()
+                refused = self.unavailable(exc, f"OPTIONS {environ.get('PATH_INFO')}")
+                if refused is None:
+                    raise
+                return unavailable_answer(refused)
+            finally:
+                self.session.remove()
+        headers = preflight_headers(origin if granted else None, TOKEN_PREFLIGHT)
+        return Answer(200, b"", [("Allow", ALLOW), *headers])
 
     def _discard(self) -> None:
         """Roll back whatever the failed call began; the next request starts clean. After an

@@ -9,10 +9,12 @@ from flask import Blueprint, Response, jsonify, redirect, render_template, reque
 
 from idp.domain.claims import user_claims
 from idp.domain.clients import redirect_uri_matches
+from idp.domain.cors import USERINFO_PREFLIGHT
 from idp.domain.grants import SECRET_METHODS, supported_grant_types
 from idp.extensions import csrf
 from idp.services.own_tokens import decode_access_token, decode_id_token_hint, is_revoked
 from idp.services.revocation import EVENTS_VERSION
+from idp.web import cors
 from idp.web.context import tessera
 from idp.web.context import uow as request_uow
 from idp.web.forms import ConfirmForm
@@ -111,9 +113,17 @@ def _bearer_error(status: int, error: str, description: str, scope: str | None =
     return response
 
 
-@bp.route("/oauth/userinfo", methods=["GET", "POST"])
+@bp.route("/oauth/userinfo", methods=["GET", "POST", "OPTIONS"])
 @csrf.exempt
 def userinfo() -> Response:
+    if request.method == "OPTIONS":
+        return cors.preflight(USERINFO_PREFLIGHT)
+    response, client_id = _userinfo()
+    return cors.allow_client_origin(response, client_id)
+
+
+def _userinfo() -> tuple[Response, str | None]:
+    """The claims, or the Bearer error; and the token's client, whose origin may read them."""
     header = request.headers.get("Authorization", "")
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
@@ -122,23 +132,26 @@ def userinfo() -> Response:
         )
         response.status_code = 401
         response.headers["WWW-Authenticate"] = 'Bearer realm="tessera"'
-        return response
+        return response, None
     services = tessera()
     claims = decode_access_token(services.keystore, services.settings, token.strip())
     uow = request_uow()
     if claims is None or is_revoked(uow, claims):
         return _bearer_error(
             401, "invalid_token", "The access token is invalid, expired or revoked."
-        )
+        ), None
+    client_id = claims.get("client_id")
     scopes = claims.get("scope", "").split()
     if "openid" not in scopes:
-        return _bearer_error(403, "insufficient_scope", "The openid scope is required.", "openid")
+        return _bearer_error(
+            403, "insufficient_scope", "The openid scope is required.", "openid"
+        ), client_id
     user = uow.users.by_subject(claims["sub"])
     if user is None or user.disabled_at is not None:
-        return _bearer_error(401, "invalid_token", "The user no longer exists.")
+        return _bearer_error(401, "invalid_token", "The user no longer exists."), client_id
     response = jsonify(user_claims(user, services.catalogue.claims_for(scopes)))
     response.headers["Cache-Control"] = "no-store"
-    return response
+    return response, client_id
 
 
 def _logout_target() -> tuple[str | None, str | None, str | None]:
