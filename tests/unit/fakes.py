@@ -53,6 +53,9 @@ class FakeSessionRepository:
     def touch(self, s, now=None):
         s.last_seen_at = now
 
+    def for_user(self, user_id):
+        return [s for s in self.rows.values() if s.user_id == user_id]
+
 
 class FakeAuditLog:
     def __init__(self) -> None:
@@ -107,6 +110,9 @@ class FakeHasher:
 
     def needs_rehash(self, stored):
         return not stored.startswith(f"v{self.version}:")
+
+    def scheme(self, stored):
+        return stored.split(":", 1)[0]
 
     def burn(self, password):
         self.verifications += 1
