@@ -28,6 +28,7 @@ from sqlalchemy import (
     literal,
     or_,
     select,
+    text,
 )
 
 from idp.extensions import db
@@ -73,6 +74,10 @@ class SqlAlchemyImportStore:
     def __init__(self) -> None:
         self._connection = db.session.connection()
         self._postgres = self._connection.dialect.name == "postgresql"
+        if self._postgres:
+            # TESSERA_DB_STATEMENT_TIMEOUT bounds a request's statements; staging a million
+            # rows is one statement of an operator's command and may take minutes.
+            self._connection.execute(text("SET LOCAL statement_timeout = 0"))
         STAGING.drop(self._connection, checkfirst=True)
         STAGING.create(self._connection)
 
@@ -137,8 +142,12 @@ class SqlAlchemyImportStore:
             "password_hash", "is_admin", "created_at", "updated_at", "password_changed_at",
             "external_id",
         ]  # fmt: skip
-        result = self._connection.execute(insert(_users).from_select(columns, source))
-        return result.rowcount
+        # rowcount is not reliable for INSERT ... SELECT across drivers: count first.
+        created = self._connection.scalar(
+            select(func.count()).select_from(STAGING).where(~_matched())
+        )
+        self._connection.execute(insert(_users).from_select(columns, source))
+        return created or 0
 
     def record_audit(self, event: str, caller: Caller, **data: Any) -> None:
         SqlAlchemyAuditLog().record(
