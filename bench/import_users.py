@@ -110,9 +110,10 @@ def baseline_copy(url: str, path: Path, fmt: str) -> float:
         conn.execute(f"CREATE TABLE scratch_copy ({columns})")
         options = "(FORMAT csv, HEADER true)" if fmt == "csv" else "(FORMAT text)"
         started = time.perf_counter()
-        with conn.cursor().copy(f"COPY scratch_copy FROM STDIN {options}") as copy, path.open(
-            "rb"
-        ) as source:
+        with (
+            conn.cursor().copy(f"COPY scratch_copy FROM STDIN {options}") as copy,
+            path.open("rb") as source,
+        ):
             while chunk := source.read(1 << 20):
                 copy.write(chunk)
         conn.commit()
@@ -146,7 +147,9 @@ def bench(rows: int, fmt: str) -> list[str]:
     started = time.perf_counter()
     generate(path, rows, fmt)
     size = path.stat().st_size / 1e6
-    lines = [f"generated {rows:,} rows ({size:.0f} MB, {fmt}) in {time.perf_counter() - started:.0f} s"]
+    lines = [
+        f"generated {rows:,} rows ({size:.0f} MB, {fmt}) in {time.perf_counter() - started:.0f} s"
+    ]
     with postgres_database(f"tessera_bench_import_{int(time.time())}") as url:
         migrate(url, workdir / "instance")
         baseline = baseline_copy(url, path, fmt)
