@@ -186,3 +186,12 @@ def test_disabled_account_message_only_after_the_right_password(app, tmp_path):
     assert right.status_code == 403
     assert "This account is disabled." in right.get_data(as_text=True)
     assert users(app)["alice"].password_hash == PASSLIB  # no upgrade for a disabled account
+
+
+def test_progress_goes_to_stderr_only_when_asked_or_on_a_terminal(app, tmp_path):
+    path = write_jsonl(tmp_path, GOOD)
+    quiet = run(app, path, "--dry-run")
+    assert "rows read" not in quiet.stderr and "rows read" not in quiet.stdout
+    shown = run(app, path, "--dry-run", "--progress")
+    assert "100%  3 rows read" in shown.stderr
+    assert "rows read" not in shown.stdout
