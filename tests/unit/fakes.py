@@ -67,6 +67,11 @@ class FakeAuditLog:
     def names(self) -> list[str]:
         return [e.event for e in self.events]
 
+    def about_user(self, user_id, limit=1000):
+        return [
+            e for e in self.events if user_id in (e.user_id, (e.data or {}).get("target_user_id"))
+        ][:limit]
+
 
 class FakeUnitOfWork:
     """The account repositories, plus any others a test passes by name (``grants=...``)."""
