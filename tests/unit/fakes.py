@@ -24,7 +24,12 @@ class FakeUserRepository:
 
     def create(self, **fields):
         user = SimpleNamespace(
-            id=len(self.rows) + 1, is_admin=False, disabled_at=None, email_verified=False
+            id=len(self.rows) + 1,
+            is_admin=False,
+            disabled_at=None,
+            deleted_at=None,
+            external_id=None,
+            email_verified=False,
         )
         vars(user).update(fields)
         self.rows[user.id] = user

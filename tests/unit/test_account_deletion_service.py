@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from idp.errors import FieldErrors
-from idp.services import account_data, audit
+from idp.services import account_data, audit, users_admin
 from idp.services.context import Caller
 from idp.services.revocation import RevocationWindow
 from tests.unit.fakes_apps import add_user, apps_unit_of_work
@@ -21,7 +21,7 @@ def world():
     user, heir, other = add_user(uow, "leaver"), add_user(uow, "heir"), add_user(uow, "other")
     user.email = "leaver@example.com"
     for u in (user, heir, other):
-        u.password_hash, u.external_id, u.deleted_at = "v1:pw", None, None
+        u.password_hash = "v1:pw"
     kept = uow.clients.create(client_id="kept", name="Kept", owner_id=user.id)
     gone = uow.clients.create(client_id="gone", name="Gone", owner_id=user.id)
     joined = uow.clients.create(client_id="joined", name="Joined", owner_id=other.id)
@@ -70,3 +70,11 @@ def test_an_admin_account_is_not_deleted(world):
     with pytest.raises(FieldErrors, match="administrator"):
         account_data.delete_account(uow, WINDOW, CALLER, user, pseudonym_key=KEY)
     assert user.username == "leaver" and uow.revocations.entries == []
+
+
+def test_an_admin_cannot_enable_a_deleted_account(world):
+    uow, user, heir, *_ = world
+    account_data.delete_account(uow, WINDOW, CALLER, user, pseudonym_key=KEY)
+    with pytest.raises(FieldErrors, match="deleted by its user"):
+        users_admin.enable_user(uow, CALLER, heir, user)
+    assert user.disabled_at is not None
