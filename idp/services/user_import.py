@@ -224,9 +224,14 @@ def check_row(line: int, raw: dict[str, Any]) -> ImportRow:
         identify(stored)
     except UnknownHashFormat as exc:
         raise BadRow(f"password_hash: {exc}; the row is not imported") from None
-    external_id = _text(raw, "external_id") or None
+    external = raw.get("external_id")
+    if isinstance(external, int) and not isinstance(external, bool):
+        external = str(external)  # numeric ids are common in JSON dumps
+    external_id = _text({"external_id": external}, "external_id") or None
     if external_id is not None and len(external_id) > MAX_EXTERNAL_ID:
         raise BadRow(f"external_id is longer than {MAX_EXTERNAL_ID} characters")
+    if external_id is not None and not external_id.isprintable():
+        raise BadRow("external_id holds control characters")
     return ImportRow(
         line, secrets.token_hex(16), username, username.lower(), email, email.lower(),
         _flag(raw), stored, _moment(_text(raw, "created_at")), external_id,

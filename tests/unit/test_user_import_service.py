@@ -60,6 +60,10 @@ def test_a_good_row_is_normalised():
     assert row.created_at.isoformat() == "2020-01-02T03:04:05+00:00" and len(row.subject) == 32
 
 
+def test_a_numeric_external_id_is_kept_as_text():
+    assert ui.check_row(1, {**ROW, "external_id": 42}).external_id == "42"
+
+
 def test_unicode_addresses_go_through_email_validator():
     assert ui.check_row(1, {**ROW, "email": "josé@Exämple.com"}).email == "josé@exämple.com"
 
@@ -71,6 +75,7 @@ def test_unicode_addresses_go_through_email_validator():
         ({"email": ""}, "email is missing"),
         ({"password_hash": "sha1$x$y"}, "unknown password hash format"),
         ({"external_id": "x" * 256}, "external_id is longer than 255"),
+        ({"external_id": "a\u0000b"}, "external_id holds control characters"),
         ({"created_at": ""}, "created_at is missing"),
     ],
 )
