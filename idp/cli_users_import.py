@@ -15,6 +15,7 @@ from typing import IO, Any
 
 import click
 from flask.cli import with_appcontext
+from sqlalchemy.exc import IntegrityError
 
 from idp.cli import CLI_CALLER
 from idp.services import user_import
@@ -108,6 +109,11 @@ def import_command(
                 SqlAlchemyImportStore(), CLI_CALLER, rows, dry_run=dry_run,
                 skip_invalid=skip_invalid, label=file.name,
             )  # fmt: skip
+        except IntegrityError:
+            raise click.ClickException(
+                "an account with one of the file's usernames, e-mails or external ids was "
+                "created while the import ran: nothing was written; run the import again"
+            ) from None
         except UnicodeDecodeError as exc:
             raise click.ClickException(
                 f"{file.name} is not UTF-8 text (byte {exc.start} of a read block): nothing was written"

@@ -195,3 +195,25 @@ def test_progress_goes_to_stderr_only_when_asked_or_on_a_terminal(app, tmp_path)
     shown = run(app, path, "--dry-run", "--progress")
     assert "100%  3 rows read" in shown.stderr
     assert "rows read" not in shown.stdout
+
+
+def test_an_account_created_while_the_import_runs_is_one_clear_error(app, tmp_path, monkeypatch):
+    from idp.storage import user_import_store
+
+    real = user_import_store.SqlAlchemyImportStore.insert_unmatched
+
+    def racing(self, now):
+        # Someone registers with alice's address between the checks and the insert.
+        user_import_store.db.session.add(
+            User(subject="s" * 32, username="someone", username_key="someone",
+                 email="alice@example.com", email_key="alice@example.com",
+                 password_hash="x")
+        )  # fmt: skip
+        user_import_store.db.session.flush()
+        return real(self, now)
+
+    monkeypatch.setattr(user_import_store.SqlAlchemyImportStore, "insert_unmatched", racing)
+    result = run(app, write_jsonl(tmp_path, GOOD))
+    assert result.exit_code == 1
+    assert "was created while the import ran: nothing was written" in result.output
+    assert users(app) == {}
