@@ -6,7 +6,8 @@ driving each scenario on loopback. Every response is checked in Lua. A bare Flas
 same server settings gives the ceiling every figure is compared to. See bench/README.md.
 
 Settings (environment): BENCH_DURATION (seconds per scenario, default 10), BENCH_CONNECTIONS
-(32), BENCH_THREADS (2), BENCH_WORKERS (one per core), BENCH_DATABASES ("sqlite,postgresql").
+(32), BENCH_THREADS (2), BENCH_WORKERS (one per core), BENCH_DATABASES ("sqlite,postgresql"),
+BENCH_IMPORT_ROWS (accounts for the `tessera users import` benchmark, default 1,000,000; 0 skips).
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ from flask import Flask
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench import idle_clients, prepare, stack_bench
+from bench import idle_clients, import_users, prepare, stack_bench
 from bench.servers import ROOT, AppServer, free_port, postgres_database, postgres_unreachable_reason
 from bench.targets import evaluate
 from bench.wrk_results import Row, WrkResult, markdown_table, parse_wrk_output, text_table
@@ -44,6 +45,7 @@ WORKERS = int(os.environ.get("BENCH_WORKERS", str(os.cpu_count() or 1)))
 DATABASES = os.environ.get("BENCH_DATABASES", "sqlite,postgresql").split(",")
 LOGIN_PAIRS = 64
 ROUNDS = int(os.environ.get("BENCH_ROUNDS", "3"))
+IMPORT_ROWS = int(os.environ.get("BENCH_IMPORT_ROWS", "1000000"))  # 0: skip bench/import_users.py
 
 
 def run_wrk(url: str, script: str, args: list[str], duration: int = DURATION) -> WrkResult:
@@ -357,6 +359,9 @@ def main() -> int:
         bare.stop()
         shutil.rmtree(workdir, ignore_errors=True)
     verdicts = evaluate(rows, WORKERS, os.cpu_count() or 1)
+    if IMPORT_ROWS and "postgresql" in DATABASES:
+        print(f"tessera users import, {IMPORT_ROWS:,} rows into PostgreSQL ...", flush=True)
+        verdicts += import_users.bench(IMPORT_ROWS, "csv")  # its own baseline: a plain COPY
     print()
     print(text_table(rows))
     for r in rows:

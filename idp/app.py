@@ -120,10 +120,12 @@ def create_app(config: dict[str, Any] | None = None, *, migrations: bool = True)
     _ensure_signing_keys(app, tessera.keystore)
     _register_web(app)
     _wrap_wsgi(app, settings)
-    from idp.cli import COMMANDS
+    from idp.cli import COMMANDS, users_group
     from idp.cli_clients import clients_group, keys_group
+    from idp.cli_users_import import import_command
 
-    for command in (*COMMANDS, clients_group, keys_group):
+    users_group.add_command(import_command)
+    for command in (*COMMANDS, clients_group, keys_group, users_group):
         app.cli.add_command(command)
     return app
 
@@ -202,6 +204,8 @@ def signing_algorithms(settings: Settings) -> set[str]:
 def _register_web(app: Flask) -> None:
     from idp.web import (
         account,
+        account_data,
+        account_sessions,
         auth,
         authorize,
         connected_apps,
@@ -227,6 +231,8 @@ def _register_web(app: Flask) -> None:
         home.bp,
         auth.bp,
         account.bp,
+        account_sessions.bp,
+        account_data.bp,
         connected_apps.bp,
         authorize.bp,
         oidc.bp,

@@ -170,6 +170,11 @@ def prune(as_json: bool) -> None:
             click.echo(f"{name.replace('_', ' ')}: {count} deleted")
 
 
+@click.group("users", cls=FieldErrorsGroup)
+def users_group() -> None:
+    """Accounts: import another site's users (idp/cli_users_import.py)."""
+
+
 # The app-level commands; idp.app adds them, with cli_clients' groups, to Flask's CLI.
 COMMANDS = (create_admin, seed_demo, serve, prune)
 

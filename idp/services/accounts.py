@@ -100,8 +100,9 @@ def authenticate(
 ) -> Record:
     """The user for these credentials, or FieldErrors / LoginThrottled.
 
-    Unknown account, wrong password and disabled account take the same work and give the same
-    message (docs/security.md#20), so neither timing nor wording reveals who has an account.
+    Unknown account and wrong password take the same work and give the same message
+    (docs/security.md#20), so neither timing nor wording reveals who has an account. A disabled
+    account says so, but only once the password has been verified.
     """
     wait = throttle.retry_after(login, caller.ip)
     if wait:
@@ -113,7 +114,7 @@ def authenticate(
         hasher.burn(password)
         ok = False
     else:
-        ok = hasher.verify(user.password_hash, password) and user.disabled_at is None
+        ok = hasher.verify(user.password_hash, password)
     if not ok:
         throttle.record_failure(login, caller.ip)
         audit.record(
@@ -121,13 +122,33 @@ def authenticate(
         )
         uow.commit()
         raise FieldErrors(INVALID_LOGIN)
+    _refuse_disabled(uow, caller, user)
     if hasher.needs_rehash(user.password_hash):
+        previous = hasher.scheme(user.password_hash)
         user.password_hash = hasher.hash(password)
-        audit.record(uow, "password.rehashed", caller, user_id=user.id)
+        audit.record(uow, "password.rehashed", caller, user_id=user.id, previous=previous)
         # Committed here, not left for the login that usually follows: the new hash must not
         # depend on the caller opening a session.
         uow.commit()
     return user
+
+
+class AccountDisabled(FieldErrors):
+    """The password was right but the account is disabled: told only to whoever knows the
+    password, so it reveals nothing a guesser could use (docs/security.md#20)."""
+
+    def __init__(self) -> None:
+        super().__init__(ACCOUNT_DISABLED)
+
+
+ACCOUNT_DISABLED = "This account is disabled. Contact the site's administrators."
+
+
+def _refuse_disabled(uow: UnitOfWork, caller: Caller, user: Record) -> None:
+    if user.disabled_at is not None:
+        audit.record(uow, "login.refused_disabled", caller, user_id=user.id)
+        uow.commit()
+        raise AccountDisabled()
 
 
 def change_password(

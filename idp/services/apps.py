@@ -298,10 +298,24 @@ def delete_client(
     uow: UnitOfWork, window: revocation.RevocationWindow, caller: Caller, client: Record
 ) -> None:
     """Every grant and token of the app dies, and the feed tells resource servers so."""
-    now = utcnow()
+    remove_client(uow, window, caller, client, utcnow())
+    uow.commit()
+
+
+def remove_client(
+    uow: UnitOfWork,
+    window: revocation.RevocationWindow,
+    caller: Caller,
+    client: Record,
+    now: datetime,
+    **audit_data: object,
+) -> None:
+    """delete_client's work without the commit, for a use case that deletes apps among other
+    things in one transaction (an account's deletion)."""
     for grant in uow.grants.active_for_client(client.id):
         revocation.revoke_grant(uow, window, grant, now)
     uow.revocations.append("client_suspended", client.client_id, None)
-    audit.record(uow, "client.deleted", caller, client_id=client.client_id, name=client.name)
+    audit.record(
+        uow, "client.deleted", caller, client_id=client.client_id, name=client.name, **audit_data
+    )
     uow.clients.delete(client)
-    uow.commit()

@@ -63,6 +63,8 @@ def enable_user(uow: UnitOfWork, caller: Caller, admin: Record, user: Record) ->
     """Let a disabled account sign in again; the grants it lost stay revoked."""
     if user.disabled_at is None:
         raise FieldErrors("This account is not disabled.", "user")
+    if user.deleted_at is not None:
+        raise FieldErrors("This account was deleted by its user; it cannot be enabled.", "user")
     user.disabled_at = None
     user.updated_at = utcnow()
     audit.record(

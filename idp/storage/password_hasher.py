@@ -1,4 +1,5 @@
-"""argon2id password hashing (docs/security.md#18) behind a small port."""
+"""argon2id password hashing (docs/security.md#18) behind a small port; imported legacy
+hashes (bcrypt, PBKDF2-SHA256) verified too and replaced at the next sign-in (#31)."""
 
 from __future__ import annotations
 
@@ -6,6 +7,9 @@ import secrets
 
 from argon2 import PasswordHasher, Type
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
+
+from idp.domain.password_hashes import ARGON2, LEGACY, scheme_of
+from idp.storage.legacy_hashes import verify_legacy
 
 
 class Argon2PasswordHasher:
@@ -27,16 +31,27 @@ class Argon2PasswordHasher:
         return self._hasher.hash(password)
 
     def verify(self, stored: str, password: str) -> bool:
-        try:
-            return self._hasher.verify(stored, password)
-        except (VerifyMismatchError, VerificationError, InvalidHashError):
-            return False
+        if stored.startswith("$argon2"):
+            try:
+                return self._hasher.verify(stored, password)
+            except (VerifyMismatchError, VerificationError, InvalidHashError):
+                return False
+        return verify_legacy(stored, password)
 
     def needs_rehash(self, stored: str) -> bool:
+        """True for every legacy hash, so the sign-in that proves the password upgrades it."""
+        if scheme_of(stored) != ARGON2:
+            return True
         try:
             return self._hasher.check_needs_rehash(stored)
         except InvalidHashError:
             return True
+
+    @staticmethod
+    def scheme(stored: str) -> str:
+        """The stored hash's scheme (argon2, bcrypt, ...), for the audit record of an upgrade."""
+        found = scheme_of(stored)
+        return found if found in (ARGON2, *LEGACY) else "unknown"
 
     def burn(self, password: str) -> None:
         """Spend the same work as a real verification, for accounts that do not exist."""

@@ -55,7 +55,7 @@ def login():
             return response, 429, {"Retry-After": str(exc.retry_after)}
         except FieldErrors as exc:
             apply_field_errors(form, exc)
-            status = 401
+            status = 403 if isinstance(exc, accounts.AccountDisabled) else 401
         else:
             sign_in(user)
             return redirect(next_url, code=303)

@@ -70,7 +70,9 @@ def test_disable_user_ends_sessions_and_revokes_grants(app, admin, trader):
     (event,) = events(app, "admin.user_disabled")
     assert event.data["target_user_id"] == trader and event.data["reason"] == "Fraud report"
     assert event.data["grants_revoked"] == 1
-    assert AuthActions(app.test_client()).login().status_code == 401  # cannot sign in again
+    again = AuthActions(app.test_client()).login()  # cannot sign in again, and is told why
+    assert again.status_code == 403
+    assert "This account is disabled." in again.get_data(as_text=True)
 
 
 def test_disable_needs_a_reason_and_never_yourself(app, admin, trader):

@@ -24,7 +24,12 @@ class FakeUserRepository:
 
     def create(self, **fields):
         user = SimpleNamespace(
-            id=len(self.rows) + 1, is_admin=False, disabled_at=None, email_verified=False
+            id=len(self.rows) + 1,
+            is_admin=False,
+            disabled_at=None,
+            deleted_at=None,
+            external_id=None,
+            email_verified=False,
         )
         vars(user).update(fields)
         self.rows[user.id] = user
@@ -53,6 +58,9 @@ class FakeSessionRepository:
     def touch(self, s, now=None):
         s.last_seen_at = now
 
+    def for_user(self, user_id):
+        return [s for s in self.rows.values() if s.user_id == user_id]
+
 
 class FakeAuditLog:
     def __init__(self) -> None:
@@ -63,6 +71,11 @@ class FakeAuditLog:
 
     def names(self) -> list[str]:
         return [e.event for e in self.events]
+
+    def about_user(self, user_id, limit=1000):
+        return [
+            e for e in self.events if user_id in (e.user_id, (e.data or {}).get("target_user_id"))
+        ][:limit]
 
 
 class FakeUnitOfWork:
@@ -107,6 +120,9 @@ class FakeHasher:
 
     def needs_rehash(self, stored):
         return not stored.startswith(f"v{self.version}:")
+
+    def scheme(self, stored):
+        return stored.split(":", 1)[0]
 
     def burn(self, password):
         self.verifications += 1

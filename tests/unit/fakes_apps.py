@@ -51,6 +51,9 @@ class FakeClientRepository:
         client = self.by_client_id(client_id)
         return client if client is not None and self._sees(client, user_id) else None
 
+    def owned_by(self, user_id):
+        return [c for c in self.rows.values() if c.owner_id == user_id]
+
     def _sees(self, client, user_id):
         return client.owner_id == user_id or self._members.role(client.id, user_id) is not None
 
@@ -155,6 +158,9 @@ class FakeGrantRepository:
 
     def active_for_client(self, client_pk):
         return [g for g in self.rows if g.client_pk == client_pk and g.revoked_at is None]
+
+    def active_for_user(self, user_id):
+        return [g for g in self.rows if g.user_id == user_id and g.revoked_at is None]
 
 
 class FakeRefreshTokens:

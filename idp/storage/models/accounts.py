@@ -29,6 +29,11 @@ class User(db.Model):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     password_changed_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # The account's id on the site it was imported from (`tessera users import`), if any.
+    external_id: Mapped[str | None] = mapped_column(String(255), unique=True, nullable=True)
+    # Set when the user deleted the account: its personal data is gone, the row keeps `sub`
+    # from ever being issued again and what referred to it consistent.
+    deleted_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
 
 
 class LoginSession(db.Model):

@@ -72,6 +72,9 @@ class SqlAlchemySessionRepository:
     def touch(self, login_session: LoginSession, now: datetime | None = None) -> None:
         login_session.last_seen_at = now or utcnow()
 
+    def for_user(self, user_id: int) -> list[LoginSession]:
+        return list(db.session.scalars(select(LoginSession).where(LoginSession.user_id == user_id)))
+
 
 class SqlAlchemyAuditLog:
     def record(
@@ -118,3 +121,14 @@ class SqlAlchemyAuditLog:
         if until:
             stmt = stmt.where(AuditEvent.at < until)
         return list(db.session.scalars(stmt.limit(limit).offset(offset)))
+
+    def about_user(self, user_id: int, limit: int = 1000) -> list[AuditEvent]:
+        """Events by or about `user_id` (an admin's action on them names them in the data),
+        oldest first."""
+        target = AuditEvent.data["target_user_id"].as_integer()
+        stmt = (
+            select(AuditEvent)
+            .where(or_(AuditEvent.user_id == user_id, target == user_id))
+            .order_by(AuditEvent.at, AuditEvent.id)
+        )
+        return list(db.session.scalars(stmt.limit(limit)))
