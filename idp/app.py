@@ -18,6 +18,7 @@ from idp.services.accounts import SessionPolicy
 from idp.services.device_flow import DeviceFlow
 from idp.services.revocation import RevocationWindow
 from idp.services.tokens import TokenMinter
+from idp.storage.action_throttle import ActionThrottle
 from idp.storage.keystore import KeyStore
 from idp.storage.password_hasher import Argon2PasswordHasher
 from idp.storage.redis_state import SharedRedis
@@ -44,6 +45,8 @@ class Tessera:
     usage: UsageCounter | None = None
     redis: SharedRedis | None = None  # TESSERA_REDIS_URL: state shared by every process
     outbox: RevocationOutbox | None = None  # revocation events to the pushed channels
+    mail_sender: Any = None  # idp.storage.mail_sender.MailSender: the mail outbox, delivered
+    action_throttle: Any = None  # reset links, verification resends, e-mail changes
 
 
 def engine_options(settings: Settings) -> dict[str, Any]:
@@ -120,8 +123,9 @@ def create_app(config: dict[str, Any] | None = None, *, migrations: bool = True)
     _wrap_wsgi(app, settings)
     from idp.cli import COMMANDS
     from idp.cli_clients import clients_group, keys_group
+    from idp.cli_users import users_group
 
-    for command in (*COMMANDS, clients_group, keys_group):
+    for command in (*COMMANDS, clients_group, keys_group, users_group):
         app.cli.add_command(command)
     return app
 
@@ -151,7 +155,30 @@ def _wire(settings: Settings) -> Tessera:
         device_flow=DeviceFlow(settings, UserCodeThrottle(shared)),
         redis=shared,
         outbox=RevocationOutbox(shared, settings.REVOCATION_STREAM_MAXLEN),
+        mail_sender=_mail_sender(settings),
+        action_throttle=ActionThrottle(
+            shared, settings.PASSWORD_RESET_ACCOUNT_LIMIT, settings.PASSWORD_RESET_IP_LIMIT
+        ),
     )
+
+
+def _mail_sender(settings: Settings) -> Any:
+    """SMTP with TESSERA_SMTP_URL; otherwise .eml files under instance/outbox/ (development)."""
+    from pathlib import Path
+    from urllib.parse import urlsplit
+
+    from idp.storage.mail_sender import MailSender
+    from idp.storage.smtp_mailer import FileTransport, SmtpTransport
+
+    domain = urlsplit(settings.ISSUER).hostname or "localhost"
+    if settings.SMTP_URL:
+        transport: Any = SmtpTransport(
+            settings.SMTP_URL, settings.mail_from, domain, timeout=settings.SMTP_TIMEOUT
+        )
+    else:
+        outbox = Path(settings.INSTANCE_PATH) / "outbox"
+        transport = FileTransport(outbox, settings.mail_from, domain)
+    return MailSender(transport)
 
 
 def _wire_oauth(tessera: Tessera) -> None:
@@ -207,6 +234,7 @@ def _register_web(app: Flask) -> None:
         home,
         oidc,
         public,
+        recovery,
     )
     from idp.web.edge import check_request_text
     from idp.web.errors import register_error_handlers
@@ -229,6 +257,7 @@ def _register_web(app: Flask) -> None:
         feed.bp,
         public.bp,
         device.bp,
+        recovery.bp,
     ):
         app.register_blueprint(blueprint)
     from portal import register_portal

@@ -11,6 +11,7 @@ from idp.storage.models.clients import (
 )
 from idp.storage.models.invitations import ClientInvitation
 from idp.storage.models.keys import RevocationEvent, SigningKey
+from idp.storage.models.mail import AccountToken, MailMessage, MailSenderLease
 from idp.storage.models.tokens import (
     AccessTokenRecord,
     AuthorizationCode,
@@ -22,6 +23,7 @@ from idp.storage.models.tokens import (
 __all__ = [
     "AccessRequest",
     "AccessTokenRecord",
+    "AccountToken",
     "AuditEvent",
     "AuthorizationCode",
     "Client",
@@ -32,6 +34,8 @@ __all__ = [
     "DeviceCode",
     "Grant",
     "LoginSession",
+    "MailMessage",
+    "MailSenderLease",
     "RefreshToken",
     "RevocationEvent",
     "SigningKey",
