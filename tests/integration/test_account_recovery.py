@@ -314,3 +314,25 @@ def test_email_change_needs_the_password_and_a_free_address(app, client, auth, u
     assert [m.to_address for m in outbox(app)] == ["other@example.com"]  # its own verification
     bad = app.test_client().get("/email/change/forged")
     assert bad.status_code == 400 and stored_user(app).email == "trader@example.com"
+
+
+def test_a_mail_server_that_never_answers_slows_only_the_sender(make_app, user):
+    import socket
+
+    silent = socket.socket()
+    silent.bind(("127.0.0.1", 0))
+    silent.listen(8)  # accepts connections, never says a word
+    try:
+        app = make_app(SMTP_URL=f"smtp://127.0.0.1:{silent.getsockname()[1]}", SMTP_TIMEOUT=1)
+        client = app.test_client()
+        start = time.perf_counter()
+        assert ask_reset(client).status_code == 200
+        page_time = time.perf_counter() - start
+        start = time.perf_counter()
+        assert deliver(app) == 0
+        sender_time = time.perf_counter() - start
+    finally:
+        silent.close()
+    assert page_time < 0.5 <= sender_time  # the wait was the sender's, bounded by SMTP_TIMEOUT
+    [row] = outbox(app)
+    assert row.status == "pending" and "timed out" in row.last_error
