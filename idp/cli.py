@@ -152,7 +152,8 @@ def serve(host: str, port: int, workers: int | None, access_log: bool | None) ->
 @click.option("--json", "as_json", is_flag=True, help="Print the counts as JSON.")
 @with_appcontext
 def prune(as_json: bool) -> None:
-    """Delete expired codes, tokens, device codes, sessions and revocation events (run daily)."""
+    """Delete expired codes, tokens, device codes, sessions, revocation events, account links
+    and old delivered mail (run daily)."""
     from idp.domain.clock import utcnow
     from idp.services.maintenance import prune as prune_expired
 

@@ -336,3 +336,22 @@ def test_a_mail_server_that_never_answers_slows_only_the_sender(make_app, user):
     assert page_time < 0.5 <= sender_time  # the wait was the sender's, bounded by SMTP_TIMEOUT
     [row] = outbox(app)
     assert row.status == "pending" and "timed out" in row.last_error
+
+
+def test_prune_drops_old_delivered_mail_and_expired_links_keeps_pending_mail(make_app, user):
+    import json
+
+    server = SmtpServer().start()
+    app = make_app(SMTP_URL=server.url)
+    ask_reset(app.test_client())
+    try:
+        assert deliver(app) == 1
+    finally:
+        server.stop()
+    ask_reset(app.test_client())  # this one stays pending: the server is down now
+    assert deliver(app) == 0
+    with freeze_time(utcnow() + timedelta(days=8)):
+        result = app.test_cli_runner().invoke(args=["prune", "--json"])
+    report = json.loads(result.output)
+    assert report["mail_messages"] == 1 and report["account_tokens"] == 2
+    assert [row.status for row in outbox(app)] == ["pending"]
