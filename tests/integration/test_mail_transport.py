@@ -173,3 +173,21 @@ def test_subject_stays_one_line_and_html_is_escaped():
 def test_retry_backoff_doubles_up_to_its_cap():
     delays = [retry_delay(n).total_seconds() for n in range(1, 10)]
     assert delays[:4] == [15, 30, 60, 120] and delays[-1] == MAX_RETRY.total_seconds()
+
+
+class _RefusingInbox(_Inbox):
+    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
+        return "550 5.1.1 No such user"
+
+
+def test_a_recipient_refused_for_good_is_rejected_not_retried():
+    from idp.storage.smtp_mailer import MailRejected
+
+    port = free_port()
+    controller = Controller(_RefusingInbox(), hostname="127.0.0.1", port=port)
+    controller.start()
+    try:
+        with pytest.raises(MailRejected, match="550"):
+            SmtpTransport(f"smtp://127.0.0.1:{port}", "a@id.test", "id.test").send(MAIL)
+    finally:
+        controller.stop()
