@@ -116,3 +116,36 @@ def test_bad_links_say_why_and_change_nothing(page, mail_live):
     page.goto(mail_live.url("/login"))
     sign_in(page, "noor")  # the old password (the fixtures' PASSWORD) still works
     page.wait_for_url(mail_live.url("/account"))
+
+
+def test_registration_verification_and_email_change_in_the_browser(page, mail_live, smtp):
+    already = len(smtp.messages)
+    page.goto(mail_live.url("/register"))
+    page.get_by_label("Username").fill("vera")
+    page.get_by_label("Email").fill("vera@example.com")
+    page.get_by_label("Password").fill(NEW_PASSWORD)
+    page.get_by_role("button", name="Create account").click()
+    page.wait_for_url(mail_live.url("/account"))
+    assert page.get_by_text("Not verified").count() == 1
+
+    verify = smtp.wait_for(already + 1)[already]
+    assert verify["To"] == "vera@example.com"
+    page.goto(link_in(verify))
+    page.get_by_text("your e-mail address is confirmed").wait_for()
+    page.goto(mail_live.url("/account"))
+    assert page.get_by_text("Verified", exact=True).count() == 1
+
+    page.get_by_label("New email").fill("vera.new@example.com")
+    page.get_by_label("Your current password").fill(NEW_PASSWORD)
+    page.get_by_role("button", name="Change email").click()
+    page.get_by_text("We sent a link to vera.new@example.com").wait_for()
+    a11y.check(page)
+    screenshot(page, "account-email")
+    confirm, notice = smtp.wait_for(already + 3)[already + 1 :]
+    assert {confirm["To"], notice["To"]} == {"vera.new@example.com", "vera@example.com"}
+    if confirm["To"] != "vera.new@example.com":
+        confirm, notice = notice, confirm
+    page.goto(link_in(confirm))
+    page.get_by_text("is now vera.new@example.com").wait_for()
+    page.goto(mail_live.url("/account"))
+    assert "vera.new@example.com" in page.locator("main").inner_text()

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import stat
+import statistics
 import time
 from datetime import timedelta
 from pathlib import Path
@@ -145,10 +146,11 @@ def test_checklist_31_same_answer_whether_or_not_the_account_exists(mail_app, us
     unknown, _ = timed("nobody-here")
     assert known == unknown
     assert [m.to_address for m in outbox(mail_app)] == ["trader@example.com"]
-    # Timing: the medians of a few requests each way, both under a few milliseconds of work.
-    known_times = sorted(timed("trader@example.com")[1] for _ in range(2))
-    unknown_times = sorted(timed(f"ghost{i}")[1] for i in range(2))
-    assert abs(known_times[0] - unknown_times[0]) < 0.25
+    # Timing: no argon2, no SMTP in either path (the mail leaves later, from the sender), so the
+    # medians stay within a few milliseconds; measured: docs/accounts.md.
+    known_times = [timed("trader@example.com")[1] for _ in range(5)]
+    unknown_times = [timed(f"ghost{i}")[1] for i in range(5)]
+    assert abs(statistics.median(known_times) - statistics.median(unknown_times)) < 0.05
 
 
 def test_checklist_31_reset_requests_throttled_per_ip_and_per_account(make_app, user, smtp):
