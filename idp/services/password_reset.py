@@ -27,6 +27,7 @@ from idp.services.mail import (
     issue_token,
     peek_token,
     redeem_token,
+    token_digest,
 )
 from idp.services.ports import PasswordHasher, Record
 
@@ -64,13 +65,19 @@ def request_reset(
     throttle.hit(ACTION, ip=caller.ip)
     login = login.strip()[:254]
     user = uow.users.by_login(login) if login else None
-    if user is None or user.disabled_at is not None:
+    usable = user is not None and user.disabled_at is None
+    # The same steps whichever way it goes, so the time taken tells little: an unknown login
+    # is counted under a key of its own, as an account would be.
+    account = str(user.id) if usable else "login:" + token_digest(login.lower())[:32]
+    over_limit = throttle.retry_after(ACTION, acct=account)
+    if not over_limit:
+        throttle.hit(ACTION, acct=account)
+    if not usable:
         audit.record(uow, "password.reset_requested", caller, login=login, sent=False)
-    elif throttle.retry_after(ACTION, acct=str(user.id)):
+    elif over_limit:
         # Silently: a 429 here would tell that the account exists.
         audit.record(uow, "password.reset_suppressed", caller, user_id=user.id)
     else:
-        throttle.hit(ACTION, acct=str(user.id))
         _mail_link(uow, policy, user, "password_reset")
         audit.record(uow, "password.reset_requested", caller, user_id=user.id, sent=True)
     uow.commit()
