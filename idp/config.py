@@ -329,9 +329,15 @@ def _check_issuer(issuer: str, production: bool) -> None:
 def _check_mail(settings: Settings) -> None:
     if settings.SMTP_URL:
         try:
-            parse_smtp_url(settings.SMTP_URL)
+            address = parse_smtp_url(settings.SMTP_URL)
         except ValueError as exc:
             raise ConfigError(f"TESSERA_SMTP_URL: {exc}") from None
+        loopback = address.host in ("localhost", "127.0.0.1", "::1")
+        if address.scheme == "smtp" and address.password and not loopback:
+            raise ConfigError(
+                "TESSERA_SMTP_URL: smtp:// would send the password in clear to "
+                f"{address.host}; use smtp+starttls:// or smtps://"
+            )
     if "\n" in settings.MAIL_FROM or "\r" in settings.MAIL_FROM:
         raise ConfigError("TESSERA_MAIL_FROM must be one line")
 

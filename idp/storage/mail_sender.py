@@ -103,6 +103,10 @@ class MailSender:
                 return 0
 
     def _send_due(self, engine: Engine) -> int:
+        due_now = (_mail.c.status == "pending", _mail.c.next_attempt_at <= utcnow())
+        with engine.connect() as conn:  # idle: one read, and no write, per poll
+            if conn.execute(select(_mail.c.id).where(*due_now).limit(1)).first() is None:
+                return 0
         if not self.hold_lease(engine, utcnow()):
             return 0
         with engine.connect() as conn:
@@ -110,7 +114,7 @@ class MailSender:
                 select(_mail.c.id, _mail.c.to_address, _mail.c.subject)
                 .add_columns(_mail.c.body_text, _mail.c.body_html, _mail.c.attempts)
                 .add_columns(_mail.c.created_at)
-                .where(_mail.c.status == "pending", _mail.c.next_attempt_at <= utcnow())
+                .where(*due_now)
                 .order_by(_mail.c.id)
                 .limit(BATCH)
             ).all()

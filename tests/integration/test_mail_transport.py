@@ -150,6 +150,7 @@ def test_a_server_without_starttls_is_refused_for_smtp_starttls():
         ("http://mail.example.com", "the scheme must be one of"),
         ("smtp://", "a host is required"),
         ("smtp://mail.example.com:port", "the port must be a number"),
+        ("smtp://u:p@mail.example.com", "smtp:// would send the password in clear"),
     ],
 )
 def test_bad_smtp_url_stops_start_up_with_the_setting_named(url, message, tmp_path):
