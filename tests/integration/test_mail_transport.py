@@ -92,23 +92,25 @@ def test_plain_smtp_delivers_text_and_html():
     assert message["Message-ID"].endswith("@id.test>") and message["Auto-Submitted"]
 
 
+def _send_trusting(certificate, url: str, inbox=None):
+    """Send MAIL to `url` trusting the test certificate; the first message `inbox` receives."""
+    SmtpTransport(url, "a@id.test", "id.test", tls_context=_client_context(certificate)).send(MAIL)
+    if inbox is None:
+        return None
+    with inbox.arrived:
+        inbox.arrived.wait_for(lambda: inbox.messages, 10)
+    return inbox.messages[0]
+
+
 def test_starttls_with_login(certificate):
     controller, inbox, port = _serve(
         certificate, tls_context=_server_context(certificate), require_starttls=True
     )
     try:
         url = f"smtp+starttls://tessera:s3cret@127.0.0.1:{port}"
-        SmtpTransport(url, "a@id.test", "id.test", tls_context=_client_context(certificate)).send(
-            MAIL
-        )
-        with inbox.arrived:
-            inbox.arrived.wait_for(lambda: inbox.messages, 10)
-        assert inbox.messages[0]["Subject"] == "Hello"
-        wrong = f"smtp+starttls://tessera:wrong@127.0.0.1:{port}"
+        assert _send_trusting(certificate, url, inbox)["Subject"] == "Hello"
         with pytest.raises(MailDeferred):
-            SmtpTransport(
-                wrong, "a@id.test", "id.test", tls_context=_client_context(certificate)
-            ).send(MAIL)
+            _send_trusting(certificate, f"smtp+starttls://tessera:wrong@127.0.0.1:{port}")
         # An untrusted certificate is an error, never a fallback to clear text.
         with pytest.raises(MailDeferred, match="CERTIFICATE_VERIFY_FAILED"):
             SmtpTransport(url, "a@id.test", "id.test").send(MAIL)
@@ -123,12 +125,7 @@ def test_smtps_with_login(certificate):
     )
     try:
         url = f"smtps://tessera:s3cret@127.0.0.1:{port}"
-        SmtpTransport(url, "a@id.test", "id.test", tls_context=_client_context(certificate)).send(
-            MAIL
-        )
-        with inbox.arrived:
-            inbox.arrived.wait_for(lambda: inbox.messages, 10)
-        assert inbox.messages[0]["To"] == "dana@example.com"
+        assert _send_trusting(certificate, url, inbox)["To"] == "dana@example.com"
     finally:
         controller.stop()
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from types import SimpleNamespace
 
 from tests.unit.fakes import FakeUnitOfWork
+from tests.unit.fakes_tokens import FakeRevocationLog
 
 
 class FakeMailOutbox:
@@ -79,19 +80,11 @@ class FakeRefreshTokens:
         self.revoked_grants.append(grant_pk)
 
 
-class FakeRevocations:
-    def __init__(self) -> None:
-        self.entries: list[tuple] = []
-
-    def append(self, kind, subject, until):
-        self.entries.append((kind, subject, until))
-
-
 def mail_uow() -> FakeUnitOfWork:
     return FakeUnitOfWork(
         mail=FakeMailOutbox(),
         account_tokens=FakeAccountTokens(),
         grants=FakeGrants(),
         refresh_tokens=FakeRefreshTokens(),
-        revocations=FakeRevocations(),
+        revocations=FakeRevocationLog(),
     )
