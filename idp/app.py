@@ -18,6 +18,7 @@ from idp.services.accounts import SessionPolicy
 from idp.services.device_flow import DeviceFlow
 from idp.services.revocation import RevocationWindow
 from idp.services.tokens import TokenMinter
+from idp.storage.action_throttle import ActionThrottle
 from idp.storage.keystore import KeyStore
 from idp.storage.password_hasher import Argon2PasswordHasher
 from idp.storage.redis_state import SharedRedis
@@ -46,6 +47,8 @@ class Tessera:
     redis: SharedRedis | None = None  # TESSERA_REDIS_URL: state shared by every process
     outbox: RevocationOutbox | None = None  # revocation events to the pushed channels
     spa_origins: Any = None  # origins SPA apps registered: CORS preflights (idp.domain.cors)
+    mail_sender: Any = None  # idp.storage.mail_sender.MailSender: the mail outbox, delivered
+    action_throttle: Any = None  # reset links, verification resends, e-mail changes
 
 
 def engine_options(settings: Settings) -> dict[str, Any]:
@@ -120,8 +123,9 @@ def create_app(config: dict[str, Any] | None = None, *, migrations: bool = True)
     _ensure_signing_keys(app, tessera.keystore)
     _register_web(app)
     _wrap_wsgi(app, settings)
-    from idp.cli import COMMANDS, users_group
+    from idp.cli import COMMANDS
     from idp.cli_clients import clients_group, keys_group
+    from idp.cli_users import users_group
     from idp.cli_users_import import import_command
 
     users_group.add_command(import_command)
@@ -156,7 +160,30 @@ def _wire(settings: Settings) -> Tessera:
         redis=shared,
         outbox=RevocationOutbox(shared, settings.REVOCATION_STREAM_MAXLEN),
         spa_origins=SpaOrigins(settings.CLIENT_CACHE_TTL),
+        mail_sender=_mail_sender(settings),
+        action_throttle=ActionThrottle(
+            shared, settings.PASSWORD_RESET_ACCOUNT_LIMIT, settings.PASSWORD_RESET_IP_LIMIT
+        ),
     )
+
+
+def _mail_sender(settings: Settings) -> Any:
+    """SMTP with TESSERA_SMTP_URL; otherwise .eml files under instance/outbox/ (development)."""
+    from pathlib import Path
+    from urllib.parse import urlsplit
+
+    from idp.storage.mail_sender import MailSender
+    from idp.storage.smtp_mailer import FileTransport, SmtpTransport
+
+    domain = urlsplit(settings.ISSUER).hostname or "localhost"
+    if settings.SMTP_URL:
+        transport: Any = SmtpTransport(
+            settings.SMTP_URL, settings.mail_from, domain, timeout=settings.SMTP_TIMEOUT
+        )
+    else:
+        outbox = Path(settings.INSTANCE_PATH) / "outbox"
+        transport = FileTransport(outbox, settings.mail_from, domain)
+    return MailSender(transport)
 
 
 def _wire_oauth(tessera: Tessera) -> None:
@@ -215,6 +242,7 @@ def _register_web(app: Flask) -> None:
         home,
         oidc,
         public,
+        recovery,
     )
     from idp.web.edge import check_request_text
     from idp.web.errors import register_error_handlers
@@ -240,6 +268,7 @@ def _register_web(app: Flask) -> None:
         public.bp,
         device.bp,
         docs.bp,
+        recovery.bp,
     ):
         app.register_blueprint(blueprint)
     from portal import register_portal

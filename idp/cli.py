@@ -152,7 +152,8 @@ def serve(host: str, port: int, workers: int | None, access_log: bool | None) ->
 @click.option("--json", "as_json", is_flag=True, help="Print the counts as JSON.")
 @with_appcontext
 def prune(as_json: bool) -> None:
-    """Delete expired codes, tokens, device codes, sessions and revocation events (run daily)."""
+    """Delete expired codes, tokens, device codes, sessions, revocation events, account links
+    and old delivered mail (run daily)."""
     from idp.domain.clock import utcnow
     from idp.services.maintenance import prune as prune_expired
 
@@ -168,11 +169,6 @@ def prune(as_json: bool) -> None:
     else:
         for name, count in report.as_dict().items():
             click.echo(f"{name.replace('_', ' ')}: {count} deleted")
-
-
-@click.group("users", cls=FieldErrorsGroup)
-def users_group() -> None:
-    """Accounts: import another site's users (idp/cli_users_import.py)."""
 
 
 # The app-level commands; idp.app adds them, with cli_clients' groups, to Flask's CLI.

@@ -16,6 +16,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from idp.domain.smtp_url import parse_smtp_url
+
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_INSTANCE_PATH = PROJECT_ROOT / "instance"
 
@@ -165,9 +167,47 @@ class Settings:
         maximum=3600,
     )
 
+    # --- mail and account recovery (issue 13, docs/accounts.md) ---
+    SMTP_URL: str = _setting(
+        "",
+        "Mail server: `smtp://host:port` (plain, for a local relay), `smtp+starttls://user:pass@host:587` (STARTTLS required) or `smtps://user:pass@host:465` (TLS). Empty: mails are written as .eml files under `instance/outbox/` and the log says where.",
+    )
+    MAIL_FROM: str = _setting(
+        "", "The From address of Tessera's mails. Default: `Tessera <no-reply@<issuer host>>`."
+    )
+    SMTP_TIMEOUT: int = _setting(
+        10, "Seconds the mail sender waits for the SMTP server.", minimum=1, maximum=120
+    )
+    EMAIL_VERIFICATION_TTL: int = _setting(
+        86400, "Seconds an e-mail verification link stays valid.", minimum=600
+    )
+    PASSWORD_RESET_TTL: int = _setting(
+        1800, "Seconds a password reset link stays valid.", minimum=300, maximum=86400
+    )
+    PASSWORD_RESET_ACCOUNT_LIMIT: str = _setting(
+        "3/hour;10/day", "Reset links mailed per account (`limits` notation); more are not sent."
+    )
+    PASSWORD_RESET_IP_LIMIT: str = _setting(
+        "10/hour;50/day", "Reset requests per client IP (`limits` notation); more get a 429."
+    )
+    UNVERIFIED_MAY_CONSENT: bool | None = _setting(
+        None,
+        "Whether an account whose e-mail is not verified may authorize apps. Default: yes in development, no in production (an app that trusts `email` must not get an unproven one).",
+    )
+
     @property
     def is_production(self) -> bool:
         return self.ENV == "production"
+
+    @property
+    def unverified_may_consent(self) -> bool:
+        if self.UNVERIFIED_MAY_CONSENT is not None:
+            return self.UNVERIFIED_MAY_CONSENT
+        return not self.is_production
+
+    @property
+    def mail_from(self) -> str:
+        return self.MAIL_FROM or f"Tessera <no-reply@{urlsplit(self.ISSUER).hostname}>"
 
     @property
     def cookie_secure(self) -> bool:
@@ -286,6 +326,22 @@ def _check_issuer(issuer: str, production: bool) -> None:
         raise ConfigError("TESSERA_ISSUER must use https when TESSERA_ENV=production")
 
 
+def _check_mail(settings: Settings) -> None:
+    if settings.SMTP_URL:
+        try:
+            address = parse_smtp_url(settings.SMTP_URL)
+        except ValueError as exc:
+            raise ConfigError(f"TESSERA_SMTP_URL: {exc}") from None
+        loopback = address.host in ("localhost", "127.0.0.1", "::1")
+        if address.scheme == "smtp" and address.password and not loopback:
+            raise ConfigError(
+                "TESSERA_SMTP_URL: smtp:// would send the password in clear to "
+                f"{address.host}; use smtp+starttls:// or smtps://"
+            )
+    if "\n" in settings.MAIL_FROM or "\r" in settings.MAIL_FROM:
+        raise ConfigError("TESSERA_MAIL_FROM must be one line")
+
+
 def load_settings(
     overrides: Mapping[str, Any] | None = None, environ: Mapping[str, str] | None = None
 ) -> Settings:
@@ -337,6 +393,7 @@ def _fill_derived(settings: Settings) -> Settings:
         )
     if settings.SESSION_ABSOLUTE_TTL < settings.SESSION_IDLE_TTL:
         raise ConfigError("TESSERA_SESSION_ABSOLUTE_TTL must be at least TESSERA_SESSION_IDLE_TTL")
+    _check_mail(settings)
     if not Path(settings.SCOPES_FILE).is_file():
         raise ConfigError(f"TESSERA_SCOPES_FILE: no such file {settings.SCOPES_FILE}")
     return dataclasses.replace(settings, **changes)

@@ -279,6 +279,8 @@ def wsgi_app():
     with app.app_context():
         # Publishes what a commit-time flush could not (Redis down), in every worker: no leader.
         tessera.outbox.start(db.engine)
+        # One sender is active across processes (a lease row); the others stand by.
+        tessera.mail_sender.start(db.engine)
     return app
 
 

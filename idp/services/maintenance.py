@@ -14,6 +14,8 @@ from datetime import datetime, timedelta
 from idp.services.ports import UnitOfWork
 
 GRACE = timedelta(days=1)
+# A delivered (or given up) mail's record, bodies already blanked, kept for the operator's eye.
+MAIL_KEPT = timedelta(days=7)
 
 
 @dataclass(frozen=True)
@@ -24,6 +26,8 @@ class PruneReport:
     device_codes: int
     revocation_events: int
     login_sessions: int
+    account_tokens: int = 0
+    mail_messages: int = 0
 
     def as_dict(self) -> dict[str, int]:
         return asdict(self)
@@ -44,6 +48,8 @@ def prune(
                 last_seen=now - timedelta(seconds=session_idle_ttl),
                 created=now - timedelta(seconds=session_absolute_ttl),
             ),
+            account_tokens=rows.account_tokens_expired_before(now - GRACE),
+            mail_messages=rows.mail_messages_done_before(now - MAIL_KEPT),
         )
         uow.commit()
     return report

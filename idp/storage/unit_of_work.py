@@ -5,6 +5,7 @@ from __future__ import annotations
 from sqlalchemy import text
 
 from idp.extensions import db
+from idp.storage.repositories.account_tokens import SqlAlchemyAccountTokenRepository
 from idp.storage.repositories.accounts import (
     SqlAlchemyAuditLog,
     SqlAlchemySessionRepository,
@@ -19,6 +20,7 @@ from idp.storage.repositories.apps import (
 )
 from idp.storage.repositories.invitations import SqlAlchemyInvitationRepository
 from idp.storage.repositories.keys import SqlAlchemySigningKeyRepository
+from idp.storage.repositories.mail_outbox import SqlAlchemyMailOutbox
 from idp.storage.repositories.maintenance import SqlAlchemyPruning
 from idp.storage.repositories.oauth import (
     SqlAlchemyAccessTokenRepository,
@@ -54,6 +56,8 @@ class SqlAlchemyUnitOfWork:
     directory = SqlAlchemyDirectory()
     signing_keys = SqlAlchemySigningKeyRepository()
     personal_tokens = SqlAlchemyPersonalTokenRepository()
+    mail = SqlAlchemyMailOutbox()
+    account_tokens = SqlAlchemyAccountTokenRepository()
 
     def __enter__(self) -> SqlAlchemyUnitOfWork:
         return self

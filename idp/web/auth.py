@@ -10,6 +10,7 @@ from idp.errors import FieldErrors
 from idp.services import accounts
 from idp.web.context import caller, tessera, uow
 from idp.web.forms import ConfirmForm, LoginForm, RegisterForm, apply_field_errors
+from idp.web.recovery import after_registration
 from idp.web.safe_next import safe_next
 from idp.web.sessions import current_user, sign_in, sign_out
 
@@ -90,6 +91,7 @@ def register():
             status = 400
         else:
             sign_in(user)
+            after_registration(user)  # the e-mail verification link (idp.web.recovery)
             return redirect(next_url, code=303)
     elif request.method == "POST":
         status = 400

@@ -1,7 +1,7 @@
 """users: external_id (imported accounts) and deleted_at (accounts their users deleted)
 
 Revision ID: acct0001extid
-Revises: a3c5e7f9b1d2
+Revises: api0001pat
 Create Date: 2026-11-30 19:55:00
 
 """
@@ -13,7 +13,7 @@ import idp.storage.models.base
 
 # revision identifiers, used by Alembic.
 revision = 'acct0001extid'
-down_revision = 'a3c5e7f9b1d2'
+down_revision = 'api0001pat'
 branch_labels = None
 depends_on = None
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask import abort, flash, redirect, render_template, request, url_for
 
 from idp.errors import FieldErrors
-from idp.services import app_admin, audit_queries, users_admin
+from idp.services import app_admin, audit_queries, password_reset, users_admin
 from idp.services.ports import Record
 from idp.web.context import caller, tessera, uow
 from idp.web.forms import ConfirmForm, apply_field_errors, flash_errors
@@ -100,6 +100,44 @@ def set_admin(user_id: int):
             f"{target.username} is {'now an admin' if value == '1' else 'no longer an admin'}.",
             "success",
         )
+    return redirect(url_for("admin.user", user_id=target.id), code=303)
+
+
+@bp.route("/users/<int:user_id>/reset-link", methods=["POST"])
+def send_reset_link(user_id: int):
+    """Mail the account a password reset link (issue 13); audited."""
+    from idp.web.recovery import reset_policy
+
+    return _recovery_action(
+        user_id,
+        lambda work, target: password_reset.admin_send_link(
+            work, reset_policy(), caller(), admin(), target
+        ),
+        "A password reset link was mailed to {email}.",
+    )
+
+
+@bp.route("/users/<int:user_id>/force-password-change", methods=["POST"])
+def force_password_change(user_id: int):
+    """The account is signed out and must choose a new password at its next sign-in."""
+    return _recovery_action(
+        user_id,
+        lambda work, target: password_reset.admin_force_change(work, caller(), admin(), target),
+        "{username} is signed out and must choose a new password at the next sign-in.",
+    )
+
+
+def _recovery_action(user_id: int, action, done: str):
+    target = _user(user_id)
+    if not ConfirmForm().validate_on_submit():
+        abort(400)
+    try:
+        with uow() as work:
+            action(work, target)
+    except FieldErrors as exc:
+        flash_errors(exc)
+    else:
+        flash(done.format(email=target.email, username=target.username), "success")
     return redirect(url_for("admin.user", user_id=target.id), code=303)
 
 

@@ -35,6 +35,8 @@ def test_prune_keeps_each_row_as_long_as_something_can_depend_on_it():
         "device_codes_expired_before": (NOW - day,),
         "revocation_events_lapsed_before": (NOW,),
         "login_sessions_idle_or_started_before": (NOW - timedelta(hours=1), NOW - day),
+        "account_tokens_expired_before": (NOW - day,),
+        "mail_messages_done_before": (NOW - 7 * day,),  # kept a week, bodies already blanked
     }
     assert report.as_dict() == {
         "authorization_codes": 1,
@@ -43,5 +45,7 @@ def test_prune_keeps_each_row_as_long_as_something_can_depend_on_it():
         "device_codes": 4,
         "revocation_events": 5,
         "login_sessions": 6,
+        "account_tokens": 7,
+        "mail_messages": 8,
     }
     assert uow.commits == 1

@@ -12,6 +12,7 @@ from idp.storage.models.clients import (
 from idp.storage.models.invitations import ClientInvitation
 from idp.storage.models.keys import RevocationEvent, SigningKey
 from idp.storage.models.personal_tokens import PersonalAccessToken
+from idp.storage.models.mail import AccountToken, MailMessage, MailSenderLease
 from idp.storage.models.tokens import (
     AccessTokenRecord,
     AuthorizationCode,
@@ -23,6 +24,7 @@ from idp.storage.models.tokens import (
 __all__ = [
     "AccessRequest",
     "AccessTokenRecord",
+    "AccountToken",
     "AuditEvent",
     "AuthorizationCode",
     "Client",
@@ -34,6 +36,8 @@ __all__ = [
     "Grant",
     "LoginSession",
     "PersonalAccessToken",
+    "MailMessage",
+    "MailSenderLease",
     "RefreshToken",
     "RevocationEvent",
     "SigningKey",

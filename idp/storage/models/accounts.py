@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import JSON, Boolean, ForeignKey, Index, Integer, String
+from sqlalchemy import JSON, Boolean, ForeignKey, Index, Integer, String, false
 from sqlalchemy.orm import Mapped, mapped_column
 
 from idp.domain.clock import utcnow
@@ -34,6 +34,10 @@ class User(db.Model):
     # Set when the user deleted the account: its personal data is gone, the row keeps `sub`
     # from ever being issued again and what referred to it consistent.
     deleted_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    # Set by an admin: the next sign-in must choose a new password before anything else.
+    must_change_password: Mapped[bool] = mapped_column(
+        Boolean, default=False, server_default=false()
+    )
 
 
 class LoginSession(db.Model):

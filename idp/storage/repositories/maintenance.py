@@ -9,9 +9,11 @@ from sqlalchemy import Delete, delete, or_
 from idp.extensions import db
 from idp.storage.models import (
     AccessTokenRecord,
+    AccountToken,
     AuthorizationCode,
     DeviceCode,
     LoginSession,
+    MailMessage,
     RefreshToken,
     RevocationEvent,
 )
@@ -46,5 +48,16 @@ class SqlAlchemyPruning:
         return _deleted(
             delete(LoginSession).where(
                 or_(LoginSession.last_seen_at < last_seen, LoginSession.created_at < created)
+            )
+        )
+
+    def account_tokens_expired_before(self, moment: datetime) -> int:
+        return _deleted(delete(AccountToken).where(AccountToken.expires_at < moment))
+
+    def mail_messages_done_before(self, moment: datetime) -> int:
+        """Sent or given-up mail; a pending one stays whatever its age (the sender decides)."""
+        return _deleted(
+            delete(MailMessage).where(
+                MailMessage.status != "pending", MailMessage.created_at < moment
             )
         )

@@ -38,6 +38,7 @@ from idp.web.authorize.pipeline import (
 from idp.web.authorize.responses import authlib_refusals, refusal
 from idp.web.context import caller, tessera, uow
 from idp.web.forms import ConfirmForm
+from idp.web.recovery import consent_gate
 from idp.web.sessions import current_login_session, current_user
 
 bp = Blueprint("oauth_authorize", __name__)
@@ -141,6 +142,8 @@ def _decide(auth: AuthorizationRequest, mark: object) -> Response:
     if existing is not None and not missing and "consent" not in auth.prompt:
         return _approve(auth, grant, scopes)
     consent_possible(auth)
+    if (unverified := consent_gate(current_user())) is not None:
+        return unverified
     return consent_page(auth.client, auth.params, auth.registered_redirect_uri, scopes, missing)
 
 
@@ -150,6 +153,8 @@ def _answer_consent(auth: AuthorizationRequest, decision: str | None) -> Respons
     if decision != "allow":
         consent.record_denial(uow(), caller(), current_user(), auth.client, scopes)
         raise AccessDenied("The user denied the request.")
+    if (unverified := consent_gate(current_user())) is not None:
+        return unverified
     return _approve(auth, grant, scopes)
 
 
