@@ -17,6 +17,7 @@ from idp.storage.repositories.apps import (
     SqlAlchemyLogoRepository,
     SqlAlchemyMemberRepository,
 )
+from idp.storage.repositories.factors import SqlAlchemyFactorRepository
 from idp.storage.repositories.invitations import SqlAlchemyInvitationRepository
 from idp.storage.repositories.keys import SqlAlchemySigningKeyRepository
 from idp.storage.repositories.maintenance import SqlAlchemyPruning
@@ -52,6 +53,7 @@ class SqlAlchemyUnitOfWork:
     app_usage = SqlAlchemyAppUsageRepository()
     directory = SqlAlchemyDirectory()
     signing_keys = SqlAlchemySigningKeyRepository()
+    factors = SqlAlchemyFactorRepository()
 
     def __enter__(self) -> SqlAlchemyUnitOfWork:
         return self

@@ -9,6 +9,7 @@ from idp.storage.models.clients import (
     ClientSecret,
     UsageDaily,
 )
+from idp.storage.models.factors import Passkey, RecoveryCode, TotpFactor
 from idp.storage.models.invitations import ClientInvitation
 from idp.storage.models.keys import RevocationEvent, SigningKey
 from idp.storage.models.tokens import (
@@ -32,9 +33,12 @@ __all__ = [
     "DeviceCode",
     "Grant",
     "LoginSession",
+    "Passkey",
+    "RecoveryCode",
     "RefreshToken",
     "RevocationEvent",
     "SigningKey",
+    "TotpFactor",
     "UsageDaily",
     "User",
 ]
