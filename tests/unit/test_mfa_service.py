@@ -52,7 +52,7 @@ def test_checklist_31_totp_code_cannot_be_replayed(work, settings):
 
 
 def test_totp_accepts_one_step_of_drift_and_no_more(work, settings):
-    user, secret, _ = enrolled(work, settings)
+    _user, secret, _ = enrolled(work, settings)
     later = NOW + timedelta(minutes=5)
     assert totp.matching_step(secret, pyotp.TOTP(secret).at(later - timedelta(seconds=30)),
                               later.timestamp()) is not None  # fmt: skip
@@ -98,7 +98,7 @@ def test_wrong_codes_are_throttled_per_account(work, settings):
 
 
 def test_confirm_identity_takes_the_password_or_a_code(work, settings):
-    user, secret, codes = enrolled(work, settings)
+    user, _secret, codes = enrolled(work, settings)
     hasher, throttle = FakeHasher(), FakeThrottle()
     assert (
         mfa.confirm_identity(work, settings, hasher, throttle, CALLER, user, "secret pass") == "pwd"
