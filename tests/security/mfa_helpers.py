@@ -14,7 +14,7 @@ from idp.services.context import Caller
 from idp.storage.models import User
 from idp.storage.unit_of_work import SqlAlchemyUnitOfWork
 
-CODE_RE = re.compile(r"<code>([a-z0-9]{4}-[a-z0-9]{4}-[a-z0-9]{4}-[a-z0-9]{4})</code>")
+CODE_RE = re.compile(r"<code>((?:[a-z0-9]{4}-){5}[a-z0-9]{4})</code>")
 T0 = datetime(2026, 11, 30, 12, 0, 0, tzinfo=UTC)
 
 

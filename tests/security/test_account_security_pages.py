@@ -79,3 +79,67 @@ def test_recovery_codes_page_needs_totp(client, auth, user):
     response = _post(client, "/account/security/recovery-codes", "/account/security")
     assert response.status_code == 303
     assert "set one up first" in client.get("/account/security").get_data(as_text=True)
+
+
+def _add_passkey_row(app, user_id: int, name: str = "Blue key") -> int:
+    from idp.extensions import db
+    from idp.storage.unit_of_work import SqlAlchemyUnitOfWork
+
+    with app.app_context():
+        row = SqlAlchemyUnitOfWork().factors.add_passkey(
+            user_id=user_id, credential_id="Y3JlZC0x", public_key=b"\xa5\x01\x02",
+            sign_count=0, name=name, transports="usb", backup_eligible=False,
+        )  # fmt: skip
+        db.session.commit()
+        passkey_id = row.id
+        db.session.remove()
+    return passkey_id
+
+
+def test_passkeys_are_renamed_and_removed_by_their_owner_only(app, client, auth, user):
+    passkey_id = _add_passkey_row(app, user_id_of(app))
+    # A passkey is a factor: the password alone opens no session.
+    held = auth.login()
+    assert held.headers["Location"].endswith("/login/second-factor")
+    assert client.get("/account/security").status_code == 303
+    secret, _ = enrol_totp(app, user_id_of(app))
+    with freeze_time(T0 + timedelta(minutes=1)) as frozen:
+        auth.login()
+        client.post(
+            "/login/second-factor",
+            data={
+                "code": code_at(secret, T0, 60),
+                "csrf_token": csrf_token(client, "/login/second-factor"),
+            },
+        )
+        base = f"/account/security/passkeys/{passkey_id}"
+        renamed = _post(client, f"{base}/rename", "/account/security", name="  Spare   key ")
+        assert renamed.status_code == 303
+        assert "Spare key" in client.get("/account/security").get_data(as_text=True)
+        assert (
+            _post(client, "/account/security/passkeys/999/remove", "/account/security").status_code
+            == 303
+        )
+        assert "No such passkey" in client.get("/account/security").get_data(as_text=True)
+        frozen.tick(timedelta(minutes=10))
+        asked = _post(client, f"{base}/remove", "/account/security")
+        assert "/account/security/confirm" in asked.headers["Location"]
+        _post(
+            client,
+            "/account/security/confirm",
+            "/account/security/confirm",
+            proof="correct horse battery staple",
+        )
+        assert _post(client, f"{base}/remove", "/account/security").status_code == 303
+        assert "Spare key" not in client.get("/account/security").get_data(as_text=True)
+
+
+def test_garbage_passkey_answers_are_refused_cleanly(app, client, auth, user):
+    auth.login()
+    for path in ("/login/passkey", "/account/security/passkeys/new"):
+        for answer in ("{}", "not json", '{"id": 1, "response": []}', "x" * 30000):
+            response = _post(client, path, path, answer=answer, name="k")
+            assert response.status_code in (400, 401), (path, answer[:20], response.status_code)
+            assert "could not be verified" in response.get_data(as_text=True) or (
+                "missing or expired" in response.get_data(as_text=True)
+            )
