@@ -66,11 +66,9 @@ def _descriptor(row: Record) -> PublicKeyCredentialDescriptor:
             transports.append(AuthenticatorTransport(name))
         except ValueError:
             continue
-    return PublicKeyCredentialDescriptor(id=_b64decode(row.credential_id), transports=transports)
-
-
-def _b64decode(text: str) -> bytes:
-    return base64url_to_bytes(text)
+    return PublicKeyCredentialDescriptor(
+        id=base64url_to_bytes(row.credential_id), transports=transports
+    )
 
 
 def registration_options(uow: UnitOfWork, rp: RelyingParty, user: Record) -> Ceremony:
