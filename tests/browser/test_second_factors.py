@@ -11,9 +11,12 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 
+import jwt
 import pyotp
 import pytest
+from requests_oauthlib import OAuth2Session
 
+from idp.domain.claims import ACR_MFA
 from tests.browser import a11y
 from tests.browser.conftest import LiveTessera, screenshot, sign_in
 from tests.live_server import start_live_tessera, stop_live_tessera
@@ -108,8 +111,10 @@ def add_virtual_authenticator(page) -> tuple[object, str]:
     return cdp, added["authenticatorId"]
 
 
-def test_passkey_registration_then_passwordless_and_second_factor_sign_in(page, local):
-    local.user("omar")
+def test_passkey_registration_then_passwordless_and_second_factor_sign_in(
+    page, local, callback_url
+):
+    owner = local.user("omar")
     cdp, authenticator = add_virtual_authenticator(page)
     page.goto(local.url("/login?next=/account/security"))
     sign_in(page, "omar")
@@ -135,6 +140,8 @@ def test_passkey_registration_then_passwordless_and_second_factor_sign_in(page, 
     page.get_by_role("link", name="Sign out").wait_for()
     page.goto(local.url("/account"))
     page.get_by_text("omar", exact=True).wait_for()
+    claims = id_token_after_consent(page, local, owner, callback_url)
+    assert claims["amr"] == ["hwk", "mfa"] and claims["acr"] == ACR_MFA
 
     # With the password, the passkey is now the required second step.
     sign_out(page, local)
@@ -144,6 +151,22 @@ def test_passkey_registration_then_passwordless_and_second_factor_sign_in(page, 
     page.get_by_role("link", name="Sign out").wait_for()
     signs = cdp.send("WebAuthn.getCredentials", {"authenticatorId": authenticator})
     assert signs["credentials"][0]["signCount"] >= 3  # registration, then two sign-ins
+
+
+def id_token_after_consent(page, local: LiveTessera, owner: int, callback_url: str) -> dict:
+    """The code flow of a real client (requests-oauthlib, PKCE) asking for MFA by acr_values,
+    with the browser's session; the ID token's claims."""
+    client_id, secret = local.web_app("Ledger", owner, callback_url, ["openid", "profile"])
+    oauth = OAuth2Session(client_id, redirect_uri=callback_url, scope=["openid"], pkce="S256")
+    url, _state = oauth.authorization_url(local.url("/oauth/authorize"), acr_values=ACR_MFA)
+    page.goto(url)
+    page.get_by_role("button", name="Allow").click()
+    page.wait_for_url(callback_url + "*")
+    token = oauth.fetch_token(
+        local.url("/oauth/token"), authorization_response=page.url, client_secret=secret
+    )
+    # Claims only: the signature is the OIDC tests' business (tests/security/test_oidc.py).
+    return jwt.decode(token["id_token"], options={"verify_signature": False})
 
 
 def test_a_passkey_that_is_not_registered_is_refused(page, local):
