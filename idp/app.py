@@ -16,14 +16,18 @@ from idp.domain.scopes import ScopeCatalogue, load_catalogue
 from idp.extensions import csrf, db
 from idp.services.accounts import SessionPolicy
 from idp.services.device_flow import DeviceFlow
+from idp.services.mfa import Mfa
+from idp.services.passkeys import RelyingParty
 from idp.services.revocation import RevocationWindow
 from idp.services.tokens import TokenMinter
 from idp.storage.action_throttle import ActionThrottle
+from idp.storage.factor_throttle import SecondFactorThrottle
 from idp.storage.keystore import KeyStore
 from idp.storage.password_hasher import Argon2PasswordHasher
 from idp.storage.redis_state import SharedRedis
 from idp.storage.repositories.usage import UsageCounter
 from idp.storage.revocation_outbox import RevocationOutbox
+from idp.storage.secret_box import FernetSecretBox
 from idp.storage.spa_origins import SpaOrigins
 from idp.storage.throttle import LoginThrottle, RegistrationThrottle, UserCodeThrottle
 
@@ -49,6 +53,7 @@ class Tessera:
     spa_origins: Any = None  # origins SPA apps registered: CORS preflights (idp.domain.cors)
     mail_sender: Any = None  # idp.storage.mail_sender.MailSender: the mail outbox, delivered
     action_throttle: Any = None  # reset links, verification resends, e-mail changes
+    mfa: Mfa | None = None  # second factors and passkeys (idp.services.mfa)
 
 
 def engine_options(settings: Settings) -> dict[str, Any]:
@@ -164,6 +169,19 @@ def _wire(settings: Settings) -> Tessera:
         action_throttle=ActionThrottle(
             shared, settings.PASSWORD_RESET_ACCOUNT_LIMIT, settings.PASSWORD_RESET_IP_LIMIT
         ),
+        mfa=_wire_mfa(settings, shared),
+    )
+
+
+def _wire_mfa(settings: Settings, shared: SharedRedis | None) -> Mfa:
+    return Mfa(
+        box=FernetSecretBox(settings.KEY_ENCRYPTION_KEY or settings.SECRET_KEY, "totp-secrets"),
+        throttle=SecondFactorThrottle(
+            shared, settings.SECOND_FACTOR_ACCOUNT_LIMIT, settings.SECOND_FACTOR_IP_LIMIT
+        ),
+        rp=RelyingParty.from_issuer(settings.ISSUER),
+        require_for_admins=settings.require_mfa_for_admins,
+        pending_ttl=settings.MFA_PENDING_TTL,
     )
 
 
@@ -240,9 +258,11 @@ def _register_web(app: Flask) -> None:
         docs,
         feed,
         home,
+        mfa,
         oidc,
         public,
         recovery,
+        security,
     )
     from idp.web.edge import check_request_text
     from idp.web.errors import register_error_handlers
@@ -253,6 +273,7 @@ def _register_web(app: Flask) -> None:
     # Request text is checked before anything reads it (CSRF's own hook reads only its token).
     app.before_request_funcs.setdefault(None, []).insert(0, check_request_text)
     app.before_request(load_login_session)
+    app.before_request(mfa.admin_enrolment_gate)
     app.after_request(add_security_headers)
     app.context_processor(lambda: {"current_user": current_user()})
     for blueprint in (
@@ -269,6 +290,8 @@ def _register_web(app: Flask) -> None:
         device.bp,
         docs.bp,
         recovery.bp,
+        mfa.bp,
+        security.bp,
     ):
         app.register_blueprint(blueprint)
     from portal import register_portal

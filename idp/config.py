@@ -195,6 +195,24 @@ class Settings:
         "Whether an account whose e-mail is not verified may authorize apps. Default: yes in development, no in production (an app that trusts `email` must not get an unproven one).",
     )
 
+    # --- second factors and passkeys (issue 13) ---
+    REQUIRE_MFA_FOR_ADMINS: bool | None = _setting(
+        None,
+        "Admins without a second factor must set one up before using /admin. Default: on when ENV=production.",
+    )
+    MFA_PENDING_TTL: int = _setting(
+        300,
+        "Seconds between a correct password and the second factor after which the sign-in starts over.",
+        minimum=30,
+        maximum=3600,
+    )
+    SECOND_FACTOR_ACCOUNT_LIMIT: str = _setting(
+        "5/minute;20/hour", "Wrong second-factor codes allowed per account (`limits` notation)."
+    )
+    SECOND_FACTOR_IP_LIMIT: str = _setting(
+        "30/minute;200/hour", "Wrong second-factor codes allowed per client IP (`limits` notation)."
+    )
+
     @property
     def is_production(self) -> bool:
         return self.ENV == "production"
@@ -208,6 +226,12 @@ class Settings:
     @property
     def mail_from(self) -> str:
         return self.MAIL_FROM or f"Tessera <no-reply@{urlsplit(self.ISSUER).hostname}>"
+
+    @property
+    def require_mfa_for_admins(self) -> bool:
+        if self.REQUIRE_MFA_FOR_ADMINS is not None:
+            return self.REQUIRE_MFA_FOR_ADMINS
+        return self.is_production
 
     @property
     def cookie_secure(self) -> bool:

@@ -20,18 +20,20 @@ def start_live_tessera(
     instance: Path,
     *,
     prepare: Callable[[Flask], None] | None = None,
+    host_name: str = "127.0.0.1",
     **settings: object,
 ) -> tuple[Flask, BaseWSGIServer, str]:
     """(app, server, issuer): migrated, signing keys made, serving from a daemon thread.
 
     The socket is bound first, so the issuer is the URL the clients really talk to. `prepare`
-    runs inside an app context after the migration (seed a user, swap an adapter).
+    runs inside an app context after the migration (seed a user, swap an adapter). `host_name`
+    names the loopback in the issuer: WebAuthn needs a domain ("localhost"), not an IP address.
     """
     from flask_migrate import upgrade
 
     holder: dict[str, Any] = {}
     server = make_server("127.0.0.1", 0, lambda e, s: holder["app"](e, s), threaded=True)
-    issuer = f"http://127.0.0.1:{server.server_port}"
+    issuer = f"http://{host_name}:{server.server_port}"
     app = create_app(base_config(database_url, instance, ISSUER=issuer, **settings))
     with app.app_context():
         upgrade()

@@ -27,3 +27,15 @@ def user_claims(user: ClaimSource, released: set[str]) -> dict[str, Any]:
     out = {"sub": user.subject}
     out.update({k: v for k, v in values.items() if k in released})
     return out
+
+
+# --- authentication context (OIDC Core 2: acr, amr) ------------------------------------------
+# Our Authentication Context Class References, weakest first; advertised in discovery.
+ACR_PASSWORD = "urn:tessera:acr:pwd"
+ACR_MFA = "urn:tessera:acr:mfa"
+ACR_VALUES = (ACR_PASSWORD, ACR_MFA)
+
+
+def acr_for(amr: list[str]) -> str:
+    """The class a sign-in with these RFC 8176 methods reaches: `mfa` means two kinds of factor."""
+    return ACR_MFA if "mfa" in amr else ACR_PASSWORD

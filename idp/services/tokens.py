@@ -22,7 +22,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.utils import Prehashed
 from jwt.utils import base64url_encode, der_to_raw_signature
 
-from idp.domain.claims import user_claims
+from idp.domain.claims import acr_for, user_claims
 from idp.domain.clients import ClientPolicy
 from idp.domain.rate_limits import effective_limits
 from idp.domain.scopes import ScopeCatalogue
@@ -172,6 +172,7 @@ class TokenMinter:
             claims["auth_time"] = auth_time
         if amr:
             claims["amr"] = amr
+            claims["acr"] = acr_for(amr)
         if access_token:
             claims["at_hash"] = half_hash(access_token, "RS256")
         return self.sign(claims, self._keys.signing_key("RS256"))

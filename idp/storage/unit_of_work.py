@@ -18,6 +18,7 @@ from idp.storage.repositories.apps import (
     SqlAlchemyLogoRepository,
     SqlAlchemyMemberRepository,
 )
+from idp.storage.repositories.factors import SqlAlchemyFactorRepository
 from idp.storage.repositories.invitations import SqlAlchemyInvitationRepository
 from idp.storage.repositories.keys import SqlAlchemySigningKeyRepository
 from idp.storage.repositories.mail_outbox import SqlAlchemyMailOutbox
@@ -58,6 +59,7 @@ class SqlAlchemyUnitOfWork:
     personal_tokens = SqlAlchemyPersonalTokenRepository()
     mail = SqlAlchemyMailOutbox()
     account_tokens = SqlAlchemyAccountTokenRepository()
+    factors = SqlAlchemyFactorRepository()
 
     def __enter__(self) -> SqlAlchemyUnitOfWork:
         return self

@@ -10,6 +10,7 @@ from idp.errors import FieldErrors
 from idp.services import accounts
 from idp.web.context import caller, tessera, uow
 from idp.web.forms import ConfirmForm, LoginForm, RegisterForm, apply_field_errors
+from idp.web.mfa import hold_for_second_factor
 from idp.web.recovery import after_registration
 from idp.web.safe_next import safe_next
 from idp.web.sessions import current_user, sign_in, sign_out
@@ -58,6 +59,10 @@ def login():
             apply_field_errors(form, exc)
             status = 403 if isinstance(exc, accounts.AccountDisabled) else 401
         else:
+            # A user with a second factor completes it first (idp.web.mfa).
+            held = hold_for_second_factor(user, next_url)
+            if held is not None:
+                return held
             sign_in(user)
             return redirect(next_url, code=303)
     elif request.method == "POST":

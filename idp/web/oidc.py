@@ -7,7 +7,7 @@ from typing import Any
 from authlib.common.urls import add_params_to_uri
 from flask import Blueprint, Response, jsonify, redirect, render_template, request, url_for
 
-from idp.domain.claims import user_claims
+from idp.domain.claims import ACR_VALUES, user_claims
 from idp.domain.clients import redirect_uri_matches
 from idp.domain.cors import USERINFO_PREFLIGHT
 from idp.domain.grants import SECRET_METHODS, supported_grant_types
@@ -33,7 +33,7 @@ def metadata() -> dict[str, Any]:
         "scopes_supported": sorted(services.catalogue.scopes),
         "claims_supported": sorted(
             services.catalogue.claims_for(services.catalogue.scopes)
-            | {"iss", "aud", "exp", "iat", "auth_time", "nonce", "amr", "at_hash"}
+            | {"iss", "aud", "exp", "iat", "auth_time", "nonce", "amr", "acr", "at_hash"}
         ),
         "response_types_supported": ["code"],
         "response_modes_supported": ["query"],
@@ -45,6 +45,7 @@ def metadata() -> dict[str, Any]:
         "introspection_endpoint_auth_methods_supported": [*SECRET_METHODS],
         "code_challenge_methods_supported": ["S256"],
         "prompt_values_supported": ["none", "login", "consent"],
+        "acr_values_supported": list(ACR_VALUES),
         "authorization_response_iss_parameter_supported": True,
         "request_parameter_supported": False,
         "request_uri_parameter_supported": False,

@@ -14,6 +14,7 @@ from idp.services import accounts, email_change, email_verification, password_re
 from idp.services.mail import ActionThrottled, LinkInvalid, Links
 from idp.web.context import caller, tessera, uow
 from idp.web.forms import ConfirmForm, apply_field_errors, flash_errors
+from idp.web.mfa import hold_for_second_factor
 from idp.web.recovery_forms import (
     ChangeEmailForm,
     ForgotPasswordForm,
@@ -94,6 +95,11 @@ def reset_password(token: str):
     except FieldErrors as exc:
         apply_field_errors(form, exc)
     if done:
+        # The link proves the mailbox, not the second factor: a user who has one still gives it.
+        held = hold_for_second_factor(user, url_for("account.index"))
+        if held is not None:
+            flash("Your password was changed. Confirm it is you to sign in.", "success")
+            return held
         sign_in(user)
         flash("Your password was changed. You are signed in.", "success")
         return redirect(url_for("account.index"), code=303)

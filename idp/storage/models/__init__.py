@@ -9,10 +9,11 @@ from idp.storage.models.clients import (
     ClientSecret,
     UsageDaily,
 )
+from idp.storage.models.factors import Passkey, RecoveryCode, TotpFactor
 from idp.storage.models.invitations import ClientInvitation
 from idp.storage.models.keys import RevocationEvent, SigningKey
-from idp.storage.models.personal_tokens import PersonalAccessToken
 from idp.storage.models.mail import AccountToken, MailMessage, MailSenderLease
+from idp.storage.models.personal_tokens import PersonalAccessToken
 from idp.storage.models.tokens import (
     AccessTokenRecord,
     AuthorizationCode,
@@ -35,12 +36,15 @@ __all__ = [
     "DeviceCode",
     "Grant",
     "LoginSession",
-    "PersonalAccessToken",
     "MailMessage",
     "MailSenderLease",
+    "Passkey",
+    "PersonalAccessToken",
+    "RecoveryCode",
     "RefreshToken",
     "RevocationEvent",
     "SigningKey",
+    "TotpFactor",
     "UsageDaily",
     "User",
 ]

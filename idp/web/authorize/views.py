@@ -38,6 +38,7 @@ from idp.web.authorize.pipeline import (
 from idp.web.authorize.responses import authlib_refusals, refusal
 from idp.web.context import caller, tessera, uow
 from idp.web.forms import ConfirmForm
+from idp.web.mfa import required_authentication
 from idp.web.recovery import consent_gate
 from idp.web.sessions import current_login_session, current_user
 
@@ -136,6 +137,9 @@ def _decide(auth: AuthorizationRequest, mark: object) -> Response:
     if _needs_login(auth, mark):
         login_possible(auth)
         return _send_to_login(auth)
+    step_up = required_authentication(auth.params, auth.prompt)  # acr_values (idp.web.mfa)
+    if step_up is not None:
+        return step_up
     scopes = tuple(grant.request.scope.split())
     existing, granted = consent.granted_scopes(uow(), current_user().id, auth.client.pk)
     missing = missing_consent(granted, scopes)
