@@ -55,6 +55,8 @@ def load_policy(client_id: str) -> ClientPolicy | None:
             c.access_token_ttl,
             c.refresh_token_ttl,
             c.suspended_at,
+            c.first_party,
+            c.token_exchange,
             s.digest,
             s.expires_at,
         )
@@ -80,6 +82,8 @@ def load_policy(client_id: str) -> ClientPolicy | None:
         access_token_ttl=first.access_token_ttl,
         refresh_token_ttl=first.refresh_token_ttl,
         suspended=first.suspended_at is not None,
+        first_party=bool(first.first_party),
+        token_exchange=bool(first.first_party and first.token_exchange),
         secret_digests=tuple(
             (r.digest, _timestamp(r.expires_at)) for r in rows if r.digest is not None
         ),

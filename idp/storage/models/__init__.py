@@ -9,6 +9,7 @@ from idp.storage.models.clients import (
     ClientSecret,
     UsageDaily,
 )
+from idp.storage.models.federation import UpstreamLink
 from idp.storage.models.invitations import ClientInvitation
 from idp.storage.models.keys import RevocationEvent, SigningKey
 from idp.storage.models.tokens import (
@@ -35,6 +36,7 @@ __all__ = [
     "RefreshToken",
     "RevocationEvent",
     "SigningKey",
+    "UpstreamLink",
     "UsageDaily",
     "User",
 ]
