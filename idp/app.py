@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -12,6 +13,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from idp.config import PROJECT_ROOT, Settings, load_settings
+from idp.domain.providers import ProviderCatalogue, load_providers
 from idp.domain.scopes import ScopeCatalogue, load_catalogue
 from idp.extensions import csrf, db
 from idp.services.accounts import SessionPolicy
@@ -44,6 +46,7 @@ class Tessera:
     usage: UsageCounter | None = None
     redis: SharedRedis | None = None  # TESSERA_REDIS_URL: state shared by every process
     outbox: RevocationOutbox | None = None  # revocation events to the pushed channels
+    providers: ProviderCatalogue | None = None  # upstream identity providers (providers.yaml)
 
 
 def engine_options(settings: Settings) -> dict[str, Any]:
@@ -151,6 +154,7 @@ def _wire(settings: Settings) -> Tessera:
         device_flow=DeviceFlow(settings, UserCodeThrottle(shared)),
         redis=shared,
         outbox=RevocationOutbox(shared, settings.REVOCATION_STREAM_MAXLEN),
+        providers=load_providers(settings.PROVIDERS_FILE, os.environ),
     )
 
 
@@ -204,6 +208,7 @@ def _register_web(app: Flask) -> None:
         connected_apps,
         device,
         feed,
+        federation,
         home,
         oidc,
         public,
@@ -229,6 +234,7 @@ def _register_web(app: Flask) -> None:
         feed.bp,
         public.bp,
         device.bp,
+        federation.bp,
     ):
         app.register_blueprint(blueprint)
     from portal import register_portal

@@ -17,6 +17,7 @@ from idp.storage.repositories.apps import (
     SqlAlchemyLogoRepository,
     SqlAlchemyMemberRepository,
 )
+from idp.storage.repositories.federation import SqlAlchemyUpstreamLinkRepository
 from idp.storage.repositories.invitations import SqlAlchemyInvitationRepository
 from idp.storage.repositories.keys import SqlAlchemySigningKeyRepository
 from idp.storage.repositories.maintenance import SqlAlchemyPruning
@@ -52,6 +53,7 @@ class SqlAlchemyUnitOfWork:
     app_usage = SqlAlchemyAppUsageRepository()
     directory = SqlAlchemyDirectory()
     signing_keys = SqlAlchemySigningKeyRepository()
+    upstream_links = SqlAlchemyUpstreamLinkRepository()
 
     def __enter__(self) -> SqlAlchemyUnitOfWork:
         return self
