@@ -10,15 +10,7 @@ import requests
 from idp.extensions import db
 from idp.storage.models import AuditEvent, UpstreamLink, User
 from tests.conftest import PASSWORD, csrf_token
-from tests.integration.federation_helpers import (  # noqa: F401 - fixtures
-    discord_stub,
-    fed_app,
-    fed_client,
-    providers_file,
-    standin_discord,
-    standin_oidc,
-    upstream_round_trip,
-)
+from tests.integration.federation_helpers import upstream_round_trip
 
 
 def _events(app, name: str) -> list[AuditEvent]:

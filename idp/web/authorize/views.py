@@ -117,7 +117,9 @@ def _issue_code(grant: Any, grant_pk: int, audience: str) -> Response:
         return tessera().oauth.issue_code(grant, current_user(), context)
 
 
-def _approve(auth: AuthorizationRequest, grant: Any, scopes: tuple[str, ...]) -> Response:
+def _approve(
+    auth: AuthorizationRequest, grant: Any, scopes: tuple[str, ...], implied: bool = False
+) -> Response:
     """Consent recorded (or found) and the code issued, in the consent service's transaction."""
     return consent.approve(
         uow(),
@@ -126,6 +128,7 @@ def _approve(auth: AuthorizationRequest, grant: Any, scopes: tuple[str, ...]) ->
         auth.client,
         scopes,
         lambda row: _issue_code(grant, row.id, auth.audience),
+        implied=implied,
     )
 
 
@@ -136,6 +139,8 @@ def _decide(auth: AuthorizationRequest, mark: object) -> Response:
         login_possible(auth)
         return _send_to_login(auth)
     scopes = tuple(grant.request.scope.split())
+    if auth.client.first_party:  # an admin's mark: consent implied, recorded as such
+        return _approve(auth, grant, scopes, implied=True)
     existing, granted = consent.granted_scopes(uow(), current_user().id, auth.client.pk)
     missing = missing_consent(granted, scopes)
     if existing is not None and not missing and "consent" not in auth.prompt:
