@@ -63,8 +63,11 @@ def load_policy(client_id: str) -> ClientPolicy | None:
         .select_from(Client.__table__.outerjoin(ClientSecret.__table__, s.client_pk == c.id))
         .where(c.client_id == client_id)
     ).all()
-    if not rows:
-        return None
+    return _policy_of(rows) if rows else None
+
+
+def _policy_of(rows) -> ClientPolicy:
+    """The app's policy from its rows (one per secret, or one without a secret)."""
     first = rows[0]
     return ClientPolicy(
         pk=first.id,

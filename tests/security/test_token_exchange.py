@@ -22,7 +22,7 @@ def _bot(app, *, first_party=True, exchange=True) -> App:
         app,
         apps.ClientSpec(
             name="Market Bot", app_type="web", redirect_uris=[WEB_REDIRECT], scopes=BOT_SCOPES
-        ),  # fmt: skip
+        ),
     )
     with app.app_context():
         uow = SqlAlchemyUnitOfWork()
