@@ -62,7 +62,7 @@ def _failed(message: str, status: int = 502):
     return render_template("idp/federation_failed.html", message=message), status
 
 
-def _start(name: str, intent: str, next_url: str):
+def _start(name: str, intent: str, next_url: str, *, leave_by_page: bool = False):
     provider = _provider(name)
     try:
         url, flow = _client(provider).start()
@@ -70,6 +70,8 @@ def _start(name: str, intent: str, next_url: str):
         log.warning("upstream %s: %s", name, exc.reason)
         return _failed(str(exc))
     session[FLOW_KEY] = {**flow.as_dict(), "next": next_url, "intent": intent}
+    if leave_by_page:
+        return render_template("idp/federation_leaving.html", url=url, label=provider.label)
     return redirect(url, code=303)
 
 
@@ -82,9 +84,12 @@ def start(name: str):
 @bp.route("/account/linked/<name>/link", methods=["POST"])
 @login_required
 def start_link(name: str):
+    """The CSRF-checked Link button. The browser goes on from a page, not by a redirect: a
+    form's redirect chain to the provider would be blocked by CSP form-action 'self'."""
+    _provider(name)
     if not ConfirmForm().validate_on_submit():
         abort(400)
-    return _start(name, "link", url_for("federation.linked"))
+    return _start(name, "link", url_for("federation.linked"), leave_by_page=True)
 
 
 @bp.route("/login/upstream/<name>/callback")

@@ -7,7 +7,8 @@ does (https://discord.com/developers/docs/topics/oauth2):
                               refusals as {"error": ..., "error_description": ...} with 400/401
 - GET  /api/users/@me         the user object (id, username, global_name, email, verified);
                               refusals as Discord's API errors {"message": "401: Unauthorized", "code": 0}
-Knobs set by a test: `user`, `deny`, `token_delay` (seconds, for the timeout case), `token_error`.
+Knobs set by a test: `user`, `deny`, `token_delay` (seconds, for the timeout case), `token_error`,
+`interactive` (the browser tests: an "Authorize" page as Discord shows, instead of approving at once).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from typing import Any
 from urllib.parse import urlencode
 
 from flask import Flask, jsonify, redirect, request
+from markupsafe import escape
 
 from tests.standins.server import ThreadedServer
 
@@ -39,6 +41,7 @@ class StandInDiscord(ThreadedServer):
         self.deny = False
         self.token_delay = 0.0
         self.token_error: str | None = None
+        self.interactive = False
         self._codes: dict[str, dict[str, Any]] = {}
         self._tokens: dict[str, dict[str, Any]] = {}
         self.token_requests = 0
@@ -59,9 +62,11 @@ class StandInDiscord(ThreadedServer):
     def _app(self) -> Flask:
         app = Flask("standin-discord")
 
-        @app.get("/oauth2/authorize")
+        @app.route("/oauth2/authorize", methods=["GET", "POST"])
         def authorize():
             args = request.args
+            if self.interactive and request.method == "GET":
+                return _consent_page(self.user["username"], request.full_path)
             if args.get("client_id") != CLIENT_ID or args.get("response_type") != "code":
                 return jsonify(message="Invalid OAuth2 application", code=50035), 400
             target = args["redirect_uri"]
@@ -109,6 +114,18 @@ class StandInDiscord(ThreadedServer):
             return jsonify(user)
 
         return app
+
+
+def _consent_page(username: str, action: str) -> str:
+    return (
+        "<!doctype html><title>Discord (stand-in)</title>"
+        "<main style='font-family:sans-serif;max-width:30em;margin:3em auto'>"
+        "<h1>Discord (stand-in)</h1>"
+        f"<p>Signed in to Discord as <strong>{escape(username)}</strong>.</p>"
+        "<p>Tessera wants to access your account: your username, avatar and e-mail.</p>"
+        f"<form method='post' action='{escape(action)}'>"
+        "<button type='submit'>Authorize</button></form></main>"
+    )
 
 
 def _client_credentials() -> tuple[str, str]:
