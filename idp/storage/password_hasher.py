@@ -27,6 +27,11 @@ class Argon2PasswordHasher:
         return self._hasher.hash(password)
 
     def verify(self, stored: str, password: str) -> bool:
+        if not stored:
+            # An account without a password (it signs in upstream only, docs/federation.md):
+            # the same work as a real check, so timing does not tell it from a wrong password.
+            self.burn(password)
+            return False
         try:
             return self._hasher.verify(stored, password)
         except (VerifyMismatchError, VerificationError, InvalidHashError):

@@ -108,3 +108,13 @@ def test_the_identity_survives_the_session_and_refuses_garbage():
     assert UpstreamIdentity.from_dict(identity.as_dict()) == identity
     assert UpstreamIdentity.from_dict({"provider": "discord"}) is None
     assert UpstreamIdentity.from_dict("nope") is None
+
+
+def test_an_account_without_a_password_costs_a_full_check_and_never_matches():
+    """Timing must not tell an upstream-only account from a wrong password (security.md#20)."""
+    from idp.storage.password_hasher import Argon2PasswordHasher
+
+    hasher = Argon2PasswordHasher(1, 8, 1)
+    burned = []
+    hasher.burn = lambda password: burned.append(password)
+    assert hasher.verify("", "anything") is False and burned == ["anything"]
