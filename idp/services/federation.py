@@ -149,9 +149,7 @@ def unlink(uow: UnitOfWork, caller: Caller, user: Record, provider: str) -> None
         raise FederationRefused("This account is not linked.")
     others = [r for r in uow.upstream_links.for_user(user.id) if r.provider != provider]
     if not has_password(user) and not others:
-        raise FederationRefused(
-            "This is your only way to sign in, so it cannot be unlinked."
-        )
+        raise FederationRefused("This is your only way to sign in, so it cannot be unlinked.")
     uow.upstream_links.delete(row)
     audit.record(uow, "upstream.unlinked", caller, user_id=user.id, provider=provider)
     uow.commit()

@@ -183,3 +183,8 @@ def test_rfc8693_unknown_subject_token_type_is_invalid_request(app, flow, user):
 def test_discovery_advertises_token_exchange(client):
     meta = client.get("/.well-known/openid-configuration").get_json()
     assert EXCHANGE in meta["grant_types_supported"]
+
+
+def test_prompt_consent_still_asks_a_first_party_apps_user(app, flow, user):
+    bot = _bot(app, exchange=False)
+    assert flow.authorize(bot, prompt="consent").status_code == 200  # the consent page

@@ -139,7 +139,8 @@ def _decide(auth: AuthorizationRequest, mark: object) -> Response:
         login_possible(auth)
         return _send_to_login(auth)
     scopes = tuple(grant.request.scope.split())
-    if auth.client.first_party:  # an admin's mark: consent implied, recorded as such
+    if auth.client.first_party and "consent" not in auth.prompt:
+        # An admin's mark: consent implied and recorded as such (prompt=consent still asks).
         return _approve(auth, grant, scopes, implied=True)
     existing, granted = consent.granted_scopes(uow(), current_user().id, auth.client.pk)
     missing = missing_consent(granted, scopes)
