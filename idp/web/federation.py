@@ -14,6 +14,7 @@ import time
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, session, url_for
 from flask_wtf import FlaskForm
+from sqlalchemy.exc import IntegrityError
 from wtforms import StringField
 from wtforms.validators import DataRequired, Length
 
@@ -62,6 +63,19 @@ def _failed(message: str, status: int = 502):
     return render_template("idp/federation_failed.html", message=message), status
 
 
+RACED = FederationRefused("This account was linked a moment ago by another request. Start again.")
+
+
+def _linking(action):
+    """Run a linking use case; two requests racing for one upstream account meet the unique
+    constraints (idp.storage.models.federation): the loser gets the refusal page, not a 500."""
+    try:
+        return action()
+    except IntegrityError:
+        uow().rollback()
+        raise RACED from None
+
+
 def _start(name: str, intent: str, next_url: str, *, leave_by_page: bool = False):
     provider = _provider(name)
     try:
@@ -108,7 +122,7 @@ def callback(name: str):
     try:
         if saved.get("intent") == "link" and current_user() is not None:
             with uow() as work:
-                federation.link(work, caller(), current_user(), identity)
+                _linking(lambda: federation.link(work, caller(), current_user(), identity))
             flash(f"Your {provider.label} account is linked.", "success")
             return redirect(url_for("federation.linked"), code=303)
         return _after_sign_in(identity, next_url)
@@ -157,7 +171,9 @@ def choose_username():
     if form.validate_on_submit():
         try:
             with uow() as work:
-                user = federation.create_account(work, caller(), identity, form.username.data)
+                user = _linking(
+                    lambda: federation.create_account(work, caller(), identity, form.username.data)
+                )
         except FieldErrors as exc:
             apply_field_errors(form, exc)
             status = 400
@@ -188,8 +204,10 @@ def complete_link():
         return _failed("This linking attempt expired. Start again from your account page.", 400)
     try:
         with uow() as work:
-            federation.complete_pending_link(
-                work, caller(), current_user(), identity, data["user_id"]
+            _linking(
+                lambda: federation.complete_pending_link(
+                    work, caller(), current_user(), identity, data["user_id"]
+                )
             )
     except FederationRefused as exc:
         return _failed(str(exc), 409)

@@ -35,7 +35,7 @@ def discord_stub(standin_discord: StandInDiscord) -> Iterator[StandInDiscord]:
     yield standin_discord
     standin_discord.user = user
     standin_discord.deny, standin_discord.token_delay = False, 0.0
-    standin_discord.interactive = False
+    standin_discord.interactive = standin_discord.me_down = False
     standin_discord.token_error = None
 
 

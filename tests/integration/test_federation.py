@@ -191,6 +191,10 @@ def test_upstream_failures_end_on_a_clear_page(fed_app, fed_client, discord_stub
     refused = upstream_round_trip(fed_client, "/login/upstream/discord")
     assert refused.status_code == 502 and b"could not be reached" in refused.data
     discord_stub.token_error = None
+    discord_stub.me_down = True
+    down = upstream_round_trip(fed_client, "/login/upstream/discord")
+    assert down.status_code == 502 and b"could not be reached" in down.data
+    discord_stub.me_down = False
     discord_stub.token_delay = 2.0  # the stand-in answers after TESSERA_UPSTREAM_TIMEOUT (1 s)
     slow = upstream_round_trip(fed_client, "/login/upstream/discord")
     assert slow.status_code == 502 and b"did not answer in time" in slow.data
@@ -209,3 +213,32 @@ def test_state_mismatch_and_unstarted_callbacks_are_refused(fed_client, discord_
     replay = fed_client.get(f"{back.path}?{back.query}")
     assert replay.status_code == 400
     assert fed_client.get("/login/upstream/nosuch").status_code == 404
+
+
+def test_two_requests_racing_for_one_discord_account_never_500(
+    fed_app, fed_client, discord_stub, monkeypatch
+):
+    """The unique constraint catches what the check before it could not see."""
+    from idp.services import federation
+    from idp.storage.unit_of_work import SqlAlchemyUnitOfWork
+
+    discord_stub.user = {**discord_stub.user, "id": "888", "email": "racer@example.com"}
+    _register(fed_client, "racer", "racer@example.com")
+    token = csrf_token(fed_client, "/account/linked")
+    real_link = federation.link
+    links = SqlAlchemyUnitOfWork.upstream_links
+
+    def link_after_a_competitor(uow, caller, user, identity):
+        # A competing request links the same Discord account between the check and the insert.
+        db.session.add(UpstreamLink(user_id=user.id, provider="discord", subject="888"))
+        db.session.commit()
+        monkeypatch.setattr(links, "by_subject", lambda *a: None)
+        monkeypatch.setattr(links, "of_user", lambda *a: None)
+        return real_link(uow, caller, user, identity)
+
+    monkeypatch.setattr(federation, "link", link_after_a_competitor)
+    raced = upstream_round_trip(
+        fed_client, "/account/linked/discord/link", method="POST", data={"csrf_token": token}
+    )
+    assert raced.status_code == 409 and b"a moment ago" in raced.data
+    assert len(_links(fed_app)) == 1

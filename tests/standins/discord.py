@@ -8,7 +8,7 @@ does (https://discord.com/developers/docs/topics/oauth2):
 - GET  /api/users/@me         the user object (id, username, global_name, email, verified);
                               refusals as Discord's API errors {"message": "401: Unauthorized", "code": 0}
 Knobs set by a test: `user`, `deny`, `token_delay` (seconds, for the timeout case), `token_error`,
-`interactive` (the browser tests: an "Authorize" page as Discord shows, instead of approving at once).
+`me_down`, `interactive` (the browser tests: an "Authorize" page as Discord shows, instead of approving at once).
 """
 
 from __future__ import annotations
@@ -42,6 +42,7 @@ class StandInDiscord(ThreadedServer):
         self.token_delay = 0.0
         self.token_error: str | None = None
         self.interactive = False
+        self.me_down = False  # /users/@me answers 502, as Discord's API does in an outage
         self._codes: dict[str, dict[str, Any]] = {}
         self._tokens: dict[str, dict[str, Any]] = {}
         self.token_requests = 0
@@ -108,6 +109,8 @@ class StandInDiscord(ThreadedServer):
         @app.get("/api/users/@me")
         def me():
             scheme, _, value = request.headers.get("Authorization", "").partition(" ")
+            if self.me_down:
+                return jsonify(message="502 Bad Gateway", code=0), 502
             user = self._tokens.get(value) if scheme == "Bearer" else None
             if user is None:
                 return jsonify(message="401: Unauthorized", code=0), 401
