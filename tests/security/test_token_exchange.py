@@ -188,3 +188,25 @@ def test_discovery_advertises_token_exchange(client):
 def test_prompt_consent_still_asks_a_first_party_apps_user(app, flow, user):
     bot = _bot(app, exchange=False)
     assert flow.authorize(bot, prompt="consent").status_code == 200  # the consent page
+
+
+def test_rfc8693_a_resource_server_verifies_the_delegated_token_and_sees_act(app, flow, user):
+    """The middleware (tessera_middleware) accepts the token; `act` names the bot (issue 16)."""
+    from urllib.parse import urlsplit
+
+    from tessera_middleware import TokenVerifier
+    from tessera_middleware.http import HttpResponse
+
+    def fetch(url, headers):
+        response = flow.client.get(urlsplit(url).path, headers=dict(headers))
+        return HttpResponse(response.status_code, response.data)
+
+    bot = _bot(app)
+    _link(app)
+    flow.code(bot, scope="openid orders:read")
+    token = _exchange(flow.client, bot).get_json()["access_token"]
+    verifier = TokenVerifier("http://localhost", "http://localhost/api", http=fetch)
+    verified = verifier.verify(token)
+    assert verified.subject == _trader(app)[1] and verified.client_id == bot.client_id
+    assert verified.claims["act"] == {"sub": bot.client_id}
+    assert not verified.is_machine  # a user's token, delegated
