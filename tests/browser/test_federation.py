@@ -9,6 +9,7 @@ from collections.abc import Iterator
 import pytest
 import yaml
 
+from tests.browser import a11y
 from tests.browser.conftest import LiveTessera, screenshot, sign_in
 from tests.live_server import start_live_tessera, stop_live_tessera
 from tests.standins import discord
@@ -64,18 +65,21 @@ def _authorize_at_discord(page) -> None:
 def test_sign_in_with_discord_creates_an_account(page, fed_live, standin):
     _as_discord_user(standin, "1001", "nelly", "nelly@example.com")
     page.goto(fed_live.url("/login"))
+    a11y.check(page)
     screenshot(page, "federation-login", docs=True)
     page.get_by_role("link", name="Sign in with Discord").click()
     screenshot(page, "federation-standin-discord", docs=True)
     _authorize_at_discord(page)
     page.get_by_role("heading", name="Choose a username").wait_for()
     assert page.get_by_label("Username").input_value() == "nelly"  # suggested from Discord
+    a11y.check(page)
     screenshot(page, "federation-choose-username", docs=True)
     page.get_by_role("button", name="Create account").click()
     page.get_by_role("heading", name="Your account").wait_for()
     page.goto(fed_live.url("/account/linked"))
     assert page.get_by_role("cell", name="nelly").is_visible()
     assert page.get_by_text("only way to sign in").is_visible()
+    a11y.check(page)
     screenshot(page, "federation-linked-only-way", docs=True)
 
 
@@ -89,6 +93,7 @@ def test_link_while_signed_in_then_unlink(page, fed_live, standin):
     page.get_by_role("button", name="Link Discord").click()
     _authorize_at_discord(page)
     page.get_by_text("Your Discord account is linked.").wait_for()
+    a11y.check(page)
     screenshot(page, "federation-linked", docs=True)
     page.get_by_role("button", name="Unlink Discord").click()
     page.get_by_text("The account is unlinked.").wait_for()
@@ -125,6 +130,7 @@ def test_an_upstream_failure_is_a_clear_page(page, fed_live, standin):
         _authorize_at_discord(page)
         page.get_by_role("heading", name="Sign-in did not complete").wait_for()
         assert page.get_by_text("Nobody was signed in").is_visible()
+        a11y.check(page)
         screenshot(page, "federation-failed", docs=True)
     finally:
         standin.deny = False
