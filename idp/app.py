@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -12,6 +13,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from idp.config import PROJECT_ROOT, Settings, load_settings
+from idp.domain.providers import ProviderCatalogue, load_providers
 from idp.domain.scopes import ScopeCatalogue, load_catalogue
 from idp.extensions import csrf, db
 from idp.services.accounts import SessionPolicy
@@ -54,6 +56,7 @@ class Tessera:
     mail_sender: Any = None  # idp.storage.mail_sender.MailSender: the mail outbox, delivered
     action_throttle: Any = None  # reset links, verification resends, e-mail changes
     mfa: Mfa | None = None  # second factors and passkeys (idp.services.mfa)
+    providers: ProviderCatalogue | None = None  # upstream identity providers (providers.yaml)
 
 
 def engine_options(settings: Settings) -> dict[str, Any]:
@@ -170,6 +173,7 @@ def _wire(settings: Settings) -> Tessera:
             shared, settings.PASSWORD_RESET_ACCOUNT_LIMIT, settings.PASSWORD_RESET_IP_LIMIT
         ),
         mfa=_wire_mfa(settings, shared),
+        providers=load_providers(settings.PROVIDERS_FILE, os.environ),
     )
 
 
@@ -256,6 +260,7 @@ def _register_web(app: Flask) -> None:
         connected_apps,
         device,
         docs,
+        federation,
         feed,
         home,
         mfa,
@@ -292,6 +297,7 @@ def _register_web(app: Flask) -> None:
         recovery.bp,
         mfa.bp,
         security.bp,
+        federation.bp,
     ):
         app.register_blueprint(blueprint)
     from portal import register_portal

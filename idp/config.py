@@ -166,6 +166,23 @@ class Settings:
         minimum=0,
         maximum=3600,
     )
+    # --- federation: upstream providers and token exchange (docs/federation.md) ---
+    PROVIDERS_FILE: str = _setting(
+        str(PROJECT_ROOT / "providers.yaml"),
+        "The catalogue of upstream identity providers (Sign in with Discord, OpenID providers); secrets come from the TESSERA_* variables it names.",
+    )
+    UPSTREAM_TIMEOUT: int = _setting(
+        10,
+        "Seconds Tessera waits for an upstream provider (token, user, discovery and JWKS requests) before showing the user a clear failure page.",
+        minimum=1,
+        maximum=60,
+    )
+    TOKEN_EXCHANGE_TTL: int = _setting(
+        300,
+        "Lifetime in seconds of an access token issued by token exchange (RFC 8693) to a first-party app acting for a user.",
+        minimum=30,
+        maximum=3600,
+    )
 
     # --- mail and account recovery (issue 13, docs/accounts.md) ---
     SMTP_URL: str = _setting(
@@ -420,4 +437,6 @@ def _fill_derived(settings: Settings) -> Settings:
     _check_mail(settings)
     if not Path(settings.SCOPES_FILE).is_file():
         raise ConfigError(f"TESSERA_SCOPES_FILE: no such file {settings.SCOPES_FILE}")
+    if not Path(settings.PROVIDERS_FILE).is_file():
+        raise ConfigError(f"TESSERA_PROVIDERS_FILE: no such file {settings.PROVIDERS_FILE}")
     return dataclasses.replace(settings, **changes)

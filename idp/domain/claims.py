@@ -12,6 +12,24 @@ class ClaimSource(Protocol):
     email_verified: bool
 
 
+# Claims about a linked upstream account: (provider name, attribute of the link).
+UPSTREAM_CLAIMS = {
+    "discord_id": ("discord", "subject"),
+    "discord_username": ("discord", "username"),
+}
+
+
+def upstream_claims(user: Any, wanted: set[str]) -> dict[str, Any]:
+    """The wanted upstream claims this user has a link for (none when not linked)."""
+    links = {link.provider: link for link in getattr(user, "upstream_links", None) or ()}
+    out: dict[str, Any] = {}
+    for claim in wanted & UPSTREAM_CLAIMS.keys():
+        provider, attribute = UPSTREAM_CLAIMS[claim]
+        if provider in links:
+            out[claim] = getattr(links[provider], attribute)
+    return out
+
+
 def user_claims(user: ClaimSource, released: set[str]) -> dict[str, Any]:
     """The claims in `released` that this user has; `sub` always."""
     values: dict[str, Any] = {
@@ -26,6 +44,8 @@ def user_claims(user: ClaimSource, released: set[str]) -> dict[str, Any]:
         values["updated_at"] = int(updated.timestamp())
     out = {"sub": user.subject}
     out.update({k: v for k, v in values.items() if k in released})
+    if released & UPSTREAM_CLAIMS.keys():  # read the links only when a scope releases them
+        out.update(upstream_claims(user, released))
     return out
 
 

@@ -262,6 +262,8 @@ class ClientPolicy:
     refresh_token_ttl: int | None
     suspended: bool
     secret_digests: tuple[tuple[str, float | None], ...] = field(default=(), repr=False)
+    first_party: bool = False  # an admin's mark: consent implied (docs/federation.md)
+    token_exchange: bool = False  # an admin allowed RFC 8693 token exchange (first-party only)
 
     @property
     def confidential(self) -> bool:

@@ -13,6 +13,7 @@ AUTHORIZATION_CODE = "authorization_code"
 REFRESH_TOKEN = "refresh_token"
 CLIENT_CREDENTIALS = "client_credentials"
 DEVICE_CODE = "urn:ietf:params:oauth:grant-type:device_code"
+TOKEN_EXCHANGE = "urn:ietf:params:oauth:grant-type:token-exchange"
 
 SECRET_METHODS = ("client_secret_basic", "client_secret_post")
 
@@ -24,6 +25,7 @@ class GrantType:
     needs_secret: bool  # only confidential apps: the client must authenticate with a secret
     follows_another: bool = False  # continues what another grant started (never an app's first)
     optional: bool = False  # served only when its feature is enabled (the device flow)
+    admin_allowed: bool = False  # never registered with an app: an admin allows it per app
 
     @property
     def token_endpoint_auth_methods(self) -> list[str]:
@@ -42,13 +44,15 @@ GRANTS: dict[str, GrantType] = {
         ),
         GrantType(CLIENT_CREDENTIALS, ("service",), needs_secret=True),
         GrantType(DEVICE_CODE, ("device",), needs_secret=False, optional=True),
+        # RFC 8693, for first-party apps an admin allowed (idp.services.token_exchange).
+        GrantType(TOKEN_EXCHANGE, ("service", "web"), needs_secret=True, admin_allowed=True),
     )
 }
 
 
 def grant_types_for(app_type: str) -> tuple[str, ...]:
     """The grants an app of this type is registered with: the one it starts with first."""
-    usable = [g for g in GRANTS.values() if app_type in g.app_types]
+    usable = [g for g in GRANTS.values() if app_type in g.app_types and not g.admin_allowed]
     return tuple(g.name for g in sorted(usable, key=lambda g: g.follows_another))
 
 

@@ -23,6 +23,8 @@ KNOWN_CLAIMS = {
     "updated_at",
     "email",
     "email_verified",
+    "discord_id",
+    "discord_username",
 }
 
 

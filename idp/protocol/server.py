@@ -36,6 +36,7 @@ from idp.protocol.grants import (
     RefreshTokenGrant,
     S256CodeChallenge,
     TesseraOpenIDCode,
+    TokenExchangeGrant,
 )
 from idp.services.ports import UnitOfWork
 from idp.services.token_issuance import CodeContext, RefreshLifetimes
@@ -80,6 +81,7 @@ class TesseraAuthorizationServer(AuthorizationServer):
         )
         self.register_grant(RefreshTokenGrant)
         self.register_grant(ClientCredentialsGrant)
+        self.register_grant(TokenExchangeGrant)
         if self.device_flow is not None:
             self.register_grant(DeviceCodeGrant, [DeviceIDToken(self)])
         self.register_extension(lambda server: _issuer_extension(server, self.settings.ISSUER))

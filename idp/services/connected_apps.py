@@ -39,6 +39,7 @@ class ConnectedApp:
     scopes: tuple[GrantedScope, ...]
     granted_at: datetime
     last_used_at: datetime | None
+    implied: bool = False  # a first-party app: consent implied, not asked (docs/federation.md)
 
 
 def _scopes_in_words(catalogue: ScopeCatalogue, scopes: str) -> tuple[GrantedScope, ...]:
@@ -81,6 +82,7 @@ def connected_apps(uow: UnitOfWork, catalogue: ScopeCatalogue, user_id: int) -> 
                 last_used_at=_latest(
                     grant.last_used_at, uow.access_tokens.last_issued_for_grant(grant.id)
                 ),
+                implied=bool(getattr(grant, "implied", False)),
             )
         )
     found.sort(key=lambda a: a.last_used_at or a.granted_at, reverse=True)

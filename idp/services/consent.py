@@ -19,18 +19,27 @@ def granted_scopes(uow: UnitOfWork, user_id: int, client_pk: int) -> tuple[Recor
 
 
 def record_consent(
-    uow: UnitOfWork, caller: Caller, user: Record, client: ClientPolicy, scopes: tuple[str, ...]
+    uow: UnitOfWork,
+    caller: Caller,
+    user: Record,
+    client: ClientPolicy,
+    scopes: tuple[str, ...],
+    implied: bool = False,
 ) -> Record:
-    """The user's active grant for this app, created or widened to include `scopes`."""
+    """The user's active grant for this app, created or widened to include `scopes`.
+
+    `implied`: a first-party app's grant, never asked (docs/federation.md); audited as such.
+    """
     now = utcnow()
     grant = uow.grants.active(user.id, client.pk)
     if grant is None:
         grant = uow.grants.create(
-            gid=secrets.token_hex(16), user_id=user.id, client_pk=client.pk, scopes=" ".join(scopes)
-        )
+            gid=secrets.token_hex(16), user_id=user.id, client_pk=client.pk,
+            scopes=" ".join(scopes), implied=implied,
+        )  # fmt: skip
         audit.record(
             uow,
-            "consent.granted",
+            "consent.implied" if implied else "consent.granted",
             caller,
             user_id=user.id,
             client_id=client.client_id,
@@ -44,7 +53,7 @@ def record_consent(
         grant.updated_at = now
         audit.record(
             uow,
-            "consent.widened",
+            "consent.implied" if implied else "consent.widened",
             caller,
             user_id=user.id,
             client_id=client.client_id,
@@ -63,11 +72,12 @@ def approve(
     client: ClientPolicy,
     scopes: tuple[str, ...],
     issue: Callable[[Record], T],
+    implied: bool = False,
 ) -> T:
     """Consent given, now or before: the grant is recorded or widened and `issue` (the protocol
     layer's code issuance) runs on it, in one transaction: no code is stored without the consent it rests on."""
     with uow:
-        grant = record_consent(uow, caller, user, client, scopes)
+        grant = record_consent(uow, caller, user, client, scopes, implied)
         issued = issue(grant)
         uow.commit()
     return issued

@@ -62,6 +62,8 @@ class AccessTokenRequest:
     subject: str | None = None  # the user's `sub`; None for the app itself
     grant_id: str | None = None
     auth_time: int | None = None
+    actor: str | None = None  # RFC 8693 4.1: the client acting for the subject (token exchange)
+    ttl: int | None = None  # overrides the app's and the server's lifetime (token exchange)
 
 
 @dataclass(frozen=True)
@@ -128,7 +130,7 @@ class TokenMinter:
 
     def access_token(self, req: AccessTokenRequest) -> MintedAccessToken:
         now = int(self._clock())
-        ttl = req.client.access_token_ttl or self._access_ttl
+        ttl = req.ttl or req.client.access_token_ttl or self._access_ttl
         jti = secrets.token_hex(16)
         claims: dict[str, Any] = {
             "iss": self.issuer,
@@ -146,6 +148,8 @@ class TokenMinter:
             claims["gid"] = req.grant_id
         if req.auth_time is not None:
             claims["auth_time"] = req.auth_time
+        if req.actor:
+            claims["act"] = {"sub": req.actor}
         token = self.sign(claims, self._keys.signing_key(self.access_alg), typ="at+jwt")
         return MintedAccessToken(token=token, jti=jti, expires_at=now + ttl, expires_in=ttl)
 

@@ -55,14 +55,19 @@ def load_policy(client_id: str) -> ClientPolicy | None:
             c.access_token_ttl,
             c.refresh_token_ttl,
             c.suspended_at,
+            c.first_party,
+            c.token_exchange,
             s.digest,
             s.expires_at,
         )
         .select_from(Client.__table__.outerjoin(ClientSecret.__table__, s.client_pk == c.id))
         .where(c.client_id == client_id)
     ).all()
-    if not rows:
-        return None
+    return _policy_of(rows) if rows else None
+
+
+def _policy_of(rows) -> ClientPolicy:
+    """The app's policy from its rows (one per secret, or one without a secret)."""
     first = rows[0]
     return ClientPolicy(
         pk=first.id,
@@ -80,6 +85,8 @@ def load_policy(client_id: str) -> ClientPolicy | None:
         access_token_ttl=first.access_token_ttl,
         refresh_token_ttl=first.refresh_token_ttl,
         suspended=first.suspended_at is not None,
+        first_party=bool(first.first_party),
+        token_exchange=bool(first.first_party and first.token_exchange),
         secret_digests=tuple(
             (r.digest, _timestamp(r.expires_at)) for r in rows if r.digest is not None
         ),

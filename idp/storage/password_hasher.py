@@ -31,6 +31,11 @@ class Argon2PasswordHasher:
         return self._hasher.hash(password)
 
     def verify(self, stored: str, password: str) -> bool:
+        if not stored:
+            # An account without a password (it signs in upstream only, docs/federation.md):
+            # the same work as a real check, so timing does not tell it from a wrong password.
+            self.burn(password)
+            return False
         if stored.startswith("$argon2"):
             try:
                 return self._hasher.verify(stored, password)

@@ -19,6 +19,7 @@ from idp.storage.repositories.apps import (
     SqlAlchemyMemberRepository,
 )
 from idp.storage.repositories.factors import SqlAlchemyFactorRepository
+from idp.storage.repositories.federation import SqlAlchemyUpstreamLinkRepository
 from idp.storage.repositories.invitations import SqlAlchemyInvitationRepository
 from idp.storage.repositories.keys import SqlAlchemySigningKeyRepository
 from idp.storage.repositories.mail_outbox import SqlAlchemyMailOutbox
@@ -60,6 +61,7 @@ class SqlAlchemyUnitOfWork:
     mail = SqlAlchemyMailOutbox()
     account_tokens = SqlAlchemyAccountTokenRepository()
     factors = SqlAlchemyFactorRepository()
+    upstream_links = SqlAlchemyUpstreamLinkRepository()
 
     def __enter__(self) -> SqlAlchemyUnitOfWork:
         return self

@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask import abort, flash, redirect, render_template, request, url_for
 
 from idp.errors import FieldErrors
-from idp.services import access_requests, app_admin
+from idp.services import access_requests, app_admin, federation_admin
 from idp.services.ports import Record
 from idp.web.context import caller, tessera, uow
 from idp.web.forms import ConfirmForm, apply_field_errors, flash_errors
@@ -128,4 +128,36 @@ def unsuspend(client_id: str):
         flash_errors(exc)
     else:
         flash(f"{client.name} may get tokens again.", "success")
+    return redirect(url_for("admin.app", client_id=client.client_id), code=303)
+
+
+def _flag(name: str) -> bool:
+    value = request.form.get(name)
+    if value not in ("1", "0"):
+        abort(400)
+    return value == "1"
+
+
+@bp.route("/apps/<client_id>/first-party", methods=["POST"])
+def first_party(client_id: str):
+    """docs/federation.md: first-party apps skip the consent screen (recorded as implied)."""
+    client = _app(client_id)
+    value = _flag("first_party")
+    with uow() as work:
+        federation_admin.set_first_party(work, caller(), admin().id, client, value)
+    flash(f"{client.name} is now a {'first' if value else 'third'}-party app.", "success")
+    return redirect(url_for("admin.app", client_id=client.client_id), code=303)
+
+
+@bp.route("/apps/<client_id>/token-exchange", methods=["POST"])
+def token_exchange(client_id: str):
+    client = _app(client_id)
+    value = _flag("token_exchange")
+    try:
+        with uow() as work:
+            federation_admin.set_token_exchange(work, caller(), admin().id, client, value)
+    except FieldErrors as exc:
+        flash_errors(exc)
+    else:
+        flash(f"Token exchange is {'allowed' if value else 'off'} for {client.name}.", "success")
     return redirect(url_for("admin.app", client_id=client.client_id), code=303)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask import abort, flash, redirect, render_template, request, url_for
 
 from idp.errors import FieldErrors
-from idp.services import app_admin, audit_queries, password_reset, users_admin
+from idp.services import app_admin, audit_queries, federation, password_reset, users_admin
 from idp.services.ports import Record
 from idp.web.context import caller, tessera, uow
 from idp.web.forms import ConfirmForm, apply_field_errors, flash_errors
@@ -39,6 +39,7 @@ def _user_page(user: Record, disable: ReasonForm | None = None, status: int = 20
         me=admin(),
         apps=users_admin.owned_apps(work, user.id),
         grants=users_admin.active_grant_count(work, user.id),
+        links=federation.links_of(work, user.id),
         disable_form=disable or ReasonForm(formdata=None),
         confirm=ConfirmForm(formdata=None),
         events=work.audit.query(user_id=user.id, limit=20),

@@ -12,6 +12,14 @@ import redis
 
 from idp.storage import app_invalidation
 from idp.storage.redis_state import deployment_prefix
+from tests.integration.federation_helpers import (  # noqa: F401 - fixtures of the federation tests
+    discord_stub,
+    fed_app,
+    fed_client,
+    providers_file,
+    standin_discord,
+    standin_oidc,
+)
 from tests.integration.redis_servers import REDIS_URL, ThrowawayRedis
 
 

@@ -9,6 +9,7 @@ from idp.domain.grants import (
     DEVICE_CODE,
     GRANTS,
     REFRESH_TOKEN,
+    TOKEN_EXCHANGE,
     grant_types_for,
     supported_grant_types,
 )
@@ -21,6 +22,8 @@ def test_app_types_take_their_grants_from_the_registry_first_grant_first():
     assert APP_TYPES["service"].grant_types == (CLIENT_CREDENTIALS,)
     assert APP_TYPES["device"].grant_types == (DEVICE_CODE, REFRESH_TOKEN)
     assert grant_types_for("unknown") == ()
+    # Token exchange is never registered with an app: an admin allows it per first-party app.
+    assert all(TOKEN_EXCHANGE not in t.grant_types for t in APP_TYPES.values())
 
 
 def test_rfc8414_2_discovery_lists_the_device_grant_only_when_the_flow_is_on():
@@ -28,8 +31,9 @@ def test_rfc8414_2_discovery_lists_the_device_grant_only_when_the_flow_is_on():
         AUTHORIZATION_CODE,
         REFRESH_TOKEN,
         CLIENT_CREDENTIALS,
+        TOKEN_EXCHANGE,
     ]
-    assert supported_grant_types(device_flow=True)[-1] == DEVICE_CODE
+    assert DEVICE_CODE in supported_grant_types(device_flow=True)
     assert "password" not in GRANTS and "implicit" not in GRANTS
 
 

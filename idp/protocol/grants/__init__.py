@@ -11,6 +11,7 @@ from idp.protocol.grants.client_credentials import ClientCredentialsGrant
 from idp.protocol.grants.device_code import DeviceCodeGrant, DeviceIDToken
 from idp.protocol.grants.refresh_token import RefreshTokenGrant, RefreshView
 from idp.protocol.grants.shared import GrantServer, S256CodeChallenge
+from idp.protocol.grants.token_exchange import TokenExchangeGrant
 
 __all__ = [
     "AuthorizationCodeGrant",
@@ -23,4 +24,5 @@ __all__ = [
     "RefreshView",
     "S256CodeChallenge",
     "TesseraOpenIDCode",
+    "TokenExchangeGrant",
 ]

@@ -38,6 +38,7 @@ class GrantServer(Protocol):
     machine_scopes: frozenset[str]
     resources: frozenset[str]  # RFC 8707: every audience a token may name
     device_flow: DeviceFlow | None
+    keystore: Any  # checks our own access tokens (token exchange's subject_token)
 
     def uow(self) -> UnitOfWork: ...
 

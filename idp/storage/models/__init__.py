@@ -10,6 +10,7 @@ from idp.storage.models.clients import (
     UsageDaily,
 )
 from idp.storage.models.factors import Passkey, RecoveryCode, TotpFactor
+from idp.storage.models.federation import UpstreamLink
 from idp.storage.models.invitations import ClientInvitation
 from idp.storage.models.keys import RevocationEvent, SigningKey
 from idp.storage.models.mail import AccountToken, MailMessage, MailSenderLease
@@ -45,6 +46,7 @@ __all__ = [
     "RevocationEvent",
     "SigningKey",
     "TotpFactor",
+    "UpstreamLink",
     "UsageDaily",
     "User",
 ]

@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from sqlalchemy import JSON, Boolean, ForeignKey, Index, Integer, String, false
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from idp.domain.clock import utcnow
 from idp.extensions import db
 from idp.storage.models.base import UTCDateTime
+
+if TYPE_CHECKING:
+    from idp.storage.models.federation import UpstreamLink
 
 
 class User(db.Model):
@@ -37,6 +41,11 @@ class User(db.Model):
     # Set by an admin: the next sign-in must choose a new password before anything else.
     must_change_password: Mapped[bool] = mapped_column(
         Boolean, default=False, server_default=false()
+    )
+
+    # Read only when a scope releases an upstream claim (idp.domain.claims), never eagerly.
+    upstream_links: Mapped[list[UpstreamLink]] = relationship(
+        "UpstreamLink", viewonly=True, lazy="select", order_by="UpstreamLink.id"
     )
 
 

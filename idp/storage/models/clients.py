@@ -15,6 +15,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    false,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
@@ -50,6 +51,11 @@ class Client(db.Model):
     )
     suspended_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     suspended_reason: Mapped[str] = mapped_column(String(500), default="")
+    # Set by an admin only: the operator's own apps (no consent screen, docs/federation.md).
+    first_party: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    token_exchange: Mapped[bool] = mapped_column(
+        Boolean, default=False, server_default=false()
+    )  # RFC 8693, first-party
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 

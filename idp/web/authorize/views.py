@@ -119,7 +119,9 @@ def _issue_code(grant: Any, grant_pk: int, audience: str) -> Response:
         return tessera().oauth.issue_code(grant, current_user(), context)
 
 
-def _approve(auth: AuthorizationRequest, grant: Any, scopes: tuple[str, ...]) -> Response:
+def _approve(
+    auth: AuthorizationRequest, grant: Any, scopes: tuple[str, ...], implied: bool = False
+) -> Response:
     """Consent recorded (or found) and the code issued, in the consent service's transaction."""
     return consent.approve(
         uow(),
@@ -128,6 +130,7 @@ def _approve(auth: AuthorizationRequest, grant: Any, scopes: tuple[str, ...]) ->
         auth.client,
         scopes,
         lambda row: _issue_code(grant, row.id, auth.audience),
+        implied=implied,
     )
 
 
@@ -141,6 +144,9 @@ def _decide(auth: AuthorizationRequest, mark: object) -> Response:
     if step_up is not None:
         return step_up
     scopes = tuple(grant.request.scope.split())
+    if auth.client.first_party and "consent" not in auth.prompt:
+        # An admin's mark: consent implied and recorded as such (prompt=consent still asks).
+        return _approve(auth, grant, scopes, implied=True)
     existing, granted = consent.granted_scopes(uow(), current_user().id, auth.client.pk)
     missing = missing_consent(granted, scopes)
     if existing is not None and not missing and "consent" not in auth.prompt:
