@@ -364,3 +364,16 @@ def test_prune_drops_old_delivered_mail_and_expired_links_keeps_pending_mail(mak
     report = json.loads(result.output)
     assert report["mail_messages"] == 1 and report["account_tokens"] == 2
     assert [row.status for row in outbox(app)] == ["pending"]
+
+
+def test_a_reset_link_does_not_skip_the_second_factor(mail_app, mail_client, user, smtp):
+    """The link proves the mailbox only: a user with TOTP still gives a code after the reset."""
+    from tests.security.mfa_helpers import enrol_totp, user_id_of
+
+    enrol_totp(mail_app, user_id_of(mail_app))
+    ask_reset(mail_client)
+    deliver(mail_app)
+    [message] = smtp.wait_for(1)
+    done = reset(mail_client, path_of(link_in(message)))
+    assert done.status_code == 303 and done.headers["Location"].endswith("/login/second-factor")
+    assert mail_client.get("/account").status_code != 200  # no session before the factor

@@ -242,3 +242,15 @@ def test_two_requests_racing_for_one_discord_account_never_500(
     )
     assert raced.status_code == 409 and b"a moment ago" in raced.data
     assert len(_links(fed_app)) == 1
+
+
+def test_upstream_sign_in_still_asks_for_the_second_factor(fed_app, fed_client, discord_stub):
+    from tests.security.mfa_helpers import enrol_totp, user_id_of
+
+    discord_stub.user = {**discord_stub.user, "id": "777", "email": "mfa@example.com"}
+    _new_account_via_discord(fed_client, "mfa_user")
+    enrol_totp(fed_app, user_id_of(fed_app, "mfa_user"))
+    fed_client.post("/logout", data={"csrf_token": csrf_token(fed_client, "/logout")})
+    back = upstream_round_trip(fed_client, "/login/upstream/discord?next=/account")
+    assert back.status_code == 303 and back.headers["Location"].endswith("/login/second-factor")
+    assert fed_client.get("/account").status_code != 200
