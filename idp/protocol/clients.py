@@ -47,8 +47,8 @@ class OAuthClient(ClientMixin):
         return _secret_ok(fresh, client_secret)
 
     def check_endpoint_auth_method(self, method: str, endpoint: str) -> bool:
-        if self.policy.suspended:
-            return False
+        # A suspended app is refused after authentication (client_auth.SUSPENDED), not here,
+        # where it would look like a wrong secret.
         if self.policy.confidential:
             return method in ("client_secret_basic", "client_secret_post")
         return method == "none"
