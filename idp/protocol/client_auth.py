@@ -8,6 +8,7 @@ app's policy (idp.protocol.clients.OAuthClient.check_endpoint_auth_method).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from authlib.oauth2.rfc6749 import ClientAuthentication
@@ -60,6 +61,12 @@ def sent_basic(headers: Any) -> bool:
 
 
 class TesseraClientAuthentication(ClientAuthentication):
+    def __init__(
+        self, query_client: Callable[[str], Any], secret_used: Callable[[str], Any] | None = None
+    ) -> None:
+        super().__init__(query_client)
+        self._secret_used = secret_used  # told the digest of each secret that authenticates
+
     def authenticate(self, request: Any, methods: list[str], endpoint: str) -> Any:
         basic = sent_basic(request.headers)
         if basic:
@@ -73,6 +80,9 @@ class TesseraClientAuthentication(ClientAuthentication):
             # RFC 6749 5.2: 401 when Basic was used (or is how this endpoint is asked for).
             status = 401 if basic or "client_secret_basic" in methods else 400
             raise ClientAuthenticationFailed(status) from failed
+        digest = getattr(client, "matched_digest", None)
+        if digest and self._secret_used is not None:
+            self._secret_used(digest)
         if client.policy.suspended:
             # Said only now, after the secret (or, for a public app, the public client_id) has
             # been checked: a caller without the secret learns nothing beyond "failed". The

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask_wtf import FlaskForm
 from flask_wtf.file import FileField
-from wtforms import SelectField, SelectMultipleField, StringField, TextAreaField
+from wtforms import BooleanField, SelectField, SelectMultipleField, StringField, TextAreaField
 from wtforms.validators import DataRequired, Length, Optional, ValidationError
 
 from idp.domain.clients import APP_TYPES
@@ -12,11 +12,13 @@ from idp.domain.scopes import ScopeCatalogue
 from idp.services.app_specs import scope_problems
 
 GRACE_CHOICES = [
-    (0, "None: the old secret stops working now"),
     (3600, "1 hour"),
     (86400, "24 hours"),
     (604800, "7 days"),
+    (0, "None: the old secret stops working now"),
 ]
+DEFAULT_GRACE = 3600  # as the CLI and the API: a rotation never breaks a running deployment
+STOPS_NOW = "Anything still using an old secret fails from now on"
 URI_HINT = "One per line. https, or http://127.0.0.1 for local development."
 
 
@@ -108,8 +110,27 @@ class TierRequestForm(FlaskForm):
 
 class RotateSecretForm(FlaskForm):
     grace = SelectField(
-        "How long should the old secret keep working?", choices=GRACE_CHOICES, coerce=int
+        "How long should the old secret keep working?",
+        choices=GRACE_CHOICES,
+        coerce=int,
+        default=DEFAULT_GRACE,
     )
+    confirm_now = BooleanField(f'{STOPS_NOW}: I have the new secret ready (only for "None")')
+
+    def validate_confirm_now(self, field) -> None:
+        if self.grace.data == 0 and not field.data:
+            raise ValidationError(
+                "Tick the box to confirm that the old secret stops working now, "
+                "or choose a grace period."
+            )
+
+
+class RevokeOldSecretsForm(FlaskForm):
+    confirm = BooleanField(f"{STOPS_NOW}: revoke them")
+
+    def validate_confirm(self, field) -> None:
+        if not field.data:
+            raise ValidationError("Tick the box to confirm: old secrets stop working at once.")
 
 
 class MemberForm(FlaskForm):

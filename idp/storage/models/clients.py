@@ -68,6 +68,12 @@ class ClientSecret(db.Model):
     digest: Mapped[str] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    # The secret's last 4 characters (about 24 of its 256 bits), so a developer can tell which
+    # one a deployment holds; None for secrets made before this was kept.
+    last4: Mapped[str | None] = mapped_column(String(4), nullable=True)
+    # Written at most once a minute (idp/services/secret_use.py): a busy client costs no write
+    # per request.
+    last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
 
     client: Mapped[Client] = relationship(back_populates="secrets")
 

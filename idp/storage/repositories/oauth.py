@@ -79,8 +79,28 @@ class SqlAlchemyClientRepository:
     def create(self, **fields: Any) -> Client:
         return self.add(Client(**fields))
 
-    def add_secret(self, client: Client, digest: str, created_at: datetime | None = None) -> None:
-        client.secrets.append(ClientSecret(digest=digest, created_at=created_at or utcnow()))
+    def add_secret(
+        self,
+        client: Client,
+        digest: str,
+        created_at: datetime | None = None,
+        last4: str | None = None,
+    ) -> None:
+        client.secrets.append(
+            ClientSecret(digest=digest, created_at=created_at or utcnow(), last4=last4)
+        )
+
+    def mark_secret_used(self, digest: str, now: datetime, not_since: datetime) -> int:
+        """Stamp the secret as used unless it was stamped after `not_since`. A Core UPDATE, not
+        the ORM: the app-cache hooks must not see it as a change to the app."""
+        table = ClientSecret.__table__
+        stmt = (
+            update(table)
+            .where(table.c.digest == digest)
+            .where(or_(table.c.last_used_at.is_(None), table.c.last_used_at < not_since))
+            .values(last_used_at=now)
+        )
+        return db.session.execute(stmt).rowcount or 0
 
     def remove_secret(self, client: Client, secret: ClientSecret) -> None:
         client.secrets.remove(secret)
