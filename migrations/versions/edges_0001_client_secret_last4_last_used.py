@@ -1,4 +1,4 @@
-"""client secrets: last 4 characters and last use, shown on the portal's credentials page
+"""client secrets: last 4 characters and last use; access requests: the tier they came from
 
 Revision ID: e4d9e5c0a001
 Revises: a3c5e7f9b1d2
@@ -24,9 +24,15 @@ def upgrade():
         batch_op.add_column(
             sa.Column('last_used_at', idp.storage.models.base.UTCDateTime(timezone=True), nullable=True)
         )
+    with op.batch_alter_table('access_requests', schema=None) as batch_op:
+        batch_op.add_column(
+            sa.Column('from_tier', sa.String(length=32), server_default='', nullable=False)
+        )
 
 
 def downgrade():
+    with op.batch_alter_table('access_requests', schema=None) as batch_op:
+        batch_op.drop_column('from_tier')
     with op.batch_alter_table('client_secrets', schema=None) as batch_op:
         batch_op.drop_column('last_used_at')
         batch_op.drop_column('last4')

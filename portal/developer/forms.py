@@ -9,6 +9,7 @@ from wtforms.validators import DataRequired, Length, Optional, ValidationError
 
 from idp.domain.clients import APP_TYPES
 from idp.domain.scopes import ScopeCatalogue
+from idp.services.access_requests import higher_tiers
 from idp.services.app_specs import scope_problems
 
 GRACE_CHOICES = [
@@ -81,12 +82,16 @@ class ScopeRequestForm(FlaskForm):
         "Why does the app need them?", validators=[DataRequired(), Length(min=10, max=2000)]
     )
 
-    def setup(self, catalogue: ScopeCatalogue, app_type: str, held: list[str]) -> ScopeRequestForm:
-        """Offers what this app may hold and does not yet: the rule of app creation."""
+    def setup(
+        self, catalogue: ScopeCatalogue, app_type: str, held: list[str], pending: set[str]
+    ) -> ScopeRequestForm:
+        """Offers what this app may hold (the rule of app creation), does not hold yet and has
+        not already asked for."""
         self.scopes.choices = [
             c
             for c in _choices(catalogue, restricted=True)
             if c[0] not in held
+            and c[0] not in pending
             and not scope_problems(app_type, [c[0]], catalogue, allow_restricted=True)
         ]
         return self
@@ -100,10 +105,11 @@ class TierRequestForm(FlaskForm):
     )
 
     def setup(self, catalogue: ScopeCatalogue, current: str) -> TierRequestForm:
+        """Only the tiers above the app's current one."""
         self.tier.choices = [
             (name, f"{name}: {t.rps:g} requests/s, burst {t.burst}")
-            for name, t in catalogue.tiers.items()
-            if name != current
+            for name in higher_tiers(catalogue, current)
+            for t in [catalogue.tiers[name]]
         ]
         return self
 

@@ -97,7 +97,9 @@ def access(client_id: str):
     client = my_app(client_id).client
     catalogue = tessera().catalogue
     held = app_specs.held_scopes(client.app_type, list(client.allowed_scopes or []), catalogue)
-    scope_form = ScopeRequestForm(prefix="s").setup(catalogue, client.app_type, held)
+    pending = access_requests.pending_for(uow(), client.id)
+    waiting = access_requests.pending_scopes(pending)
+    scope_form = ScopeRequestForm(prefix="s").setup(catalogue, client.app_type, held, waiting)
     tier_form = TierRequestForm(prefix="t").setup(catalogue, client.tier)
     kind = request.form.get("kind") if request.method == "POST" else None
     form = {"scopes": scope_form, "tier": tier_form}.get(kind or "")
@@ -116,6 +118,8 @@ def access(client_id: str):
         scope_form=scope_form,
         tier_form=tier_form,
         held=held,
+        waiting=sorted(waiting),
+        tier_waiting=access_requests.tier_pending(pending),
         rate=app_admin.limits_of(catalogue, client),
         tiers=catalogue.tiers,
         requests=access_requests.for_client(uow(), client.id),

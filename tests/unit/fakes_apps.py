@@ -141,6 +141,7 @@ class FakeAccessRequestRepository:
             status="pending",
             scopes=[],
             tier="",
+            from_tier="",
             decided_by=None,
             decided_at=None,
             reason="",

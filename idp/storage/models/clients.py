@@ -110,6 +110,9 @@ class AccessRequest(db.Model):
     kind: Mapped[str] = mapped_column(String(16))  # "scopes" or "tier"
     scopes: Mapped[list] = mapped_column(JSON, default=list)
     tier: Mapped[str] = mapped_column(String(32), default="")
+    # The app's tier when the request was filed, replaced by its tier at approval: the tier
+    # history reads "from default to partner" even after the approval changed the app.
+    from_tier: Mapped[str] = mapped_column(String(32), default="", server_default="")
     justification: Mapped[str] = mapped_column(Text, default="")
     status: Mapped[str] = mapped_column(String(16), default="pending", index=True)
     requested_by: Mapped[int | None] = mapped_column(
