@@ -91,7 +91,9 @@ def test_register_create_app_code_flow_refresh_then_revoke(live, new_page, callb
     assert "by nadia" in entry.inner_text() and "Not verified by Tessera" in entry.inner_text()
     a11y.check(page)
     screenshot(page, "connected-apps", docs=True)
-    entry.get_by_role("button", name=re.compile("^Revoke access")).click()
+    entry.locator("summary", has_text="Revoke access").click()  # asks for confirmation first
+    assert page.locator("li.connected-app").count() == 1
+    entry.get_by_role("button", name=re.compile("^Yes, revoke access")).click()
     page.get_by_text("Trade Journal no longer has access to your account.").wait_for()
     assert page.locator("li.connected-app").count() == 0
     screenshot(page, "connected-apps-revoked")
