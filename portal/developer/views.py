@@ -132,6 +132,20 @@ def show(client_id: str):
     )
 
 
+@bp.route("/apps/<client_id>/usage")
+def usage(client_id: str):
+    """Per day: tokens issued, active users and token-endpoint errors by code."""
+    client = my_app(client_id).client
+    tessera().usage.flush()
+    stats = app_usage.usage_for(uow(), client)
+    return render_template(
+        "portal/usage.html",
+        client=client,
+        usage=stats,
+        chart=bar_chart(stats.daily, "Tokens issued per day, last 30 days"),
+    )
+
+
 @bp.route("/apps/<client_id>/edit", methods=["GET", "POST"])
 def edit(client_id: str):
     client, catalogue = my_app(client_id).client, tessera().catalogue

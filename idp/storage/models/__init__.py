@@ -7,7 +7,9 @@ from idp.storage.models.clients import (
     ClientLogo,
     ClientMember,
     ClientSecret,
+    UsageActiveUser,
     UsageDaily,
+    UsageErrorDaily,
 )
 from idp.storage.models.invitations import ClientInvitation
 from idp.storage.models.keys import RevocationEvent, SigningKey
@@ -35,6 +37,8 @@ __all__ = [
     "RefreshToken",
     "RevocationEvent",
     "SigningKey",
+    "UsageActiveUser",
     "UsageDaily",
+    "UsageErrorDaily",
     "User",
 ]

@@ -126,6 +126,31 @@ class AccessRequest(db.Model):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
+class UsageErrorDaily(db.Model):
+    """Token-endpoint errors per app per day, by RFC 6749 error code: why an app fails."""
+
+    __tablename__ = "usage_errors_daily"
+    __table_args__ = (UniqueConstraint("client_pk", "day", "error"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    client_pk: Mapped[int] = mapped_column(ForeignKey("clients.id", ondelete="CASCADE"), index=True)
+    day: Mapped[date] = mapped_column(Date)
+    error: Mapped[str] = mapped_column(String(40))
+    count: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class UsageActiveUser(db.Model):
+    """One row per user who got a token from an app on a day: the daily active users."""
+
+    __tablename__ = "usage_active_users"
+    __table_args__ = (UniqueConstraint("client_pk", "day", "user_id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    client_pk: Mapped[int] = mapped_column(ForeignKey("clients.id", ondelete="CASCADE"), index=True)
+    day: Mapped[date] = mapped_column(Date)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+
+
 class UsageDaily(db.Model):
     """Tokens issued per app per day, for the portal's charts."""
 
