@@ -45,14 +45,14 @@ def test_accounts_are_shown_by_name_on_the_user_and_app_pages(app, admin):
     carol = register(app, "carol")
     disable(admin, carol)
     user_page = admin.get(f"/admin/users/{carol}").get_data(as_text=True)
-    events = user_page.split('class="events"', 1)[1]
+    events = user_page.split('class="stack events"', 1)[1]
     # The action done to carol is on her page, actor and target by name, no "#id".
     assert "<code>admin.user_disabled</code>" in events
     assert ">root</a>" in events and ">carol</a>" in events
     assert "#" + str(carol) not in events.split("</table>")[0]
     owned = web_app(app, carol)
     app_page = admin.get(f"/admin/apps/{owned.client_id}").get_data(as_text=True)
-    table = app_page.split('class="events"', 1)[1].split("</table>")[0]
+    table = app_page.split('class="stack events"', 1)[1].split("</table>")[0]
     assert "<code>client.created</code>" in table
     assert f">#{carol}<" not in table
 
