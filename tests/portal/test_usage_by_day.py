@@ -72,3 +72,23 @@ def test_usage_page_is_linked_and_private(app):
     assert f'href="/developers/apps/{client_id}/usage"' in overview
     stranger = signed_in(app, "eve")
     assert stranger.get(f"/developers/apps/{client_id}/usage").status_code == 404
+
+
+def test_developer_sees_the_suspension_reason_in_the_portal(app):
+    from idp.services import apps
+    from idp.services.context import Caller
+    from idp.storage.unit_of_work import SqlAlchemyUnitOfWork
+
+    dev = signed_in(app, "dana")
+    client_id, secret = create_app_via_portal(dev, **BOT)
+    with app.app_context():
+        uow = SqlAlchemyUnitOfWork()
+        apps.suspend(uow, Caller(), uow.clients.by_client_id(client_id), "Scraping order books")
+    refused = token_for(app, client_id, secret)
+    assert (
+        refused.status_code == 400 and "developer portal" in refused.get_json()["error_description"]
+    )
+    page = dev.get(f"/developers/apps/{client_id}").get_data(as_text=True)
+    assert "suspended" in page and "Scraping order books" in page
+    usage = dev.get(f"/developers/apps/{client_id}/usage").get_data(as_text=True)
+    assert "<code>unauthorized_client</code>" in usage
