@@ -30,7 +30,7 @@ import requests
 
 from deploy import processes, services
 from deploy.nginx import INSTALL_HINT, Nginx, Site, make_certificate, nginx_binary
-from idp.config import private_folder, write_private
+from idp.private_files import private_folder, write_private
 
 ROOT = Path(__file__).resolve().parent.parent
 TESSERA = ROOT / ".venv" / "bin" / "tessera"

@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 
 from idp import create_app
-from idp.config import write_private
+from idp.private_files import write_private
 from idp.services import apps
 from idp.services.context import Caller
 from idp.storage.unit_of_work import SqlAlchemyUnitOfWork

@@ -250,7 +250,8 @@ def signing_algorithms(settings: Settings) -> set[str]:
     return {"RS256", settings.ACCESS_TOKEN_ALG}
 
 
-def _register_web(app: Flask) -> None:
+def _web_blueprints() -> tuple[Any, ...]:
+    """The identity provider's pages and endpoints, in registration order."""
     from idp.web import (
         account,
         account_data,
@@ -269,19 +270,8 @@ def _register_web(app: Flask) -> None:
         recovery,
         security,
     )
-    from idp.web.edge import check_request_text
-    from idp.web.errors import register_error_handlers
-    from idp.web.headers import add_security_headers
-    from idp.web.sessions import TesseraSessionInterface, current_user, load_login_session
 
-    app.session_interface = TesseraSessionInterface()
-    # Request text is checked before anything reads it (CSRF's own hook reads only its token).
-    app.before_request_funcs.setdefault(None, []).insert(0, check_request_text)
-    app.before_request(load_login_session)
-    app.before_request(mfa.admin_enrolment_gate)
-    app.after_request(add_security_headers)
-    app.context_processor(lambda: {"current_user": current_user()})
-    for blueprint in (
+    return (
         home.bp,
         auth.bp,
         account.bp,
@@ -298,7 +288,24 @@ def _register_web(app: Flask) -> None:
         mfa.bp,
         security.bp,
         federation.bp,
-    ):
+    )
+
+
+def _register_web(app: Flask) -> None:
+    from idp.web import mfa
+    from idp.web.edge import check_request_text
+    from idp.web.errors import register_error_handlers
+    from idp.web.headers import add_security_headers
+    from idp.web.sessions import TesseraSessionInterface, current_user, load_login_session
+
+    app.session_interface = TesseraSessionInterface()
+    # Request text is checked before anything reads it (CSRF's own hook reads only its token).
+    app.before_request_funcs.setdefault(None, []).insert(0, check_request_text)
+    app.before_request(load_login_session)
+    app.before_request(mfa.admin_enrolment_gate)
+    app.after_request(add_security_headers)
+    app.context_processor(lambda: {"current_user": current_user()})
+    for blueprint in _web_blueprints():
         app.register_blueprint(blueprint)
     from portal import register_portal
 

@@ -17,8 +17,8 @@ from flask.cli import FlaskGroup, ScriptInfo, with_appcontext
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
 
-from idp.config import write_private
 from idp.errors import FieldErrors
+from idp.private_files import write_private
 from idp.services import accounts, users_admin
 from idp.services.context import Caller
 from idp.storage.outage import first_line, is_outage
@@ -74,27 +74,44 @@ def _ensure_user(
             uow, tessera().hasher, CLI_CALLER, username=username, email=email, password=password
         )
         if admin:
-            users_admin.make_admin(uow, user)
+            users_admin.make_admin(uow, CLI_CALLER, user)
     return user, password
 
 
 @click.command("create-admin")
 @click.option("--username", required=True)
-@click.option("--email", required=True)
-@click.password_option(help="Prompted for when not given.")
+@click.option("--email", required=True, help="For an existing account: its own email.")
+@click.option(
+    "--password",
+    default=None,
+    help="For a new account; prompted for when not given. An existing account keeps its own.",
+)
 @with_appcontext
-def create_admin(username: str, email: str, password: str) -> None:
+def create_admin(username: str, email: str, password: str | None) -> None:
     """Create an administrator account, or make an existing account an administrator."""
     uow = unit_of_work()
     existing = uow.users.by_login(username)
+    if existing is None:
+        if password is None:
+            password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
+        try:
+            user, _ = _ensure_user(username, email, password, admin=True)
+        except FieldErrors as exc:
+            raise click.ClickException(exc.message) from None
+        click.echo(f"{user.username} is an administrator.")
+        return
+    if password is not None:
+        click.echo(
+            f"{existing.username} already exists: --password was ignored, its password is "
+            "unchanged (it changes it at /account/password)."
+        )
     try:
-        user, _ = _ensure_user(username, email, password, admin=True)
+        with uow:
+            promoted = users_admin.promote_by_operator(uow, CLI_CALLER, existing, email)
     except FieldErrors as exc:
         raise click.ClickException(exc.message) from None
-    if existing is not None and not user.is_admin:
-        with uow:
-            users_admin.make_admin(uow, user)
-    click.echo(f"{user.username} is an administrator.")
+    state = "is now" if promoted else "was already"
+    click.echo(f"{existing.username} {state} an administrator.")
 
 
 def _remember_demo_credentials(lines: list[str]) -> Path:

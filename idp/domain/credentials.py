@@ -22,10 +22,16 @@ def digest_secret(secret: str) -> str:
 
 def secret_matches(presented: str, digests: Iterable[str]) -> bool:
     """True when the presented secret matches any digest; every digest is compared."""
+    return matching_digest(presented, digests) is not None
+
+
+def matching_digest(presented: str, digests: Iterable[str]) -> str | None:
+    """The digest the presented secret matches, or None; every digest is compared."""
     candidate = digest_secret(presented)
-    matched = False
+    matched = None
     for digest in digests:
-        matched |= hmac.compare_digest(candidate, digest)
+        if hmac.compare_digest(candidate, digest):
+            matched = digest
     return matched
 
 

@@ -8,10 +8,16 @@ app's policy (idp.protocol.clients.OAuthClient.check_endpoint_auth_method).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from authlib.oauth2.rfc6749 import ClientAuthentication
-from authlib.oauth2.rfc6749.errors import InvalidClientError, InvalidRequestError, OAuth2Error
+from authlib.oauth2.rfc6749.errors import (
+    InvalidClientError,
+    InvalidRequestError,
+    OAuth2Error,
+    UnauthorizedClientError,
+)
 from authlib.oauth2.rfc6749.util import extract_basic_authorization
 
 # A constant: a header value is never built from request text.
@@ -27,6 +33,11 @@ OTHER_CLIENT = (
 FAILED = (
     "Client authentication failed: the client_id is unknown, the secret is wrong, or this "
     "app may not authenticate this way here."
+)
+
+SUSPENDED = (
+    "This app is suspended: it may not get or manage tokens. Its developers see the reason "
+    "in the developer portal."
 )
 
 
@@ -50,6 +61,12 @@ def sent_basic(headers: Any) -> bool:
 
 
 class TesseraClientAuthentication(ClientAuthentication):
+    def __init__(
+        self, query_client: Callable[[str], Any], secret_used: Callable[[str], Any] | None = None
+    ) -> None:
+        super().__init__(query_client)
+        self._secret_used = secret_used  # told the digest of each secret that authenticates
+
     def authenticate(self, request: Any, methods: list[str], endpoint: str) -> Any:
         basic = sent_basic(request.headers)
         if basic:
@@ -58,11 +75,22 @@ class TesseraClientAuthentication(ClientAuthentication):
             _one_client(request)
             methods = [m for m in methods if m == "client_secret_basic"]
         try:
-            return super().authenticate(request, methods, endpoint)
+            client = super().authenticate(request, methods, endpoint)
         except InvalidClientError as failed:
             # RFC 6749 5.2: 401 when Basic was used (or is how this endpoint is asked for).
             status = 401 if basic or "client_secret_basic" in methods else 400
             raise ClientAuthenticationFailed(status) from failed
+        digest = getattr(client, "matched_digest", None)
+        if digest and self._secret_used is not None:
+            self._secret_used(digest)
+        if client.policy.suspended:
+            # Said only now, after the secret (or, for a public app, the public client_id) has
+            # been checked: a caller without the secret learns nothing beyond "failed". The
+            # client did authenticate, so invalid_client ("authentication failed") would send
+            # its developer chasing a secret; unauthorized_client (RFC 6749 5.2) says "you are
+            # who you claim, and may not do this".
+            raise UnauthorizedClientError(description=SUSPENDED)
+        return client
 
 
 def _one_client(request: Any) -> None:

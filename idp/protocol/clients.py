@@ -8,7 +8,7 @@ from collections.abc import Callable
 from authlib.oauth2.rfc6749 import ClientMixin
 
 from idp.domain.clients import ClientPolicy, redirect_uri_matches
-from idp.domain.credentials import secret_matches
+from idp.domain.credentials import matching_digest
 
 
 class OAuthClient(ClientMixin):
@@ -18,6 +18,7 @@ class OAuthClient(ClientMixin):
         self.policy = policy
         self.client_id = policy.client_id
         self._reload = reload  # set when the policy came from the process cache
+        self.matched_digest: str | None = None  # which secret authenticated, for its last use
 
     def get_client_id(self) -> str:
         return self.policy.client_id
@@ -35,7 +36,8 @@ class OAuthClient(ClientMixin):
         return redirect_uri_matches(redirect_uri, self.policy.redirect_uris)
 
     def check_client_secret(self, client_secret: str) -> bool:
-        if _secret_ok(self.policy, client_secret):
+        self.matched_digest = _live_match(self.policy, client_secret)
+        if self.matched_digest is not None:
             return True
         if self._reload is None:
             return False
@@ -44,11 +46,12 @@ class OAuthClient(ClientMixin):
         if fresh is None:
             return False
         self.policy = fresh
-        return _secret_ok(fresh, client_secret)
+        self.matched_digest = _live_match(fresh, client_secret)
+        return self.matched_digest is not None
 
     def check_endpoint_auth_method(self, method: str, endpoint: str) -> bool:
-        if self.policy.suspended:
-            return False
+        # A suspended app is refused after authentication (client_auth.SUSPENDED), not here,
+        # where it would look like a wrong secret.
         if self.policy.confidential:
             return method in ("client_secret_basic", "client_secret_post")
         return method == "none"
@@ -60,7 +63,7 @@ class OAuthClient(ClientMixin):
         return grant_type in self.policy.grant_types
 
 
-def _secret_ok(policy: ClientPolicy, client_secret: str) -> bool:
+def _live_match(policy: ClientPolicy, client_secret: str) -> str | None:
     now = time.time()
     live = [d for d, expires in policy.secret_digests if expires is None or expires > now]
-    return bool(live) and secret_matches(client_secret, live)
+    return matching_digest(client_secret, live) if live else None

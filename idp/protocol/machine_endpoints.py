@@ -26,7 +26,6 @@ from authlib.common.security import is_secure_transport
 from flask import Flask
 from werkzeug.datastructures import EnvironHeaders
 
-from idp.domain.clock import utcnow
 from idp.domain.cors import (
     TOKEN_PREFLIGHT,
     actual_headers,
@@ -40,6 +39,7 @@ from idp.errors import TemporarilyUnavailable
 from idp.protocol.answers import Answer, error_answer
 from idp.protocol.headers import SECURITY_HEADERS
 from idp.protocol.requests import MachineOAuth2Request
+from idp.protocol.usage import count_usage
 
 log = logging.getLogger(__name__)
 
@@ -235,10 +235,10 @@ class MachineEndpoints:
             else:
                 answer = tessera.oauth.create_endpoint_response(endpoint, request)
             ok = answer[0] == 200
+            if endpoint is None:  # the token endpoint: count for the app's usage page (before
+                # the commit, after which reading the user's id would cost a SELECT)
+                count_usage(tessera, request, answer)
             self._finish(ok)
-            if ok and endpoint is None:  # a token was issued: count it for the app's usage
-                tessera.usage.count(request.client.policy.pk, utcnow().date())
-                tessera.usage.flush_if_due()
         except Exception as exc:
             self._discard()
             refused = self.unavailable(exc, f"POST {environ.get('PATH_INFO')}")

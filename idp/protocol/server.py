@@ -39,6 +39,7 @@ from idp.protocol.grants import (
     TokenExchangeGrant,
 )
 from idp.services.ports import UnitOfWork
+from idp.services.secret_use import SecretUse
 from idp.services.token_issuance import CodeContext, RefreshLifetimes
 
 
@@ -65,7 +66,10 @@ class TesseraAuthorizationServer(AuthorizationServer):
         self, tessera: Any, *, clients: ClientPolicies, uow: Callable[[], UnitOfWork]
     ) -> None:
         super().__init__()
-        self._client_auth = TesseraClientAuthentication(self.query_client)
+        self.secret_use = SecretUse()
+        self._client_auth = TesseraClientAuthentication(
+            self.query_client, secret_used=lambda digest: self.secret_use.note(self.uow(), digest)
+        )
         self.settings = tessera.settings
         self.catalogue = tessera.catalogue
         self.minter = tessera.minter

@@ -47,9 +47,28 @@ def wanted_scopes(
     wanted = [s for s in wanted if s not in held]
     if not wanted:
         raise FieldErrors("The app already has every scope requested.", "scopes")
-    if any(r.kind == "scopes" and set(wanted) <= set(r.scopes) for r in pending):
+    waiting = pending_scopes(pending)
+    if set(wanted) <= waiting:
         raise FieldErrors("These scopes are already waiting for an admin's decision.", "scopes")
-    return wanted
+    return [s for s in wanted if s not in waiting]
+
+
+def pending_scopes(pending: Sequence[Record]) -> set[str]:
+    """Scopes some pending request already asks for: the form does not offer them again."""
+    return {s for r in pending if r.kind == "scopes" for s in r.scopes}
+
+
+def higher_tiers(catalogue: ScopeCatalogue, current: str) -> list[str]:
+    """The tiers worth asking for: those above the current one (more requests per second, or
+    as many with a larger burst), lowest first."""
+    now = catalogue.tiers.get(current)
+    floor = (now.rps, now.burst) if now else (-1.0, -1)
+    above = [t for t in catalogue.tiers.values() if (t.rps, t.burst) > floor]
+    return [t.name for t in sorted(above, key=lambda t: (t.rps, t.burst))]
+
+
+def tier_pending(pending: Sequence[Record]) -> bool:
+    return any(r.kind == "tier" for r in pending)
 
 
 def file(
@@ -99,11 +118,18 @@ def request_tier(
         raise FieldErrors(f"Unknown tier {tier!r}.", "tier")
     if tier == client.tier:
         raise FieldErrors("The app is already on this tier.", "tier")
-    if any(r.kind == "tier" for r in uow.access_requests.pending_for_client(client.id)):
+    if tier not in higher_tiers(catalogue, client.tier):
+        raise FieldErrors("Ask for a tier above the app's current one.", "tier")
+    if tier_pending(uow.access_requests.pending_for_client(client.id)):
         raise FieldErrors("A tier request is already waiting for an admin's decision.", "tier")
-    row = file(uow, caller, client, user_id, justification(why), kind="tier", tier=tier)
+    why = justification(why)
+    row = file(uow, caller, client, user_id, why, kind="tier", tier=tier, from_tier=client.tier)
     uow.commit()
     return row
+
+
+def pending_for(uow: UnitOfWork, client_pk: int) -> list[Record]:
+    return list(uow.access_requests.pending_for_client(client_pk))
 
 
 def for_client(uow: UnitOfWork, client_pk: int) -> list[Record]:
@@ -127,6 +153,7 @@ def _grant(catalogue: ScopeCatalogue, client: Record, row: Record) -> None:
             raise FieldErrors({"request": problems})
         client.allowed_scopes = list(dict.fromkeys([*(client.allowed_scopes or []), *row.scopes]))
     else:
+        row.from_tier = client.tier  # what the approval really changed, whatever was filed
         client.tier = row.tier
     client.updated_at = utcnow()
 

@@ -124,7 +124,7 @@ def create_client(
     secret = None
     if APP_TYPES[spec.app_type].confidential:
         secret = generate_secret()
-        uow.clients.add_secret(client, digest_secret(secret))
+        uow.clients.add_secret(client, digest_secret(secret), last4=secret[-4:])
     audit.record(
         uow, "client.created", caller, user_id=owner_id, client_id=client.client_id,
         name=client.name,
@@ -242,7 +242,7 @@ def rotate_secret(
         if old.expires_at is None or old.expires_at > ends:
             old.expires_at = ends
     secret = generate_secret()
-    uow.clients.add_secret(client, digest_secret(secret), created_at=now)
+    uow.clients.add_secret(client, digest_secret(secret), created_at=now, last4=secret[-4:])
     client.updated_at = now
     audit.record(
         uow, "client.secret_rotated", caller, client_id=client.client_id,

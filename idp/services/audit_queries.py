@@ -12,24 +12,30 @@ from idp.services.ports import Record, UnitOfWork
 
 PAGE_SIZE = 50
 MAX_PAGE = 10_000
+# Where an event names the account it acted on (the actor is the event's user_id).
+TARGET_KEYS = ("target_user_id", "member_id")
+# Details that hold an account id: shown as the account's name.
+USER_KEYS = (*TARGET_KEYS, "invited_by", "requested_by", "decided_by")
 
 
 @dataclass
 class AuditFilters:
     event: str = ""
     user: str = ""
+    target: str = ""
     app: str = ""
     since: str = ""
     until: str = ""
     page: int = 1
     errors: dict[str, str] = field(default_factory=dict)
     user_id: int | None = None
+    target_id: int | None = None
     since_at: datetime | None = None
     until_at: datetime | None = None
 
     def as_query(self, **changes: Any) -> dict[str, Any]:
         """The filters as URL parameters (empty ones left out), for pagination links."""
-        values = {"event": self.event, "user": self.user, "app": self.app}
+        values = {"event": self.event, "user": self.user, "target": self.target, "app": self.app}
         values.update(since=self.since, until=self.until, page=self.page)
         values.update(changes)
         return {k: v for k, v in values.items() if v not in ("", None, 1)}
@@ -52,6 +58,7 @@ def parse_filters(uow: UnitOfWork, args: Any) -> AuditFilters:
     f = AuditFilters(
         event=arg("event", 64),
         user=arg("user", 32),
+        target=arg("target", 32),
         app=arg("app", 64),
         since=arg("since", 32),
         until=arg("until", 32),
@@ -67,6 +74,11 @@ def parse_filters(uow: UnitOfWork, args: Any) -> AuditFilters:
         if found is None:
             f.errors["user"] = f"No account has the username {f.user!r}."
         f.user_id = found
+    if f.target:
+        found = uow.directory.user_id_by_username(f.target)
+        if found is None:
+            f.errors["target"] = f"No account has the username {f.target!r}."
+        f.target_id = found
     for name, end in (("since", False), ("until", True)):
         text = getattr(f, name)
         if not text:
@@ -80,20 +92,44 @@ def parse_filters(uow: UnitOfWork, args: Any) -> AuditFilters:
     return f
 
 
+def _query(uow: UnitOfWork, f: AuditFilters, limit: int, offset: int) -> list[Record]:
+    return list(
+        uow.audit.query(
+            event=f.event or None,
+            user_id=f.user_id,
+            client_id=f.app or None,
+            since=f.since_at,
+            until=f.until_at,
+            target_user_id=f.target_id,
+            target_keys=TARGET_KEYS,
+            limit=limit,
+            offset=offset,
+        )
+    )
+
+
 def page_of_events(uow: UnitOfWork, f: AuditFilters) -> tuple[list[Record], bool]:
     """One page of matching events, newest first, and whether there is a next page."""
     if f.errors:
         return [], False
-    rows = uow.audit.query(
-        event=f.event or None,
-        user_id=f.user_id,
-        client_id=f.app or None,
-        since=f.since_at,
-        until=f.until_at,
-        limit=PAGE_SIZE + 1,
-        offset=(f.page - 1) * PAGE_SIZE,
-    )
+    rows = _query(uow, f, PAGE_SIZE + 1, (f.page - 1) * PAGE_SIZE)
     return rows[:PAGE_SIZE], len(rows) > PAGE_SIZE
+
+
+def events_for_export(uow: UnitOfWork, f: AuditFilters, limit: int) -> list[Record]:
+    """Every matching event (newest first, at most `limit`), whatever the page."""
+    return [] if f.errors else _query(uow, f, limit, 0)
+
+
+def people_in(events: list[Record]) -> set[int]:
+    """Every account an event names: its actor and the accounts in its details."""
+    ids = {e.user_id for e in events if e.user_id}
+    for e in events:
+        for key in USER_KEYS:
+            value = (e.data or {}).get(key)
+            if isinstance(value, int) and not isinstance(value, bool):
+                ids.add(value)
+    return ids
 
 
 def known_events(uow: UnitOfWork) -> list[str]:
@@ -103,3 +139,15 @@ def known_events(uow: UnitOfWork) -> list[str]:
 
 def usernames(uow: UnitOfWork, user_ids: set[int]) -> dict[int, str]:
     return uow.directory.usernames(user_ids)
+
+
+def recent_for_user(uow: UnitOfWork, user_id: int, limit: int = 20) -> list[Record]:
+    """What an account did and what was done to it, newest first."""
+    own = uow.audit.query(user_id=user_id, limit=limit)
+    done_to = uow.audit.query(target_user_id=user_id, target_keys=TARGET_KEYS, limit=limit)
+    merged = {e.id: e for e in [*own, *done_to]}.values()
+    return sorted(merged, key=lambda e: (e.at, e.id), reverse=True)[:limit]
+
+
+def recent_for_app(uow: UnitOfWork, client_id: str, limit: int = 20) -> list[Record]:
+    return list(uow.audit.query(client_id=client_id, limit=limit))

@@ -94,7 +94,28 @@ def set_admin(
     uow.commit()
 
 
-def make_admin(uow: UnitOfWork, user: Record) -> None:
-    """The operator's `create-admin`: no admin acts, so nothing is checked against one."""
+def make_admin(uow: UnitOfWork, caller: Caller, user: Record) -> None:
+    """The operator's `create-admin`: no admin acts, so nothing is checked against one; the
+    grant is audited like one made in the console, with no acting account."""
     user.is_admin = True
+    user.updated_at = utcnow()
+    audit.record(
+        uow, "admin.admin_granted", caller, user_id=None, target_user_id=user.id,
+        target_username=user.username, via="tessera create-admin",
+    )  # fmt: skip
     uow.commit()
+
+
+def promote_by_operator(uow: UnitOfWork, caller: Caller, user: Record, email: str) -> bool:
+    """`create-admin` naming an existing account. Its email must be the account's, so a typo
+    in --username does not make a stranger an admin. False when it already was one."""
+    if (user.email or "").strip().casefold() != (email or "").strip().casefold():
+        raise FieldErrors(
+            f"The account {user.username!r} exists with another email address; nothing was "
+            "changed. Give its own email to make it an administrator.",
+            "email",
+        )
+    if user.is_admin:
+        return False
+    make_admin(uow, caller, user)
+    return True

@@ -24,8 +24,8 @@ from email.utils import formatdate, make_msgid
 from pathlib import Path
 from typing import Protocol
 
-from idp.config import write_private
 from idp.domain.smtp_url import parse_smtp_url
+from idp.private_files import write_private
 
 log = logging.getLogger(__name__)
 

@@ -110,7 +110,9 @@ def logout():
         if not form.validate_on_submit():
             return render_template("idp/logout.html", form=form), 400
         sign_out()
-        return redirect(url_for("auth.login"), code=303)
+        # "Not you?" on the consent page: sign in again and return to the same request.
+        back = safe_next(request.form.get("next"), default="")
+        return redirect(url_for("auth.login", **({"next": back} if back else {})), code=303)
     if current_user() is None:
         return redirect(url_for("auth.login"), code=303)
     return render_template("idp/logout.html", form=form)

@@ -123,6 +123,15 @@ def register_error_handlers(app: Flask) -> None:
 
     @app.errorhandler(CSRFError)
     def csrf_error(exc: CSRFError):
+        # CSRFProtect refuses before the session hook has run: load the signed-in user, so the
+        # page keeps its navigation (and the user sees they are still signed in).
+        if "user" not in g:
+            from idp.web.sessions import load_login_session
+
+            try:
+                load_login_session()
+            except SQLAlchemyError:
+                g.user, g.login_session = None, None  # an outage: the page, without the nav
         return render_error(
             400,
             "This form has expired or was sent from elsewhere. Please reload the page and try again.",

@@ -5,11 +5,11 @@ from __future__ import annotations
 from flask import abort, flash, redirect, render_template, request, url_for
 
 from idp.errors import FieldErrors
-from idp.services import access_requests, app_admin, federation_admin
+from idp.services import access_requests, app_admin, audit_queries, federation_admin
 from idp.services.ports import Record
 from idp.web.context import caller, tessera, uow
 from idp.web.forms import ConfirmForm, apply_field_errors, flash_errors
-from portal.admin.blueprint import admin, bp
+from portal.admin.blueprint import admin, bp, events_context
 from portal.admin.forms import LimitsForm, ReasonForm
 
 PAGE_SIZE = 50
@@ -62,7 +62,7 @@ def _app_page(
         confirm=ConfirmForm(formdata=None),
         requests=access_requests.for_client(work, client.id),
         grants=work.grants.count_active_for_client(client.id),
-        events=work.audit.query(client_id=client.client_id, limit=20),
+        **events_context(work, audit_queries.recent_for_app(work, client.client_id)),
     ), status
 
 

@@ -2,14 +2,22 @@
 
 from __future__ import annotations
 
-from flask import abort, flash, redirect, render_template, request, url_for
+from flask import Response, abort, flash, redirect, render_template, request, url_for
 
 from idp.errors import FieldErrors
-from idp.services import app_admin, audit_queries, federation, password_reset, users_admin
+from idp.services import (
+    app_admin,
+    audit_export,
+    audit_queries,
+    federation,
+    password_reset,
+    users_admin,
+)
 from idp.services.ports import Record
 from idp.web.context import caller, tessera, uow
+from idp.web.errors import render_error
 from idp.web.forms import ConfirmForm, apply_field_errors, flash_errors
-from portal.admin.blueprint import admin, bp
+from portal.admin.blueprint import admin, bp, events_context
 from portal.admin.forms import ReasonForm
 
 PAGE_SIZE = 50
@@ -42,7 +50,7 @@ def _user_page(user: Record, disable: ReasonForm | None = None, status: int = 20
         links=federation.links_of(work, user.id),
         disable_form=disable or ReasonForm(formdata=None),
         confirm=ConfirmForm(formdata=None),
-        events=work.audit.query(user_id=user.id, limit=20),
+        **events_context(work, audit_queries.recent_for_user(work, user.id)),
     ), status
 
 
@@ -150,8 +158,28 @@ def audit():
     return render_template(
         "admin/audit.html",
         filters=filters,
-        events=events,
         has_next=has_next,
-        names=audit_queries.usernames(work, {e.user_id for e in events if e.user_id}),
+        **events_context(work, events),
         known_events=audit_queries.known_events(work),
     ), 400 if filters.errors else 200
+
+
+@bp.route("/audit.csv")
+def audit_csv():
+    """Every event the filters match (up to audit_export.MAX_ROWS), as CSV."""
+    work = uow()
+    filters = audit_queries.parse_filters(work, request.args)
+    if filters.errors:
+        return render_error(400, " ".join(filters.errors.values()))
+    events = audit_queries.events_for_export(work, filters, audit_export.MAX_ROWS)
+    body = audit_export.to_csv(
+        events, audit_queries.usernames(work, audit_queries.people_in(events))
+    )
+    return Response(
+        body,
+        mimetype="text/csv",
+        headers={
+            "Content-Disposition": 'attachment; filename="tessera-audit.csv"',
+            "Cache-Control": "no-store",
+        },
+    )

@@ -27,6 +27,17 @@ def _nice_max(value: int) -> int:
         step *= 10
 
 
+LABEL_EVERY = 7  # days between x-axis labels: "Mar 01" is ~4 bars wide at the chart's size
+
+
+def _labelled(i: int, days: int) -> bool:
+    """Every 7th day, and the last day unless that would crowd the label before it (a label
+    at day 28 and another at day 29 overlapped)."""
+    if i % LABEL_EVERY == 0:
+        return True
+    return i == days - 1 and i % LABEL_EVERY >= LABEL_EVERY // 2 + 1
+
+
 def bar_chart(series: list[tuple[date, int]], title: str) -> Markup:
     """A bar per day; the title and a summary are the chart's accessible name and description."""
     top = _nice_max(max((n for _, n in series), default=0))
@@ -53,7 +64,7 @@ def bar_chart(series: list[tuple[date, int]], title: str) -> Markup:
             f'<rect class="bar" x="{x:.1f}" y="{TOP + plot_h - h:.1f}" width="{slot * 0.7:.1f}" '
             f'height="{h:.1f}"><title>{day.isoformat()}: {count}</title></rect>'
         )
-        if i % 7 == 0 or i == len(series) - 1:
+        if _labelled(i, len(series)):
             parts.append(
                 f'<text class="axis" x="{x + slot * 0.35:.1f}" y="{HEIGHT - 8}" '
                 f'text-anchor="middle">{day.strftime("%b %d")}</text>'

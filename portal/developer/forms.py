@@ -4,19 +4,22 @@ from __future__ import annotations
 
 from flask_wtf import FlaskForm
 from flask_wtf.file import FileField
-from wtforms import SelectField, SelectMultipleField, StringField, TextAreaField
+from wtforms import BooleanField, SelectField, SelectMultipleField, StringField, TextAreaField
 from wtforms.validators import DataRequired, Length, Optional, ValidationError
 
 from idp.domain.clients import APP_TYPES
 from idp.domain.scopes import ScopeCatalogue
+from idp.services.access_requests import higher_tiers
 from idp.services.app_specs import scope_problems
 
 GRACE_CHOICES = [
-    (0, "None: the old secret stops working now"),
     (3600, "1 hour"),
     (86400, "24 hours"),
     (604800, "7 days"),
+    (0, "None: the old secret stops working now"),
 ]
+DEFAULT_GRACE = 3600  # as the CLI and the API: a rotation never breaks a running deployment
+STOPS_NOW = "Anything still using an old secret fails from now on"
 URI_HINT = "One per line. https, or http://127.0.0.1 for local development."
 
 
@@ -79,12 +82,16 @@ class ScopeRequestForm(FlaskForm):
         "Why does the app need them?", validators=[DataRequired(), Length(min=10, max=2000)]
     )
 
-    def setup(self, catalogue: ScopeCatalogue, app_type: str, held: list[str]) -> ScopeRequestForm:
-        """Offers what this app may hold and does not yet: the rule of app creation."""
+    def setup(
+        self, catalogue: ScopeCatalogue, app_type: str, held: list[str], pending: set[str]
+    ) -> ScopeRequestForm:
+        """Offers what this app may hold (the rule of app creation), does not hold yet and has
+        not already asked for."""
         self.scopes.choices = [
             c
             for c in _choices(catalogue, restricted=True)
             if c[0] not in held
+            and c[0] not in pending
             and not scope_problems(app_type, [c[0]], catalogue, allow_restricted=True)
         ]
         return self
@@ -98,18 +105,38 @@ class TierRequestForm(FlaskForm):
     )
 
     def setup(self, catalogue: ScopeCatalogue, current: str) -> TierRequestForm:
+        """Only the tiers above the app's current one."""
         self.tier.choices = [
             (name, f"{name}: {t.rps:g} requests/s, burst {t.burst}")
-            for name, t in catalogue.tiers.items()
-            if name != current
+            for name in higher_tiers(catalogue, current)
+            for t in [catalogue.tiers[name]]
         ]
         return self
 
 
 class RotateSecretForm(FlaskForm):
     grace = SelectField(
-        "How long should the old secret keep working?", choices=GRACE_CHOICES, coerce=int
+        "How long should the old secret keep working?",
+        choices=GRACE_CHOICES,
+        coerce=int,
+        default=DEFAULT_GRACE,
     )
+    confirm_now = BooleanField(f'{STOPS_NOW}: I have the new secret ready (only for "None")')
+
+    def validate_confirm_now(self, field) -> None:
+        if self.grace.data == 0 and not field.data:
+            raise ValidationError(
+                "Tick the box to confirm that the old secret stops working now, "
+                "or choose a grace period."
+            )
+
+
+class RevokeOldSecretsForm(FlaskForm):
+    confirm = BooleanField(f"{STOPS_NOW}: revoke them")
+
+    def validate_confirm(self, field) -> None:
+        if not field.data:
+            raise ValidationError("Tick the box to confirm: old secrets stop working at once.")
 
 
 class MemberForm(FlaskForm):

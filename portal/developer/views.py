@@ -59,10 +59,33 @@ def index():
     )
 
 
+def _one_pass(form: Any, app_type: str) -> None:
+    """The form's own checks failed: add the use case's checks of the same input, so every
+    problem shows at once instead of one round per layer."""
+    spec = ClientSpec(app_type=app_type, **_details(form))
+    try:
+        app_specs.validate_spec(spec, tessera().catalogue, allow_restricted=False)
+    except FieldErrors as exc:
+        for name, messages in exc.errors.items():
+            if name in form and not form[name].errors:
+                form[name].errors = [*form[name].errors, *messages]
+
+
+def _chosen_type(form: Any) -> str:
+    """The app type the form is for: the POSTed one, else ?type=, else web."""
+    wanted = form.app_type.data if request.method == "POST" else request.args.get("type")
+    return wanted if wanted in APP_TYPES else "web"
+
+
 @bp.route("/apps/new", methods=["GET", "POST"])
 def create():
     form = CreateAppForm().setup(tessera().catalogue)
-    if form.validate_on_submit():
+    app_type = _chosen_type(form)
+    if request.method == "GET":
+        form.app_type.data = app_type
+    if request.method == "POST" and not form.validate_on_submit():
+        _one_pass(form, form.app_type.data or "")
+    elif form.validate_on_submit():
         wanted = apps.ScopeRequest(
             list(form.restricted_scopes.data or []), form.justification.data or ""
         )
@@ -82,7 +105,9 @@ def create():
             flash(f"{client.name} is registered.", "success")
             return redirect(url_for("developer.credentials", client_id=client.client_id), code=303)
     status = 400 if request.method == "POST" else 200
-    return render_template("portal/new.html", form=form, app_types=APP_TYPES), status
+    return render_template(
+        "portal/new.html", form=form, app_types=APP_TYPES, app_type=APP_TYPES[app_type]
+    ), status
 
 
 @bp.route("/apps/<client_id>")
@@ -107,12 +132,28 @@ def show(client_id: str):
     )
 
 
+@bp.route("/apps/<client_id>/usage")
+def usage(client_id: str):
+    """Per day: tokens issued, active users and token-endpoint errors by code."""
+    client = my_app(client_id).client
+    tessera().usage.flush()
+    stats = app_usage.usage_for(uow(), client)
+    return render_template(
+        "portal/usage.html",
+        client=client,
+        usage=stats,
+        chart=bar_chart(stats.daily, "Tokens issued per day, last 30 days"),
+    )
+
+
 @bp.route("/apps/<client_id>/edit", methods=["GET", "POST"])
 def edit(client_id: str):
     client, catalogue = my_app(client_id).client, tessera().catalogue
     form = EditAppForm(obj=None if request.method == "POST" else _as_form_data(client))
     form.setup(catalogue, list(client.allowed_scopes or []))
-    if form.validate_on_submit():
+    if request.method == "POST" and not form.validate_on_submit():
+        _one_pass(form, client.app_type)
+    elif form.validate_on_submit():
         try:
             with uow() as work:
                 apps.update_app(

@@ -13,24 +13,38 @@ from idp.web.context import caller, tessera, uow
 from idp.web.forms import ConfirmForm, apply_field_errors, flash_errors
 from idp.web.sessions import current_user
 from portal.developer.blueprint import bp, my_app, owner_only, remember_secret, take_secret
-from portal.developer.forms import MemberForm, RotateSecretForm, ScopeRequestForm, TierRequestForm
+from portal.developer.forms import (
+    MemberForm,
+    RevokeOldSecretsForm,
+    RotateSecretForm,
+    ScopeRequestForm,
+    TierRequestForm,
+)
 
 
-@bp.route("/apps/<client_id>/credentials")
-def credentials(client_id: str):
-    client = my_app(client_id).client
+def _credentials_page(
+    client: Record,
+    rotate_form: RotateSecretForm | None = None,
+    revoke_form: RevokeOldSecretsForm | None = None,
+    status: int = 200,
+):
     # The secret rides in the session, encrypted, for exactly this one page view.
-    secret = take_secret(client.client_id)
+    secret = take_secret(client.client_id) if status == 200 else None
     response = render_template(
         "portal/credentials.html",
         client=client,
         confidential=APP_TYPES[client.app_type].confidential,
         secret=secret,
         secrets=sorted(client.secrets, key=lambda s: s.created_at, reverse=True),
-        rotate_form=RotateSecretForm(),
-        revoke_form=ConfirmForm(),
+        rotate_form=rotate_form or RotateSecretForm(formdata=None),
+        revoke_form=revoke_form or RevokeOldSecretsForm(formdata=None),
     )
-    return response, 200, {"Cache-Control": "no-store"}
+    return response, status, {"Cache-Control": "no-store"}
+
+
+@bp.route("/apps/<client_id>/credentials")
+def credentials(client_id: str):
+    return _credentials_page(my_app(client_id).client)
 
 
 @bp.route("/apps/<client_id>/secret/rotate", methods=["POST"])
@@ -38,8 +52,7 @@ def rotate(client_id: str):
     client = my_app(client_id).client
     form = RotateSecretForm()
     if not form.validate_on_submit():
-        flash("Choose how long the old secret should keep working.", "error")
-        return redirect(url_for("developer.credentials", client_id=client.client_id), code=303)
+        return _credentials_page(client, rotate_form=form, status=400)
     try:
         with uow() as work:
             secret = apps.rotate_secret(work, caller(), client, form.grace.data)
@@ -54,10 +67,12 @@ def rotate(client_id: str):
 @bp.route("/apps/<client_id>/secret/revoke-old", methods=["POST"])
 def revoke_old(client_id: str):
     client = my_app(client_id).client
-    if ConfirmForm().validate_on_submit():
-        with uow() as work:
-            apps.revoke_old_secrets(work, caller(), client)
-        flash("Old secrets are revoked: only the newest one works now.", "success")
+    form = RevokeOldSecretsForm()
+    if not form.validate_on_submit():
+        return _credentials_page(client, revoke_form=form, status=400)
+    with uow() as work:
+        apps.revoke_old_secrets(work, caller(), client)
+    flash("Old secrets are revoked: only the newest one works now.", "success")
     return redirect(url_for("developer.credentials", client_id=client.client_id), code=303)
 
 
@@ -82,7 +97,9 @@ def access(client_id: str):
     client = my_app(client_id).client
     catalogue = tessera().catalogue
     held = app_specs.held_scopes(client.app_type, list(client.allowed_scopes or []), catalogue)
-    scope_form = ScopeRequestForm(prefix="s").setup(catalogue, client.app_type, held)
+    pending = access_requests.pending_for(uow(), client.id)
+    waiting = access_requests.pending_scopes(pending)
+    scope_form = ScopeRequestForm(prefix="s").setup(catalogue, client.app_type, held, waiting)
     tier_form = TierRequestForm(prefix="t").setup(catalogue, client.tier)
     kind = request.form.get("kind") if request.method == "POST" else None
     form = {"scopes": scope_form, "tier": tier_form}.get(kind or "")
@@ -101,6 +118,8 @@ def access(client_id: str):
         scope_form=scope_form,
         tier_form=tier_form,
         held=held,
+        waiting=sorted(waiting),
+        tier_waiting=access_requests.tier_pending(pending),
         rate=app_admin.limits_of(catalogue, client),
         tiers=catalogue.tiers,
         requests=access_requests.for_client(uow(), client.id),

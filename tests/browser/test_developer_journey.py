@@ -34,8 +34,13 @@ def create_web_app(page, name: str, redirect_uri: str) -> tuple[str, str]:
     """Through the portal's pages, as a developer would; returns (client_id, copied secret)."""
     page.get_by_role("link", name="Developers").click()
     page.get_by_role("link", name="Create an app").click()
+    # The type comes first and decides the fields (issue 15): services would get no redirects.
+    page.get_by_label("Service or bot (acts for itself)").check()
+    page.get_by_role("button", name="Show the fields for this type").click()
+    assert page.get_by_label("Redirect URIs", exact=True).count() == 0
+    page.get_by_label("Web app (server-side, keeps a secret)").check()
+    page.get_by_role("button", name="Show the fields for this type").click()
     page.get_by_label("App name").fill(name)
-    page.get_by_label("App type").select_option("web")
     page.get_by_label("Redirect URIs", exact=True).fill(redirect_uri)
     for scope in SCOPES:
         page.get_by_role("checkbox", name=re.compile(f"^{re.escape(scope)}:")).check()
@@ -91,7 +96,9 @@ def test_register_create_app_code_flow_refresh_then_revoke(live, new_page, callb
     assert "by nadia" in entry.inner_text() and "Not verified by Tessera" in entry.inner_text()
     a11y.check(page)
     screenshot(page, "connected-apps", docs=True)
-    entry.get_by_role("button", name=re.compile("^Revoke access")).click()
+    entry.locator("summary", has_text="Revoke access").click()  # asks for confirmation first
+    assert page.locator("li.connected-app").count() == 1
+    entry.get_by_role("button", name=re.compile("^Yes, revoke access")).click()
     page.get_by_text("Trade Journal no longer has access to your account.").wait_for()
     assert page.locator("li.connected-app").count() == 0
     screenshot(page, "connected-apps-revoked")

@@ -83,9 +83,9 @@ def test_suspension_reaches_another_instance_within_a_second(
             uow = SqlAlchemyUnitOfWork()
             started = time.monotonic()
             apps.suspend(uow, Caller(), uow.clients.by_client_id(suspended.client_id), "abuse")
-        wait_until(lambda: token_status(server, suspended) == 401, 1.0, "suspension seen")
+        wait_until(lambda: token_status(server, suspended) == 400, 1.0, "suspension seen")
         seen = time.monotonic() - started
-        assert [token_status(server, suspended) for _ in range(20)] == [401] * 20, seen
+        assert [token_status(server, suspended) for _ in range(20)] == [400] * 20, seen
     finally:
         server.stop()
 

@@ -237,7 +237,7 @@ def test_checklist_22_suspend_and_unsuspend(app, client):
     suspended = cli_json(app, "clients", "suspend", bot.client_id, "--reason", "abuse")
     assert suspended["suspended"] is True and suspended["suspended_reason"] == "abuse"
     refused = client_credentials(client, bot.client_id, bot.secret)
-    assert refused.status_code == 401 and refused.get_json()["error"] == "invalid_client"
+    assert refused.status_code == 400 and refused.get_json()["error"] == "unauthorized_client"
     assert feed(client, rs)["suspended_clients"] == [bot.client_id]
     assert_clear_error(
         cli(app, "clients", "suspend", bot.client_id, "--reason", "again"), "already suspended"

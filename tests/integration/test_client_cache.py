@@ -38,7 +38,7 @@ def test_suspension_in_this_process_takes_effect_at_once(app, client):
     with app.app_context():
         uow = SqlAlchemyUnitOfWork()
         apps.suspend(uow, Caller(), uow.clients.by_client_id(service.client_id), "abuse")
-    assert client.post("/oauth/token", data=GRANT, headers=service.basic()).status_code == 401
+    assert client.post("/oauth/token", data=GRANT, headers=service.basic()).status_code == 400
 
 
 def test_other_worker_sees_suspension_within_ttl(make_app):
@@ -60,7 +60,7 @@ def test_other_worker_sees_suspension_within_ttl(make_app):
             worker_b.test_client()
             .post("/oauth/token", data=GRANT, headers=service.basic())
             .status_code
-            == 401
+            == 400
         )
 
 

@@ -83,7 +83,9 @@ def test_checklist_22_lists_app_developer_scopes_in_words_and_dates(app, flow, t
     assert "Sensitive" in html  # orders:write is restricted
     assert "Not verified by Tessera" in html
     assert "Allowed" in html and "Not yet" not in html  # the token exchange counts as a use
-    assert html.count("Revoke access</button>") == 1
+    # Revoking takes a second step (issue 15): the submit button is inside <details>.
+    assert html.count("Revoke access…</summary>") == 1
+    assert html.count("Yes, revoke access for Trade Helper</button>") == 1
 
 
 def test_checklist_22_verified_badge(app, flow, trade_helper):

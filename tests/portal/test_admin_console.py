@@ -275,7 +275,9 @@ def test_suspend_refuses_tokens_and_feeds_the_app_then_unsuspend(app, admin, hel
     )
     assert response.status_code == 303
     refused = flow.refresh(helper_app, tokens["refresh_token"])
-    assert refused.status_code == 401 and refused.get_json()["error"] == "invalid_client"
+    # The app authenticated: it is told it is suspended (issue 15), not "wrong secret".
+    assert refused.status_code == 400 and refused.get_json()["error"] == "unauthorized_client"
+    assert "suspended" in refused.get_json()["error_description"]
     assert cid in feed_body(app, trader)["suspended_clients"]
     (event,) = events(app, "client.suspended")
     assert event.user_id is not None and event.data["reason"] == "Phishing reports"

@@ -84,7 +84,9 @@ def test_scope_request_flow_up_to_approval(app, dev):
     again = ask(
         dev, client_id, kind="scopes", **{"s-scopes": ["orders:write"], "s-justification": WHY}
     )
-    assert "already waiting" in again.get_data(as_text=True)
+    # The form no longer offers a scope already waiting (issue 15): nothing is filed twice.
+    assert again.status_code == 400
+    assert "Waiting for an admin: orders:write." in again.get_data(as_text=True)
     [row] = requests_of(app)
     decide(app, row.id, approve=True, reason="Looks fine")
     assert "orders:write" in load_client(app, client_id).allowed_scopes

@@ -29,9 +29,8 @@ def dev(app):
 
 def rotate(dev, client_id: str, grace: int) -> str:
     token = csrf_token(dev, f"/developers/apps/{client_id}/credentials")
-    response = dev.post(
-        f"/developers/apps/{client_id}/secret/rotate", data={"csrf_token": token, "grace": grace}
-    )
+    form = {"csrf_token": token, "grace": grace, **({"confirm_now": "y"} if grace == 0 else {})}
+    response = dev.post(f"/developers/apps/{client_id}/secret/rotate", data=form)
     assert response.status_code == 303
     page = dev.get(response.headers["Location"]).get_data(as_text=True)
     return SECRET_RE.search(page).group(1)
@@ -73,7 +72,8 @@ def test_unknown_grace_choice_is_refused(app, dev):
     response = dev.post(
         f"/developers/apps/{client_id}/secret/rotate", data={"csrf_token": token, "grace": "99"}
     )
-    assert response.status_code == 303
+    assert response.status_code == 400
+    assert "Not a valid choice" in response.get_data(as_text=True)
     assert len(load_client(app, client_id).secrets) == 1
     assert token_for(app, client_id, old).status_code == 200
 
@@ -85,7 +85,8 @@ def test_checklist_14_revoke_old_secrets_now(app, dev):
     assert "Revoke old secrets now" in page
     token = csrf_token(dev, f"/developers/apps/{client_id}/credentials")
     response = dev.post(
-        f"/developers/apps/{client_id}/secret/revoke-old", data={"csrf_token": token}
+        f"/developers/apps/{client_id}/secret/revoke-old",
+        data={"csrf_token": token, "confirm": "y"},
     )
     assert response.status_code == 303
     assert token_for(app, client_id, old).status_code == 401
@@ -149,3 +150,87 @@ def test_one_time_secret_is_encrypted_in_the_session_cookie(app):
         )
         assert take_secret("some-client") == "the-very-secret-value"
         assert take_secret("some-client") is None  # once only
+
+
+def test_rotation_defaults_to_one_hour_grace(app, dev):
+    """The form's preselected choice is the CLI's and the API's default: one hour."""
+    client_id, _ = create_app_via_portal(dev, **BOT)
+    page = dev.get(f"/developers/apps/{client_id}/credentials").get_data(as_text=True)
+    assert '<option selected value="3600">1 hour</option>' in page
+
+
+def test_rotation_without_grace_needs_confirmation(app, dev):
+    client_id, old = create_app_via_portal(dev, **BOT)
+    token = csrf_token(dev, f"/developers/apps/{client_id}/credentials")
+    response = dev.post(
+        f"/developers/apps/{client_id}/secret/rotate", data={"csrf_token": token, "grace": 0}
+    )
+    assert response.status_code == 400
+    assert "confirm that the old secret stops working now" in response.get_data(as_text=True)
+    assert len(load_client(app, client_id).secrets) == 1
+    assert token_for(app, client_id, old).status_code == 200
+
+
+def test_revoke_old_secrets_needs_confirmation(app, dev):
+    client_id, old = create_app_via_portal(dev, **BOT)
+    rotate(dev, client_id, 604800)
+    token = csrf_token(dev, f"/developers/apps/{client_id}/credentials")
+    response = dev.post(
+        f"/developers/apps/{client_id}/secret/revoke-old", data={"csrf_token": token}
+    )
+    html = response.get_data(as_text=True)
+    assert response.status_code == 400 and 'class="error-box error-summary"' in html
+    assert "Tick the box to confirm" in html
+    assert token_for(app, client_id, old).status_code == 200
+    assert len(load_client(app, client_id).secrets) == 2
+
+
+def test_each_secret_shows_last_4_created_and_last_use(app):
+    with freeze_time("2026-03-01 10:00:00") as frozen:
+        dev = signed_in(app, "dana")
+        client_id, old = create_app_via_portal(dev, **BOT)
+        page = dev.get(f"/developers/apps/{client_id}/credentials").get_data(as_text=True)
+        row = page.split(f"<code>…{old[-4:]}</code>")[1].split("</tr>")[0]
+        assert "2026-03-01 10:00 UTC" in row and "<td>never</td>" in row
+        frozen.move_to("2026-03-01 10:05:00")
+        new = rotate(dev, client_id, 3600)
+        frozen.move_to("2026-03-01 10:07:30")
+        assert token_for(app, client_id, new).status_code == 200
+        page = dev.get(f"/developers/apps/{client_id}/credentials").get_data(as_text=True)
+    new_row = page.split(f"<code>…{new[-4:]}</code>")[1].split("</tr>")[0]
+    old_row = page.split(f"<code>…{old[-4:]}</code>")[1].split("</tr>")[0]
+    assert "<td>2026-03-01 10:05 UTC</td>" in new_row  # created
+    assert "<td>2026-03-01 10:07 UTC</td>" in new_row  # last used
+    assert "<td>never</td>" in old_row.split("</td>", 2)[2]  # old one: not used since
+    assert new not in page and old not in page
+
+
+def test_last_use_is_written_at_most_once_a_minute(app):
+    from idp.storage.models import ClientSecret
+
+    with freeze_time("2026-03-01 10:00:00") as frozen:
+        dev = signed_in(app, "dana")
+        client_id, secret = create_app_via_portal(dev, **BOT)
+        statements = []
+        from sqlalchemy import event
+
+        with app.app_context():
+            engine = db.engine
+
+        def count(conn, cursor, statement, *args):
+            if statement.lstrip().upper().startswith("UPDATE CLIENT_SECRETS"):
+                statements.append(statement)
+
+        event.listen(engine, "before_cursor_execute", count)
+        try:
+            for _ in range(5):
+                assert token_for(app, client_id, secret).status_code == 200
+            assert len(statements) == 1
+            frozen.tick(timedelta(seconds=61))
+            assert token_for(app, client_id, secret).status_code == 200
+            assert len(statements) == 2
+        finally:
+            event.remove(engine, "before_cursor_execute", count)
+    with app.app_context():
+        used = db.session.query(ClientSecret.last_used_at).scalar()
+    assert used == datetime(2026, 3, 1, 10, 1, 1, tzinfo=UTC)

@@ -116,3 +116,45 @@ def test_rfc7617_basic_credentials_that_are_not_utf8_are_refused_not_500(client,
     response = client.post(path, data=ENDPOINTS[path], headers={"Authorization": f"Basic {raw}"})
     assert response.status_code in (400, 401)
     assert response.get_json()["error"] in ("invalid_request", "invalid_client")
+
+
+def _suspend(app, client_id: str) -> None:
+    from idp.services import apps
+    from idp.services.context import Caller
+    from idp.storage.unit_of_work import SqlAlchemyUnitOfWork
+
+    with app.app_context():
+        uow = SqlAlchemyUnitOfWork()
+        apps.suspend(uow, Caller(), uow.clients.by_client_id(client_id), "abuse report 42")
+
+
+@pytest.mark.parametrize("path", sorted(ENDPOINTS))
+def test_rfc6749_5_2_suspended_app_with_its_secret_is_told_unauthorized_client(
+    app, client, service_app, path
+):
+    """The right secret: the answer names the suspension (unauthorized_client, 400) and points
+    to the portal, without the admin's reason."""
+    _suspend(app, service_app.client_id)
+    response = client.post(path, data=ENDPOINTS[path], headers=service_app.basic())
+    body = response.get_json()
+    assert response.status_code == 400, body
+    assert body["error"] == "unauthorized_client"
+    assert "suspended" in body["error_description"]
+    assert "developer portal" in body["error_description"]
+    assert "abuse report" not in body["error_description"]
+    assert response.headers["Cache-Control"] == "no-store"
+
+
+@pytest.mark.parametrize("path", sorted(ENDPOINTS))
+def test_rfc6749_5_2_suspended_app_without_its_secret_learns_nothing(
+    app, client, service_app, path
+):
+    """A wrong secret gets exactly what it gets for an app that is not suspended."""
+    wrong = basic(service_app.client_id, "not-the-secret")
+    before = client.post(path, data=ENDPOINTS[path], headers=wrong)
+    _suspend(app, service_app.client_id)
+    after = client.post(path, data=ENDPOINTS[path], headers=wrong)
+    assert after.status_code == before.status_code == 401
+    assert after.get_json() == before.get_json()
+    assert after.get_json()["error"] == "invalid_client"
+    assert "suspended" not in after.get_data(as_text=True)

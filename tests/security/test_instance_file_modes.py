@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from idp.config import load_settings, write_private
+from idp.config import load_settings
+from idp.private_files import write_private
 from tests.conftest import CHEAP_ARGON2
 
 

@@ -310,7 +310,8 @@ def test_web_app_cannot_use_client_credentials(client, web_app):
     assert response.get_json()["error"] == "unauthorized_client"
 
 
-def test_suspended_app_is_invalid_client_at_token_endpoint(app, client, service_app):
+def test_suspended_app_is_unauthorized_client_at_token_endpoint(app, client, service_app):
+    """Issue 15: after the client authenticated, the suspension is named (client_auth.py)."""
     from idp.services import apps
     from idp.services.context import Caller
     from idp.storage.unit_of_work import SqlAlchemyUnitOfWork
@@ -321,4 +322,4 @@ def test_suspended_app_is_invalid_client_at_token_endpoint(app, client, service_
     response = client.post(
         "/oauth/token", data={"grant_type": "client_credentials"}, headers=service_app.basic()
     )
-    assert response.status_code == 401 and response.get_json()["error"] == "invalid_client"
+    assert response.status_code == 400 and response.get_json()["error"] == "unauthorized_client"

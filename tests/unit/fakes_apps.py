@@ -16,18 +16,41 @@ class FakeClientRepository:
     def create(self, **fields):
         now = utcnow()
         client = SimpleNamespace(
-            id=len(self.rows) + 1, secrets=[], custom_rps=None, custom_burst=None, verified=False,
-            suspended_at=None, suspended_reason="", created_at=now, updated_at=now, **fields,
-        )  # fmt: skip
+            id=len(self.rows) + 1,
+            secrets=[],
+            custom_rps=None,
+            custom_burst=None,
+            verified=False,
+            suspended_at=None,
+            suspended_reason="",
+            created_at=now,
+            updated_at=now,
+            **fields,
+        )
         self.rows[client.id] = client
         return client
 
-    def add_secret(self, client, digest, created_at=None):
+    def add_secret(self, client, digest, created_at=None, last4=None):
         secret_id = sum(len(c.secrets) for c in self.rows.values()) + 1
         created = created_at or utcnow()
         client.secrets.append(
-            SimpleNamespace(id=secret_id, digest=digest, created_at=created, expires_at=None)
+            SimpleNamespace(
+                id=secret_id,
+                digest=digest,
+                created_at=created,
+                expires_at=None,
+                last4=last4,
+                last_used_at=None,
+            )
         )
+
+    def mark_secret_used(self, digest, now, not_since):
+        stamped = 0
+        for client in self.rows.values():
+            for s in client.secrets:
+                if s.digest == digest and (s.last_used_at is None or s.last_used_at < not_since):
+                    s.last_used_at, stamped = now, stamped + 1
+        return stamped
 
     def remove_secret(self, client, secret):
         client.secrets.remove(secret)
@@ -117,9 +140,16 @@ class FakeAccessRequestRepository:
 
     def create(self, **fields):
         defaults = dict(
-            id=len(self.rows) + 1, status="pending", scopes=[], tier="", decided_by=None,
-            decided_at=None, reason="", created_at=utcnow(),
-        )  # fmt: skip
+            id=len(self.rows) + 1,
+            status="pending",
+            scopes=[],
+            tier="",
+            from_tier="",
+            decided_by=None,
+            decided_at=None,
+            reason="",
+            created_at=utcnow(),
+        )
         row = SimpleNamespace(**{**defaults, **fields})
         self.rows[row.id] = row
         return row

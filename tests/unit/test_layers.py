@@ -22,6 +22,7 @@ LAYER_OF_PREFIX = {
     "idp.domain": "domain",
     "idp.errors": "domain",
     "idp.config": "domain",
+    "idp.private_files": "domain",
     "idp.services": "services",
     "idp.storage": "storage",
     "idp.extensions": "storage",

@@ -7,7 +7,9 @@ from idp.storage.models.clients import (
     ClientLogo,
     ClientMember,
     ClientSecret,
+    UsageActiveUser,
     UsageDaily,
+    UsageErrorDaily,
 )
 from idp.storage.models.factors import Passkey, RecoveryCode, TotpFactor
 from idp.storage.models.federation import UpstreamLink
@@ -47,6 +49,8 @@ __all__ = [
     "SigningKey",
     "TotpFactor",
     "UpstreamLink",
+    "UsageActiveUser",
     "UsageDaily",
+    "UsageErrorDaily",
     "User",
 ]

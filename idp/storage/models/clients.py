@@ -74,6 +74,12 @@ class ClientSecret(db.Model):
     digest: Mapped[str] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    # The secret's last 4 characters (about 24 of its 256 bits), so a developer can tell which
+    # one a deployment holds; None for secrets made before this was kept.
+    last4: Mapped[str | None] = mapped_column(String(4), nullable=True)
+    # Written at most once a minute (idp/services/secret_use.py): a busy client costs no write
+    # per request.
+    last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
 
     client: Mapped[Client] = relationship(back_populates="secrets")
 
@@ -110,6 +116,9 @@ class AccessRequest(db.Model):
     kind: Mapped[str] = mapped_column(String(16))  # "scopes" or "tier"
     scopes: Mapped[list] = mapped_column(JSON, default=list)
     tier: Mapped[str] = mapped_column(String(32), default="")
+    # The app's tier when the request was filed, replaced by its tier at approval: the tier
+    # history reads "from default to partner" even after the approval changed the app.
+    from_tier: Mapped[str] = mapped_column(String(32), default="", server_default="")
     justification: Mapped[str] = mapped_column(Text, default="")
     status: Mapped[str] = mapped_column(String(16), default="pending", index=True)
     requested_by: Mapped[int | None] = mapped_column(
@@ -121,6 +130,31 @@ class AccessRequest(db.Model):
     decided_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     reason: Mapped[str] = mapped_column(Text, default="")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class UsageErrorDaily(db.Model):
+    """Token-endpoint errors per app per day, by RFC 6749 error code: why an app fails."""
+
+    __tablename__ = "usage_errors_daily"
+    __table_args__ = (UniqueConstraint("client_pk", "day", "error"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    client_pk: Mapped[int] = mapped_column(ForeignKey("clients.id", ondelete="CASCADE"), index=True)
+    day: Mapped[date] = mapped_column(Date)
+    error: Mapped[str] = mapped_column(String(40))
+    count: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class UsageActiveUser(db.Model):
+    """One row per user who got a token from an app on a day: the daily active users."""
+
+    __tablename__ = "usage_active_users"
+    __table_args__ = (UniqueConstraint("client_pk", "day", "user_id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    client_pk: Mapped[int] = mapped_column(ForeignKey("clients.id", ondelete="CASCADE"), index=True)
+    day: Mapped[date] = mapped_column(Date)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
 
 
 class UsageDaily(db.Model):

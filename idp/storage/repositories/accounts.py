@@ -106,10 +106,17 @@ class SqlAlchemyAuditLog:
         client_id: str | None = None,
         since: datetime | None = None,
         until: datetime | None = None,
+        target_user_id: int | None = None,
+        target_keys: tuple[str, ...] = (),
         limit: int = 50,
         offset: int = 0,
     ) -> list[AuditEvent]:
         stmt = select(AuditEvent).order_by(AuditEvent.at.desc(), AuditEvent.id.desc())
+        if target_user_id is not None and target_keys:
+            # The account an event acted on is in its details, under one of `target_keys`.
+            stmt = stmt.where(
+                or_(*(AuditEvent.data[k].as_integer() == target_user_id for k in target_keys))
+            )
         if event:
             stmt = stmt.where(AuditEvent.event == event)
         if user_id is not None:

@@ -16,7 +16,9 @@ from idp.storage.models import (
     ClientLogo,
     ClientMember,
     Grant,
+    UsageActiveUser,
     UsageDaily,
+    UsageErrorDaily,
     User,
 )
 
@@ -142,6 +144,20 @@ class SqlAlchemyAppUsageRepository:
     def last_grant_use(self, client_pk: int) -> datetime | None:
         stmt = select(func.max(Grant.last_used_at)).where(Grant.client_pk == client_pk)
         return db.session.scalar(stmt)
+
+    def daily_errors(self, client_pk: int, first: date) -> dict[tuple[date, str], int]:
+        t = UsageErrorDaily
+        stmt = select(t.day, t.error, t.count).where(t.client_pk == client_pk, t.day >= first)
+        return {(day, error): int(n) for day, error, n in db.session.execute(stmt).all()}
+
+    def daily_active_users(self, client_pk: int, first: date) -> dict[date, int]:
+        t = UsageActiveUser
+        stmt = (
+            select(t.day, func.count(t.user_id))
+            .where(t.client_pk == client_pk, t.day >= first)
+            .group_by(t.day)
+        )
+        return {day: int(n) for day, n in db.session.execute(stmt).all()}
 
     def last_counted_day(self, client_pk: int) -> date | None:
         stmt = select(func.max(UsageDaily.day)).where(UsageDaily.client_pk == client_pk)

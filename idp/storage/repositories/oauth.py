@@ -6,6 +6,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import ColumnElement, Row, bindparam, exists, func, insert, or_, select, update
+from sqlalchemy.exc import SQLAlchemyError
 
 from idp.domain.clock import utcnow
 from idp.extensions import db
@@ -20,6 +21,7 @@ from idp.storage.models import (
     RefreshToken,
     User,
 )
+from idp.storage.outage import OUTAGES, is_outage
 
 # The token endpoint's statements (refresh rotation, code exchange), built once: constructing a
 # statement costs more than running it on SQLite, and Core statements skip the ORM's
@@ -79,8 +81,37 @@ class SqlAlchemyClientRepository:
     def create(self, **fields: Any) -> Client:
         return self.add(Client(**fields))
 
-    def add_secret(self, client: Client, digest: str, created_at: datetime | None = None) -> None:
-        client.secrets.append(ClientSecret(digest=digest, created_at=created_at or utcnow()))
+    def add_secret(
+        self,
+        client: Client,
+        digest: str,
+        created_at: datetime | None = None,
+        last4: str | None = None,
+    ) -> None:
+        client.secrets.append(
+            ClientSecret(digest=digest, created_at=created_at or utcnow(), last4=last4)
+        )
+
+    def mark_secret_used(self, digest: str, now: datetime, not_since: datetime) -> int:
+        """Stamp the secret as used unless it was stamped after `not_since`. A Core UPDATE, not
+        the ORM: the app-cache hooks must not see it as a change to the app. Skipped while the
+        database is known to be failing: client_credentials then runs from the app cache and
+        must not wait on a connection for a last-use date."""
+        if OUTAGES.recent():
+            return 0
+        table = ClientSecret.__table__
+        stmt = (
+            update(table)
+            .where(table.c.digest == digest)
+            .where(or_(table.c.last_used_at.is_(None), table.c.last_used_at < not_since))
+            .values(last_used_at=now)
+        )
+        try:
+            return db.session.execute(stmt).rowcount or 0
+        except SQLAlchemyError as exc:
+            if is_outage(exc):
+                OUTAGES.record("client secret last use", exc)
+            raise
 
     def remove_secret(self, client: Client, secret: ClientSecret) -> None:
         client.secrets.remove(secret)

@@ -7,7 +7,7 @@ import secrets
 import time
 from urllib.parse import urlsplit
 
-from flask import Response, render_template, session
+from flask import Response, render_template, session, url_for
 
 from idp.domain.clients import ClientPolicy
 from idp.web.authorize.pipeline import MalformedRequest
@@ -82,6 +82,12 @@ def consent_page(
         pending_id=remember_pending(params),
         form=ConfirmForm(),
         user=current_user(),
+        # "Not you?" signs out and comes back to this same request (a GET, rebuilt from its
+        # checked parameters, so it is a path on this server).
+        # url_for reads `_external`, `_anchor`... as its own options: no request text there.
+        not_you=url_for(
+            "oauth_authorize.authorize", **{k: v for k, v in params.items() if k[:1] != "_"}
+        ),
     )
     response = Response(html)
     # The Allow button's redirect leaves for the app: form-action must allow its origin.
