@@ -233,8 +233,8 @@ def confirm_identity(
 
     Returns the amr method proved ("pwd" or "otp"). A wrong password spends the login budget
     (like idp.services.accounts.change_password), a wrong code the second-factor budget; both
-    raise FieldErrors on the field "proof". Meant to be unified with the account-deletion
-    helper's confirm_identity (password only) at merge: this one is its superset.
+    raise FieldErrors on the field "proof". The one check for sensitive steps: changing
+    factors (idp.web.security) and deleting the account (idp.web.account_data).
     """
     proof = (proof or "").strip()
     has_totp = factors_of(uow, user.id).totp

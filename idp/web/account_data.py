@@ -9,22 +9,51 @@ import json
 from flask import Blueprint, Response, flash, g, redirect, render_template, session, url_for
 from flask_wtf import FlaskForm
 from wtforms import PasswordField
-from wtforms.validators import DataRequired, Length
+from wtforms.validators import Length, Optional
 
 from idp.domain.passwords import MAX_LENGTH
 from idp.errors import FieldErrors
-from idp.services import account_data
-from idp.services.accounts import LoginThrottled, session_digest
-from idp.services.reauthentication import confirm_identity
+from idp.services import account_data, mfa
+from idp.services.accounts import session_digest
 from idp.web.context import caller, tessera, uow
 from idp.web.forms import ConfirmForm, apply_field_errors
+from idp.web.mfa import settings as mfa_settings
+from idp.web.security import identity_is_fresh
 from idp.web.sessions import SESSION_KEY, current_user, login_required
 
 bp = Blueprint("account_data", __name__, url_prefix="/account")
 
 
 class DeleteAccountForm(FlaskForm):
-    password = PasswordField("Your password", validators=[DataRequired(), Length(max=MAX_LENGTH)])
+    password = PasswordField(
+        "Your password, or a code from your authenticator app",
+        validators=[Optional(), Length(max=MAX_LENGTH)],
+    )
+
+
+NO_PASSWORD_STALE = (
+    "Your account has no password: sign in again (for example with Discord), then delete it "
+    "within five minutes."
+)
+
+
+def _confirm_identity(work, form: DeleteAccountForm) -> None:
+    """A fresh proof that this is the owner: the password or a TOTP/recovery code
+    (idp.services.mfa.confirm_identity); an account without a password (it signs in upstream
+    only) proves it by a sign-in within the last five minutes instead."""
+    user = current_user()
+    if not user.password_hash and not form.password.data:
+        if not identity_is_fresh():
+            raise FieldErrors(NO_PASSWORD_STALE, "password")
+        return
+    services = tessera()
+    try:
+        mfa.confirm_identity(
+            work, mfa_settings(), services.hasher, services.throttle, caller(), user,
+            form.password.data or "",
+        )  # fmt: skip
+    except FieldErrors as exc:
+        raise FieldErrors(exc.message, "password") from None
 
 
 def pseudonym_key() -> bytes:
@@ -78,10 +107,7 @@ def delete():
     services = tessera()
     try:
         with uow() as work:
-            confirm_identity(
-                work, services.hasher, services.throttle, caller(), current_user(),
-                password=form.password.data, purpose="account.delete",
-            )  # fmt: skip
+            _confirm_identity(work, form)
             account_data.delete_account(
                 work,
                 services.revocation_window,
@@ -89,7 +115,7 @@ def delete():
                 current_user(),
                 pseudonym_key=pseudonym_key(),
             )
-    except LoginThrottled as exc:
+    except mfa.FactorThrottled as exc:
         form.form_errors.append(str(exc))
         page, _ = _delete_page(form)
         return page, 429, {"Retry-After": str(exc.retry_after)}

@@ -74,7 +74,7 @@ def test_wrong_password_on_deletion_changes_nothing(app, client, signed_in):
     before = load_user(app, "trader")
     response = delete(client, "not my password at all")
     assert response.status_code == 400
-    assert "Your password is not correct." in response.get_data(as_text=True)
+    assert "Wrong password." in response.get_data(as_text=True)
     after = load_user(app, "trader")
     assert (after.email, after.password_hash, after.deleted_at) == (
         before.email, before.password_hash, None,
@@ -165,3 +165,18 @@ def test_deletion_needs_csrf_and_sign_in(app, client, auth, user):
     auth.login()
     assert client.post("/account/delete", data={"password": PASSWORD}).status_code == 400
     assert load_user(app, "trader").deleted_at is None
+
+
+def test_deletion_takes_a_recovery_code_instead_of_the_password(app, client, auth, user):
+    """The one re-authentication check (idp.services.mfa.confirm_identity) serves deletion too."""
+    from tests.security.mfa_helpers import enrol_totp, user_id_of
+
+    _secret, codes = enrol_totp(app, user_id_of(app))
+    auth.login()
+    token = csrf_token(client, "/login/second-factor")
+    client.post("/login/second-factor", data={"code": codes[0], "csrf_token": token})
+    assert client.get("/account").status_code == 200
+    assert delete(client, codes[0]).status_code == 400  # a used code is refused
+    assert load_user(app, "trader") is not None
+    assert delete(client, codes[1]).status_code == 303
+    assert load_user(app, "trader") is None

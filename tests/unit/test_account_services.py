@@ -8,7 +8,6 @@ import pytest
 
 from idp.errors import FieldErrors
 from idp.services import accounts, login_sessions
-from idp.services.reauthentication import confirm_identity
 from tests.unit.fakes import FakeHasher, FakeThrottle, FakeUnitOfWork
 from tests.unit.test_accounts_service import CALLER, PW, make_user
 
@@ -78,22 +77,6 @@ def test_sign_out_others_keeps_this_browser(uow):
     assert login_sessions.sign_out_other_devices(uow, CALLER, user.id, "d-me") == 2
     assert set(uow.sessions.rows) == {"d-me"}
     assert uow.audit.events[-1].data == {"count": 2}
-
-
-def test_confirm_identity_wrong_password_spends_the_login_budget(uow):
-    user = make_user(uow)
-    throttle = FakeThrottle()
-    with pytest.raises(FieldErrors, match="not correct") as excinfo:
-        confirm_identity(
-            uow, FakeHasher(), throttle, CALLER, user, password="nope", purpose="account.delete"
-        )
-    assert excinfo.value.field == "password"
-    assert throttle.failures == [("Trader", CALLER.ip)]
-    assert uow.audit.events[-1].event == "reauth.failed"
-    confirm_identity(uow, FakeHasher(), throttle, CALLER, user, password=PW, purpose="x")
-    throttle.wait = 30
-    with pytest.raises(accounts.LoginThrottled):
-        confirm_identity(uow, FakeHasher(), throttle, CALLER, user, password=PW, purpose="x")
 
 
 def test_disabled_account_is_told_only_after_the_right_password(uow):
