@@ -64,7 +64,9 @@ def test_deletion_page_refuses_a_wrong_password_and_keeps_the_account(live, pers
     page.goto(live.url("/login"))
     sign_in(page, "tomas")
     page.get_by_role("link", name="delete your account").click()
-    page.get_by_label("Your password, or a code from your authenticator app").fill("not my password")
+    page.get_by_label("Your password, or a code from your authenticator app").fill(
+        "not my password"
+    )
     page.get_by_role("button", name="Delete my account").click()
     page.get_by_text("Wrong password.").wait_for()
     a11y.check(page)

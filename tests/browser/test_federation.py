@@ -119,7 +119,7 @@ def test_email_collision_asks_for_the_password_first(page, fed_live, standin):
     page.get_by_role("link", name="Sign in with Discord").click()
     _authorize_at_discord(page)
     page.get_by_role("heading", name="Your account").wait_for()
-    assert page.get_by_text("collider@example.com").is_visible()
+    assert page.get_by_text("collider@example.com", exact=True).is_visible()
 
 
 def test_an_upstream_failure_is_a_clear_page(page, fed_live, standin):

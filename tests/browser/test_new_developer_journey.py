@@ -41,8 +41,9 @@ def register_app(page, name: str, redirect_uri: str) -> str:
     """The secret the credentials page shows once, copied with its Copy button."""
     page.get_by_role("link", name="Developers").click()
     page.get_by_role("link", name="Create an app").click()
+    page.get_by_label("Web app (server-side, keeps a secret)").check()
+    page.get_by_role("button", name="Show the fields for this type").click()
     page.get_by_label("App name").fill(name)
-    page.get_by_label("App type").select_option("web")
     page.get_by_label("Redirect URIs", exact=True).fill(redirect_uri)
     for scope in ("openid", "profile"):
         page.get_by_role("checkbox", name=re.compile(f"^{scope}:")).check()
