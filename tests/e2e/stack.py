@@ -249,7 +249,7 @@ def start_tessera(tmp: Path, clock: SkewedClock) -> tuple[Any, Any, str]:
 
 def seed(app: Any) -> dict[str, App]:
     with app.app_context():
-        accounts.register(
+        trader = accounts.register(
             SqlAlchemyUnitOfWork(),
             app.extensions["tessera"].hasher,
             Caller(),
@@ -257,6 +257,8 @@ def seed(app: Any) -> dict[str, App]:
             email="trader@example.com",
             password=PASSWORD,
         )
+        trader.email_verified = True  # production refuses consent to unverified accounts
+        db.session.commit()
         registered = {name: _register(app, spec) for name, spec in APP_SPECS.items()}
         db.session.remove()
     return registered

@@ -78,3 +78,15 @@ def test_an_unreachable_database_is_one_line_naming_the_host_not_the_password(
     lines = [line for line in result.output.splitlines() if line.startswith("Error")]
     assert lines == [lines[0]] and f"127.0.0.1:{port}/idp is unavailable" in lines[0]
     assert "Traceback" not in result.output and "hunter2" not in result.output
+
+
+def test_accounts_the_operator_creates_are_verified(app):
+    """seed-demo and create-admin vouch for the address: such accounts may consent in
+    production, where unverified ones may not (TESSERA_UNVERIFIED_MAY_CONSENT)."""
+    from idp.extensions import db
+    from idp.storage.models import User
+
+    assert app.test_cli_runner().invoke(args=["seed-demo"]).exit_code == 0
+    with app.app_context():
+        users = db.session.scalars(db.select(User)).all()
+        assert {u.username: u.email_verified for u in users} == {"admin": True, "demo": True}
