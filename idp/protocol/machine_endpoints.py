@@ -239,6 +239,9 @@ class MachineEndpoints:
                 # the commit, after which reading the user's id would cost a SELECT)
                 count_usage(tessera, request, answer)
             self._finish(ok)
+            # After the commit: the flush writes on its own connection, which on SQLite would
+            # wait for this request's write lock until the busy timeout.
+            tessera.usage.flush_if_due()
         except Exception as exc:
             self._discard()
             refused = self.unavailable(exc, f"POST {environ.get('PATH_INFO')}")

@@ -64,4 +64,3 @@ def count_usage(tessera: Any, request: Any, answer: Answer) -> None:
             pk = None
         if pk is not None and code is not None:
             tessera.usage.count_error(pk, today, code)
-    tessera.usage.flush_if_due()

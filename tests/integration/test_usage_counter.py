@@ -80,3 +80,30 @@ def test_counts_of_a_deleted_app_are_dropped_and_the_rest_written(app):
         counter.flush()
     assert stored(app, pk) == {day: 1}
     assert not counter._pending
+
+
+def test_a_due_flush_never_waits_on_the_requests_own_write(make_app, user):
+    """A refresh (the request writes) with the usage flush due: the flush runs after the
+    request's commit. Before it, on SQLite, the flush's own connection waited for this
+    request's write lock until the busy timeout and every token request stalled."""
+    import time as _time
+
+    from tests.conftest import AuthActions
+    from tests.security.conftest import WEB_REDIRECT, Flow
+
+    app = make_app(USAGE_FLUSH_INTERVAL=0, DB_STATEMENT_TIMEOUT=2000)
+    client = app.test_client()
+    web = apps.ClientSpec(
+        name="Web", app_type="web", redirect_uris=[WEB_REDIRECT],
+        scopes=["openid", "offline_access"],
+    )  # fmt: skip
+    helper = register_app(app, web)
+    assert AuthActions(client).login().status_code == 303
+    tokens = Flow(client).tokens(helper, scope="openid offline_access")
+    started = _time.monotonic()
+    refreshed = Flow(client).refresh(helper, tokens["refresh_token"])
+    assert refreshed.status_code == 200, refreshed.get_data(as_text=True)
+    assert _time.monotonic() - started < 1.5  # no wait for a lock (the busy timeout is 2 s)
+    with app.app_context():
+        pk = app.extensions["tessera"].oauth.clients.get(helper.client_id).pk
+    assert sum(stored(app, pk).values()) == 2  # the code exchange and the refresh
