@@ -8,6 +8,7 @@ and changes nothing.
 from __future__ import annotations
 
 from flask import Blueprint, flash, redirect, render_template, request, session, url_for
+from sqlalchemy.exc import IntegrityError
 
 from idp.errors import FieldErrors
 from idp.services import accounts, email_change, email_verification, password_reset
@@ -210,6 +211,9 @@ def confirm_email_change(token: str):
             user = email_change.confirm_change(work, caller(), token)
     except LinkInvalid as exc:
         return _message("This link cannot be used", str(exc), 400)
+    except IntegrityError:  # another account took the address between the check and the commit
+        message = "Another account uses that address now; the change cannot be made."
+        return _message("This link cannot be used", message, 409)
     return _message("Address changed", f"Your account's e-mail address is now {user.email}.")
 
 

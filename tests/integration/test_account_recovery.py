@@ -377,3 +377,22 @@ def test_a_reset_link_does_not_skip_the_second_factor(mail_app, mail_client, use
     done = reset(mail_client, path_of(link_in(message)))
     assert done.status_code == 303 and done.headers["Location"].endswith("/login/second-factor")
     assert mail_client.get("/account").status_code != 200  # no session before the factor
+
+
+def test_an_address_taken_during_the_confirmation_is_a_clear_409(
+    app, client, auth, user, monkeypatch
+):
+    """Another account registers the address between the check and the commit: the unique
+    index refuses it and the user reads why, never a 500."""
+    from idp.storage.repositories.accounts import SqlAlchemyUserRepository
+
+    auth.login()
+    assert change_email(client, "race@example.com").status_code == 303
+    link = queued_link(app, "race@example.com")
+    AuthActions(app.test_client()).register(username="racer", email="race@example.com")
+    monkeypatch.setattr(SqlAlchemyUserRepository, "email_taken", lambda self, email: False)
+    page = app.test_client().get(path_of(link))
+    assert page.status_code == 409 and "Another account uses that address" in page.get_data(
+        as_text=True
+    )
+    assert stored_user(app).email == "trader@example.com"
