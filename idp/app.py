@@ -23,7 +23,6 @@ from idp.services.passkeys import RelyingParty
 from idp.services.revocation import RevocationWindow
 from idp.services.tokens import TokenMinter
 from idp.storage.action_throttle import ActionThrottle
-from idp.storage.factor_throttle import SecondFactorThrottle
 from idp.storage.keystore import KeyStore
 from idp.storage.password_hasher import Argon2PasswordHasher
 from idp.storage.redis_state import SharedRedis
@@ -180,8 +179,11 @@ def _wire(settings: Settings) -> Tessera:
 def _wire_mfa(settings: Settings, shared: SharedRedis | None) -> Mfa:
     return Mfa(
         box=FernetSecretBox(settings.KEY_ENCRYPTION_KEY or settings.SECRET_KEY, "totp-secrets"),
-        throttle=SecondFactorThrottle(
-            shared, settings.SECOND_FACTOR_ACCOUNT_LIMIT, settings.SECOND_FACTOR_IP_LIMIT
+        throttle=LoginThrottle(
+            shared,
+            settings.SECOND_FACTOR_ACCOUNT_LIMIT,
+            settings.SECOND_FACTOR_IP_LIMIT,
+            namespace="second_factor",
         ),
         rp=RelyingParty.from_issuer(settings.ISSUER),
         require_for_admins=settings.require_mfa_for_admins,

@@ -262,8 +262,10 @@ class MachineEndpoints:
         so its client_id is in the form.
         """
         origin = environ.get("HTTP_ORIGIN")
-        own = {origin_of(uri), origin_of(tessera.settings.ISSUER)}
-        if not is_cross_origin(origin, own):
+        # Servers and bots send no Origin: answer them before parsing any URL.
+        if not origin or not is_cross_origin(
+            origin, {origin_of(uri), origin_of(tessera.settings.ISSUER)}
+        ):
             return [("Vary", "Origin")] if endpoint in CORS_ENDPOINTS else []
         if endpoint not in CORS_ENDPOINTS:
             return []  # no CORS grant: the browser keeps the answer from the page

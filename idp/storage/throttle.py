@@ -105,8 +105,18 @@ def _account_key(login: str) -> str:
 
 
 class LoginThrottle:
-    def __init__(self, shared: SharedRedis | None, account_limit: str, ip_limit: str) -> None:
-        self._counts = Throttle(shared, "login", acct=account_limit, ip=ip_limit)
+    """Failed guesses per account and per IP. `namespace` keeps kinds of guess apart: wrong
+    second-factor codes ("second_factor") never spend the password step's budget, so a user
+    who typed the password right is not locked out of it by their own mistyped codes."""
+
+    def __init__(
+        self,
+        shared: SharedRedis | None,
+        account_limit: str,
+        ip_limit: str,
+        namespace: str = "login",
+    ) -> None:
+        self._counts = Throttle(shared, namespace, acct=account_limit, ip=ip_limit)
 
     def retry_after(self, login: str, ip: str) -> int:
         return self._counts.retry_after(acct=_account_key(login), ip=ip)
